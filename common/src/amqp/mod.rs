@@ -1,0 +1,8 @@
+//! RabbitMQ: one supervised connection per service, the topology every service declares,
+//! publishing with confirms, and the consumer loop.
+
+pub mod broker;
+pub mod consumer;
+pub mod dead_letters;
+pub mod publish;
+pub mod topology;

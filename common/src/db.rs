@@ -1,0 +1,135 @@
+//! Each service owns one PostgreSQL database: created when missing, migrated at start.
+//!
+//! Two migration histories live in it: the shared messaging tables (outbox, inbox) from
+//! `migrations/messaging`, tracked in `_sqlx_migrations_messaging`, and the service's own
+//! tables from `migrations/<service>`, tracked in the usual `_sqlx_migrations`.
+
+use crate::retry::Backoff;
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection};
+use std::str::FromStr;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Why a database could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    #[error("bad DATABASE_URL: {0}")]
+    Url(String),
+    #[error("could not create database {name}: {source}")]
+    Create { name: String, source: sqlx::Error },
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] MigrateError),
+    #[error("stopped before the database was reachable")]
+    Stopped,
+}
+
+/// The database name in a connection URL.
+pub fn database_name(url: &str) -> Result<String, String> {
+    let options = PgConnectOptions::from_str(url).map_err(|error| error.to_string())?;
+    match options.get_database() {
+        Some(name) if !name.is_empty() => Ok(name.to_owned()),
+        _ => Err("the URL names no database".to_owned()),
+    }
+}
+
+/// Connects to the service database, creating and migrating it first. Retries with
+/// backoff while PostgreSQL is unreachable, so services may start in any order.
+pub async fn prepare(
+    url: &str,
+    pool_size: u32,
+    migrator: &Migrator,
+    shutdown: &CancellationToken,
+) -> Result<PgPool, DbSetupError> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|error| DbSetupError::Url(error.to_string()))?
+        .application_name("order-saga");
+    let name = database_name(url).map_err(DbSetupError::Url)?;
+
+    let mut backoff = Backoff::reconnect();
+    let pool = loop {
+        let attempt = async {
+            create_if_missing(&options, &name).await?;
+            PgPoolOptions::new()
+                .max_connections(pool_size)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options.clone())
+                .await
+                .map_err(|source| DbSetupError::Create {
+                    name: name.clone(),
+                    source,
+                })
+        };
+        match attempt.await {
+            Ok(pool) => break pool,
+            Err(DbSetupError::Create { source, .. }) if is_unreachable(&source) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %source, retry_in = ?delay, "PostgreSQL is not reachable yet");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.cancelled() => return Err(DbSetupError::Stopped),
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    };
+
+    messaging_migrator().run(&pool).await?;
+    migrator.run(&pool).await?;
+    Ok(pool)
+}
+
+/// The shared outbox and inbox tables, with their own history table so that their version
+/// numbers never collide with a service's.
+fn messaging_migrator() -> Migrator {
+    let mut migrator = sqlx::migrate!("../migrations/messaging");
+    migrator.dangerous_set_table_name("_sqlx_migrations_messaging");
+    migrator
+}
+
+/// Creates the database through the server's `postgres` database. Replicas starting together
+/// may race here; losing the race is success.
+async fn create_if_missing(options: &PgConnectOptions, name: &str) -> Result<(), DbSetupError> {
+    let error = |source| DbSetupError::Create {
+        name: name.to_owned(),
+        source,
+    };
+    let mut admin: PgConnection = options
+        .clone()
+        .database("postgres")
+        .connect()
+        .await
+        .map_err(error)?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut admin)
+            .await
+            .map_err(error)?;
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        match sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
+            .execute(&mut admin)
+            .await
+        {
+            Ok(_) => tracing::info!(database = name, "created database"),
+            // 42P04 duplicate_database; 23505 when both inserts reach pg_database at once.
+            Err(sqlx::Error::Database(db))
+                if matches!(db.code().as_deref(), Some("42P04" | "23505")) => {}
+            Err(other) => return Err(error(other)),
+        }
+    }
+    let _ = admin.close().await;
+    Ok(())
+}
+
+/// Errors that mean "PostgreSQL is not (yet) there", worth waiting out.
+pub fn is_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        // 57P03 cannot_connect_now: starting up or shutting down.
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
+        _ => false,
+    }
+}

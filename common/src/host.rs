@@ -1,0 +1,243 @@
+//! Starting and stopping a service: everything between `main` and the service's own code.
+//!
+//! [`Host::build`] prepares the database and binds the HTTP listener; [`Host::run`] starts
+//! the broker supervisor, HTTP server, consumer, outbox relay and the service's workers,
+//! logs one `ready` line once RabbitMQ is connected, and on shutdown stops in order:
+//! HTTP and consumer first (in-flight work finishes and is acked), then the relay drains
+//! the outbox, then the broker connection and the pool close — within 10 s.
+
+use crate::amqp::broker::Broker;
+use crate::amqp::consumer::{self, MessageHandler};
+use crate::amqp::topology::Topology;
+use crate::config::CommonConfig;
+use crate::db::{self, DbSetupError};
+use crate::http::{MAX_BODY_BYTES, ops};
+use crate::outbox::Relay;
+use crate::store::Store;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use futures_util::future::BoxFuture;
+use sqlx::migrate::Migrator;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::time::{Instant, timeout_at};
+use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// How long one HTTP request may take before it gets 503.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Shutdown must finish within this.
+const SHUTDOWN_BUDGET: Duration = Duration::from_secs(9);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DbSetupError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A service's shared infrastructure, built before it serves.
+pub struct Host {
+    pub config: CommonConfig,
+    pub store: Store,
+    pub broker: Broker,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+}
+
+/// A background task of the service's own, started with the host and stopped with it.
+pub type Worker = BoxFuture<'static, ()>;
+
+impl Host {
+    /// Creates and migrates the database (waiting for PostgreSQL if needed) and binds the
+    /// HTTP address. `shutdown` ends everything; cancel it to stop the service.
+    pub async fn build(
+        config: CommonConfig,
+        migrator: &Migrator,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartupError> {
+        crate::metrics::handle();
+        let pool = db::prepare(
+            &config.database_url,
+            config.db_pool_size,
+            migrator,
+            &shutdown,
+        )
+        .await?;
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|source| StartupError::Listen {
+                addr: config.http_addr,
+                source,
+            })?;
+        let topology = Topology {
+            exchange: config.exchange.clone(),
+            retry_delays: config.retry_delays.clone(),
+        };
+        let broker = Broker::new(config.amqp_url.clone(), config.service, topology);
+        Ok(Self {
+            store: Store::new(pool),
+            broker,
+            listener,
+            shutdown,
+            config,
+        })
+    }
+
+    /// The bound HTTP address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The token that stops the service; workers watch it.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled, then stops in order.
+    pub async fn run<H: MessageHandler>(self, api: Router, handler: H, workers: Vec<Worker>) {
+        let Host {
+            config,
+            store,
+            broker,
+            listener,
+            shutdown,
+        } = self;
+        let http_addr = listener.local_addr().ok();
+        let broker_stop = CancellationToken::new();
+        let relay_stop = CancellationToken::new();
+
+        let broker_task = tokio::spawn({
+            let broker = broker.clone();
+            let stop = broker_stop.clone();
+            async move { broker.run(stop).await }
+        });
+        let relay_task =
+            tokio::spawn(Relay::new(store.clone(), broker.clone()).run(relay_stop.clone()));
+        let consumer_task = tokio::spawn(consumer::run(
+            broker.clone(),
+            Arc::new(handler),
+            config.prefetch,
+            shutdown.clone(),
+        ));
+        let app = api
+            .merge(ops::router(ops::OpsState {
+                store: store.clone(),
+                broker: broker.clone(),
+            }))
+            .layer(axum::middleware::from_fn(ops::track_requests))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                REQUEST_TIMEOUT,
+            ))
+            .layer(TraceLayer::new_for_http());
+        let http_task = tokio::spawn(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                .into_future(),
+        );
+        let worker_tasks: Vec<_> = workers.into_iter().map(tokio::spawn).collect();
+
+        if broker.connected(&shutdown).await.is_some() {
+            tracing::info!(
+                service = config.service.name(),
+                http_addr = %http_addr.map(|a| a.to_string()).unwrap_or_default(),
+                exchange = %config.exchange,
+                "ready"
+            );
+        }
+        shutdown.cancelled().await;
+        tracing::info!("stopping: finishing in-flight work");
+
+        let deadline = Instant::now() + SHUTDOWN_BUDGET;
+        let intake = async {
+            let _ = http_task.await;
+            let _ = consumer_task.await;
+            for task in worker_tasks {
+                let _ = task.await;
+            }
+        };
+        if timeout_at(deadline - Duration::from_secs(3), intake)
+            .await
+            .is_err()
+        {
+            tracing::warn!("in-flight work did not finish in time; RabbitMQ will redeliver it");
+        }
+        relay_stop.cancel();
+        let _ = timeout_at(deadline - Duration::from_secs(1), relay_task).await;
+        broker_stop.cancel();
+        let _ = timeout_at(deadline, broker_task).await;
+        store.pool().close().await;
+        tracing::info!("stopped");
+    }
+}
+
+/// A service's configuration: its own settings plus the common ones.
+pub trait ServiceConfig: Sized {
+    fn from_vars(vars: &crate::config::Vars) -> Result<Self, crate::config::ConfigError>;
+    fn common(&self) -> &CommonConfig;
+}
+
+/// The body of every service's `main`: read the configuration (exit 2 naming the bad
+/// variable), set up logging, run until SIGTERM or SIGINT, exit 0 after a clean stop.
+pub fn main<C, F, Fut>(run: F) -> std::process::ExitCode
+where
+    C: ServiceConfig,
+    F: FnOnce(C, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<(), StartupError>>,
+{
+    let config = match C::from_vars(&crate::config::Vars::from_env()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("configuration error: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(config.common());
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        match run(config, shutdown).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(error) => {
+                tracing::error!(%error, "failed to start");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Cancels `token` on the first SIGTERM or SIGINT.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        _ = terminate => tracing::info!("SIGTERM received"),
+    }
+    token.cancel();
+}

@@ -1,0 +1,84 @@
+//! One error type for every API, mapped to HTTP in one place. Bodies are `{"detail": …}`
+//! as FastAPI writes them: a string, or for validation a list of `{loc, msg, type}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than {} bytes", super::MAX_BODY_BYTES)]
+    PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// One validation problem, located like FastAPI does: `["body", "items", 0, "quantity"]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldError {
+    pub loc: Vec<Value>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+impl FieldError {
+    pub fn new(loc: Vec<Value>, msg: impl Into<String>) -> Self {
+        Self {
+            loc,
+            msg: msg.into(),
+            kind: "value_error",
+        }
+    }
+}
+
+impl ApiError {
+    pub fn invalid(loc: Vec<Value>, msg: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(loc, msg)])
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, detail) = match &self {
+            Self::NotFound(what) => (StatusCode::NOT_FOUND, json!(what)),
+            Self::Validation(errors) => (StatusCode::UNPROCESSABLE_ENTITY, json!(errors)),
+            Self::BadRequest(why) => (StatusCode::BAD_REQUEST, json!(why)),
+            Self::Conflict(why) => (StatusCode::CONFLICT, json!(why)),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, json!(self.to_string())),
+            Self::UnsupportedMediaType(why) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, json!(why)),
+            Self::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, json!(why)),
+            Self::Database(error) if crate::db::is_unreachable(error) => {
+                tracing::warn!(%error, "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!("the database is unavailable; try again shortly"),
+                )
+            }
+            Self::Database(error) => {
+                tracing::error!(%error, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, json!("internal error"))
+            }
+        };
+        let mut response = (status, axum::Json(json!({ "detail": detail }))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

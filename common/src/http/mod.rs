@@ -1,0 +1,12 @@
+//! HTTP pieces every service uses: the error type and its JSON shape, extractors that
+//! answer bad input with a 4xx in that shape, and the operational endpoints.
+
+pub mod error;
+pub mod extract;
+pub mod ops;
+
+pub use error::{ApiError, FieldError};
+pub use extract::{Json, Path, Query};
+
+/// Largest accepted request body (CONTRACT §2): larger bodies get 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    common::host::main(inventory_service::startup::run)
+}

@@ -1,0 +1,25 @@
+//! Wires inventory-service together; `main` and the tests both start it through [`run`].
+
+use crate::config::Config;
+use crate::handlers::InventoryHandler;
+use crate::http::{AppState, router};
+use common::host::{Host, StartupError};
+use sqlx::migrate::Migrator;
+use tokio_util::sync::CancellationToken;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations/inventory");
+
+/// Runs inventory-service until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartupError> {
+    let host = Host::build(config.common, &MIGRATOR, shutdown).await?;
+    let store = host.store.clone();
+    host.run(
+        router(AppState {
+            store: store.clone(),
+        }),
+        InventoryHandler { store },
+        Vec::new(),
+    )
+    .await;
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! Reserving and releasing stock. Every transaction that changes products locks them in
+//! one fixed order (by `product_id`) before it reads them, so concurrent orders and
+//! replicas never deadlock and never sell what is not there: the check and the update see
+//! the same, locked, rows.
+
+use chrono::{DateTime, Utc};
+use common::events::{LineItem, UnavailableItem};
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::{FromRow, PgConnection, PgExecutor};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// How much of one product an order needs in all (its lines summed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Need {
+    pub product_id: String,
+    pub quantity: i32,
+}
+
+/// Sums an order's lines per product, sorted by product id: the lock order.
+pub fn needs(items: &[LineItem]) -> Vec<Need> {
+    let mut totals: BTreeMap<&str, i32> = BTreeMap::new();
+    for item in items {
+        *totals.entry(&item.product_id).or_default() += item.quantity.get() as i32;
+    }
+    totals
+        .into_iter()
+        .map(|(product_id, quantity)| Need {
+            product_id: product_id.to_owned(),
+            quantity,
+        })
+        .collect()
+}
+
+/// What reserving found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reservation {
+    /// Every product had enough; all are now reserved.
+    Reserved,
+    /// These products were short; nothing was reserved.
+    Unavailable(Vec<UnavailableItem>),
+    /// This order was seen before (a repeat, or its cancellation came first).
+    AlreadySeen { status: String },
+}
+
+/// Reserves every need of `order_id`, or none.
+pub async fn reserve(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    needs: &[Need],
+) -> Result<Reservation, sqlx::Error> {
+    // Claim the order first: a repeat or an earlier cancellation stops us here.
+    let claimed = sqlx::query(
+        "INSERT INTO reservations (order_id, status, items) VALUES ($1, 'RESERVED', $2)
+         ON CONFLICT (order_id) DO NOTHING",
+    )
+    .bind(order_id)
+    .bind(Json(needs))
+    .execute(&mut *conn)
+    .await?;
+    if claimed.rows_affected() == 0 {
+        let status: String =
+            sqlx::query_scalar("SELECT status FROM reservations WHERE order_id = $1")
+                .bind(order_id)
+                .fetch_one(&mut *conn)
+                .await?;
+        return Ok(Reservation::AlreadySeen { status });
+    }
+
+    let available = lock_products(conn, needs).await?;
+    let short: Vec<UnavailableItem> = needs
+        .iter()
+        .filter_map(|need| {
+            let have = available.get(&need.product_id).copied().unwrap_or(0);
+            (have < need.quantity).then(|| UnavailableItem {
+                product_id: need.product_id.clone(),
+                requested: need.quantity as u32,
+                available: have.max(0) as u32,
+            })
+        })
+        .collect();
+    if !short.is_empty() {
+        sqlx::query(
+            "UPDATE reservations SET status = 'UNAVAILABLE', items = '[]', updated_at = now()
+             WHERE order_id = $1",
+        )
+        .bind(order_id)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(Reservation::Unavailable(short));
+    }
+    move_stock(conn, needs, -1).await?;
+    Ok(Reservation::Reserved)
+}
+
+/// What releasing found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Release {
+    /// The order held these; they are available again.
+    Released(Vec<Need>),
+    /// Nothing was held yet: a tombstone now stops a late reservation.
+    CancelledFirst,
+    /// Nothing to give back (already released, or never reserved).
+    NothingHeld,
+}
+
+/// Releases what `order_id` holds, once.
+pub async fn release(conn: &mut PgConnection, order_id: Uuid) -> Result<Release, sqlx::Error> {
+    let row: Option<(String, Json<Vec<Need>>)> = sqlx::query_as(
+        "INSERT INTO reservations (order_id, status) VALUES ($1, 'CANCELLED')
+         ON CONFLICT (order_id) DO UPDATE SET status = 'RELEASED', updated_at = now()
+             WHERE reservations.status = 'RESERVED'
+         RETURNING status, items",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some((status, Json(needs))) if status == "RELEASED" => {
+            lock_products(conn, &needs).await?;
+            move_stock(conn, &needs, 1).await?;
+            Ok(Release::Released(needs))
+        }
+        Some(_) => Ok(Release::CancelledFirst),
+        None => Ok(Release::NothingHeld),
+    }
+}
+
+/// Locks the products of `needs` in product-id order; returns what is available of each
+/// (unknown products are absent).
+async fn lock_products(
+    conn: &mut PgConnection,
+    needs: &[Need],
+) -> Result<BTreeMap<String, i32>, sqlx::Error> {
+    let ids: Vec<&str> = needs.iter().map(|need| need.product_id.as_str()).collect();
+    let rows: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT product_id, available FROM products WHERE product_id = ANY($1)
+         ORDER BY product_id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Moves quantities between `available` and `reserved`: `direction` -1 reserves, +1 releases.
+async fn move_stock(
+    conn: &mut PgConnection,
+    needs: &[Need],
+    direction: i32,
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<&str> = needs.iter().map(|need| need.product_id.as_str()).collect();
+    let quantities: Vec<i32> = needs.iter().map(|need| need.quantity * direction).collect();
+    sqlx::query(
+        "UPDATE products p
+         SET available = p.available + n.delta, reserved = p.reserved - n.delta, updated_at = now()
+         FROM unnest($1::text[], $2::int[]) AS n(product_id, delta)
+         WHERE p.product_id = n.product_id",
+    )
+    .bind(&ids)
+    .bind(&quantities)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct Product {
+    pub product_id: String,
+    pub available: i32,
+    pub reserved: i32,
+    #[serde(with = "common::timefmt")]
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Product>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT product_id, available, reserved, updated_at FROM products ORDER BY product_id",
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn find(
+    db: impl PgExecutor<'_>,
+    product_id: &str,
+) -> Result<Option<Product>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT product_id, available, reserved, updated_at FROM products WHERE product_id = $1",
+    )
+    .bind(product_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Sets the available stock of a product, creating it if needed. Reserved stock is not
+/// touched: it belongs to orders.
+pub async fn set_available(
+    db: impl PgExecutor<'_>,
+    product_id: &str,
+    available: i32,
+) -> Result<Product, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO products (product_id, available) VALUES ($1, $2)
+         ON CONFLICT (product_id) DO UPDATE SET available = $2, updated_at = now()
+         RETURNING product_id, available, reserved, updated_at",
+    )
+    .bind(product_id)
+    .bind(available)
+    .fetch_one(db)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::quantity::Quantity;
+
+    fn line(product: &str, quantity: i64) -> LineItem {
+        LineItem {
+            product_id: product.into(),
+            quantity: Quantity::try_from(quantity).unwrap(),
+        }
+    }
+
+    #[test]
+    fn needs_sum_repeated_products_in_lock_order() {
+        let needs = needs(&[
+            line("product-B", 1),
+            line("product-A", 2),
+            line("product-B", 3),
+        ]);
+        assert_eq!(
+            needs,
+            vec![
+                Need {
+                    product_id: "product-A".into(),
+                    quantity: 2
+                },
+                Need {
+                    product_id: "product-B".into(),
+                    quantity: 4
+                },
+            ]
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! Records and logs one notification per (order, event type).
+
+use crate::message;
+use common::amqp::consumer::{HandlerError, MessageHandler};
+use common::events::Envelope;
+use common::store::Store;
+use uuid::Uuid;
+
+pub struct NotificationHandler {
+    pub store: Store,
+}
+
+impl MessageHandler for NotificationHandler {
+    async fn handle(&self, message: &Envelope) -> Result<(), HandlerError> {
+        let Some(text) = message::text(&message.event) else {
+            tracing::debug!("not an event anyone is notified about; ignored");
+            return Ok(());
+        };
+        let mut uow = self.store.begin().await?;
+        if !uow.claim(message).await? {
+            tracing::info!("already handled; skipped");
+            return Ok(());
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO notifications (id, order_id, event_type, event_id, message)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, event_type) DO NOTHING",
+        )
+        .bind(Uuid::now_v7())
+        .bind(message.event.order_id())
+        .bind(message.event.name())
+        .bind(message.event_id)
+        .bind(&text)
+        .execute(uow.conn())
+        .await?;
+        uow.commit().await?;
+        if inserted.rows_affected() == 1 {
+            tracing::info!(notification = %text, "notification sent");
+        } else {
+            tracing::info!("this order was already notified of this event; skipped");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,190 @@
+//! A new order as the client sends it, and the checked [`NewOrder`] made from it.
+
+use common::events::LineItem;
+use common::http::FieldError;
+use common::money::Money;
+use common::quantity::Quantity;
+use common::validate::check_id;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Most lines in one order.
+pub const MAX_ITEMS: usize = 100;
+
+/// The body of `POST /api/orders`, typed but not yet checked.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreateOrderRequest {
+    pub customer_id: String,
+    pub items: Vec<ItemRequest>,
+    pub total_amount: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ItemRequest {
+    pub product_id: String,
+    pub quantity: i64,
+}
+
+/// An order that passed every rule of CONTRACT §2.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOrder {
+    pub customer_id: String,
+    pub items: Vec<LineItem>,
+    pub total: Money,
+}
+
+impl NewOrder {
+    /// Checks every field and reports all problems at once, located like FastAPI.
+    pub fn parse(request: CreateOrderRequest) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let at = |path: &[Value]| {
+            let mut loc = vec![Value::from("body")];
+            loc.extend_from_slice(path);
+            loc
+        };
+
+        check_id(
+            &request.customer_id,
+            at(&["customer_id".into()]),
+            &mut errors,
+        );
+        if request.items.is_empty() {
+            errors.push(FieldError::new(
+                at(&["items".into()]),
+                "must contain at least 1 item",
+            ));
+        }
+        if request.items.len() > MAX_ITEMS {
+            errors.push(FieldError::new(
+                at(&["items".into()]),
+                format!("must contain at most {MAX_ITEMS} items"),
+            ));
+        }
+        let mut items = Vec::with_capacity(request.items.len());
+        for (index, item) in request.items.into_iter().enumerate() {
+            let line = |field: &str| at(&["items".into(), index.into(), field.into()]);
+            check_id(&item.product_id, line("product_id"), &mut errors);
+            match Quantity::try_from(item.quantity) {
+                Ok(quantity) => items.push(LineItem {
+                    product_id: item.product_id,
+                    quantity,
+                }),
+                Err(error) => errors.push(FieldError::new(line("quantity"), error.to_string())),
+            }
+        }
+        let total = Money::from_decimal(request.total_amount)
+            .map_err(|error| FieldError::new(at(&["total_amount".into()]), error.to_string()));
+        match total {
+            Ok(total) if errors.is_empty() => Ok(Self {
+                customer_id: request.customer_id,
+                items,
+                total,
+            }),
+            Ok(_) => Err(errors),
+            Err(error) => {
+                errors.push(error);
+                Err(errors)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::validate::MAX_ID_CHARS;
+
+    fn request(customer: &str, items: &[(&str, i64)], total: f64) -> CreateOrderRequest {
+        CreateOrderRequest {
+            customer_id: customer.into(),
+            items: items
+                .iter()
+                .map(|(product, quantity)| ItemRequest {
+                    product_id: (*product).into(),
+                    quantity: *quantity,
+                })
+                .collect(),
+            total_amount: total,
+        }
+    }
+
+    #[test]
+    fn the_readme_order_parses() {
+        let order = NewOrder::parse(request(
+            "customer-123",
+            &[("product-A", 2), ("product-B", 1)],
+            150.0,
+        ))
+        .unwrap();
+        assert_eq!(order.customer_id, "customer-123");
+        assert_eq!(order.items.len(), 2);
+        assert_eq!(order.total.cents(), 15_000);
+    }
+
+    #[test]
+    fn each_broken_rule_is_reported_where_it_is() {
+        let long = "x".repeat(MAX_ID_CHARS + 1);
+        let cases: Vec<(CreateOrderRequest, Vec<Value>)> = vec![
+            (
+                request("", &[("p", 1)], 1.0),
+                vec!["body".into(), "customer_id".into()],
+            ),
+            (
+                request("   ", &[("p", 1)], 1.0),
+                vec!["body".into(), "customer_id".into()],
+            ),
+            (
+                request(&long, &[("p", 1)], 1.0),
+                vec!["body".into(), "customer_id".into()],
+            ),
+            (request("c", &[], 1.0), vec!["body".into(), "items".into()]),
+            (
+                request("c", &[("", 1)], 1.0),
+                vec!["body".into(), "items".into(), 0.into(), "product_id".into()],
+            ),
+            (
+                request("c", &[("p", 1), ("q", 0)], 1.0),
+                vec!["body".into(), "items".into(), 1.into(), "quantity".into()],
+            ),
+            (
+                request("c", &[("p", 10_001)], 1.0),
+                vec!["body".into(), "items".into(), 0.into(), "quantity".into()],
+            ),
+            (
+                request("c", &[("p", -3)], 1.0),
+                vec!["body".into(), "items".into(), 0.into(), "quantity".into()],
+            ),
+            (
+                request("c", &[("p", 1)], 0.0),
+                vec!["body".into(), "total_amount".into()],
+            ),
+            (
+                request("c", &[("p", 1)], -1.0),
+                vec!["body".into(), "total_amount".into()],
+            ),
+            (
+                request("c", &[("p", 1)], 1.234),
+                vec!["body".into(), "total_amount".into()],
+            ),
+        ];
+        for (request, loc) in cases {
+            let errors = NewOrder::parse(request.clone()).unwrap_err();
+            assert_eq!(errors.len(), 1, "{request:?}: {errors:?}");
+            assert_eq!(errors[0].loc, loc, "{request:?}");
+        }
+    }
+
+    #[test]
+    fn too_many_items_are_refused() {
+        let items: Vec<(&str, i64)> = (0..=MAX_ITEMS).map(|_| ("p", 1)).collect();
+        assert!(NewOrder::parse(request("c", &items, 1.0)).is_err());
+        let items: Vec<(&str, i64)> = (0..MAX_ITEMS).map(|_| ("p", 1)).collect();
+        assert!(NewOrder::parse(request("c", &items, 1.0)).is_ok());
+    }
+
+    #[test]
+    fn all_problems_are_reported_together() {
+        let errors = NewOrder::parse(request("", &[("", 0)], 0.0)).unwrap_err();
+        assert_eq!(errors.len(), 4);
+    }
+}

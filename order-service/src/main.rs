@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    common::host::main(order_service::startup::run)
+}

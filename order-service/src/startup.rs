@@ -1,0 +1,31 @@
+//! Wires order-service together; `main` and the tests both start it through [`run`].
+
+use crate::config::Config;
+use crate::http::{AppState, router};
+use crate::saga::OrderSaga;
+use crate::timeout::TimeoutSweeper;
+use common::host::{Host, StartupError};
+use sqlx::migrate::Migrator;
+use tokio_util::sync::CancellationToken;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations/order");
+
+/// Runs order-service until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartupError> {
+    let host = Host::build(config.common.clone(), &MIGRATOR, shutdown).await?;
+    let store = host.store.clone();
+    let sweeper = TimeoutSweeper {
+        store: store.clone(),
+        timeout: config.saga_timeout,
+    };
+    let stop = host.shutdown_token();
+    host.run(
+        router(AppState {
+            store: store.clone(),
+        }),
+        OrderSaga { store },
+        vec![Box::pin(sweeper.run(stop))],
+    )
+    .await;
+    Ok(())
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    common::host::main(payment_service::startup::run)
+}
