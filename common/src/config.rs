@@ -16,9 +16,12 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// Looks a variable up by name.
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Where variables come from: the process environment, or a fixed list in tests.
 pub struct Vars {
-    lookup: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    lookup: Lookup,
 }
 
 impl Vars {

@@ -6,7 +6,7 @@
 //! - [`startup`]: wires database, broker, HTTP and consumer.
 //! - [`stock`]: the SQL that reserves and releases, locking products in a fixed order.
 //! - [`handlers`]: `OrderCreated` → reserve; `OrderCancelled` → release.
-//! - [`http`]: `/api/inventory`.
+//! - [`http`]: the `/api/inventory` endpoints.
 
 pub mod config;
 pub mod handlers;

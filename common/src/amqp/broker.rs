@@ -75,6 +75,9 @@ impl Broker {
     pub async fn connected(&self, stop: &CancellationToken) -> Option<Link> {
         let mut updates = self.inner.link.subscribe();
         loop {
+            if stop.is_cancelled() {
+                return None;
+            }
             if let Some(link) = self.current() {
                 return Some(link);
             }

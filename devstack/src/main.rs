@@ -1,0 +1,95 @@
+//! `cargo run -p devstack`: builds and starts the four services against local PostgreSQL
+//! and RabbitMQ, prints their logs with a coloured prefix, and on Ctrl-C or SIGTERM stops
+//! them gracefully. Settings pass through from the environment (README, "Configuration").
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::thread;
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+
+const COLOURS: [&str; 4] = ["\x1b[36m", "\x1b[33m", "\x1b[35m", "\x1b[32m"];
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let build = tokio::task::spawn_blocking(devstack::build_services).await;
+    if let Ok(Err(error)) | Err(error) = build.map_err(std::io::Error::other) {
+        eprintln!("devstack: {error}");
+        return ExitCode::FAILURE;
+    }
+    let mut children = Vec::new();
+    for (name, colour) in devstack::SERVICES.iter().zip(COLOURS) {
+        match start(name, colour) {
+            Ok(child) => children.push(child),
+            Err(error) => {
+                eprintln!("devstack: cannot start {name}: {error}");
+                terminate(&children);
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    eprintln!(
+        "devstack: API on http://localhost:8000 (inventory :8001, payment :8002, notification :8003); Ctrl-C stops"
+    );
+
+    let (Ok(mut interrupt), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        eprintln!("devstack: cannot watch for signals");
+        terminate(&children);
+        return ExitCode::FAILURE;
+    };
+    let early_exit = loop {
+        tokio::select! {
+            _ = interrupt.recv() => break false,
+            _ = term.recv() => break false,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {
+                if children.iter_mut().any(|child| matches!(child.try_wait(), Ok(Some(_)))) {
+                    eprintln!("devstack: a service exited; stopping the others");
+                    break true;
+                }
+            }
+        }
+    };
+    terminate(&children);
+    for child in &mut children {
+        let _ = child.wait();
+    }
+    if early_exit {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Starts one service with its output prefixed by its name.
+fn start(name: &str, colour: &str) -> std::io::Result<Child> {
+    let mut child = Command::new(devstack::binary(name)?)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let prefix = format!("{colour}{name:>20}\x1b[0m │ ");
+    if let Some(stdout) = child.stdout.take() {
+        relay(stdout, prefix.clone());
+    }
+    if let Some(stderr) = child.stderr.take() {
+        relay(stderr, prefix);
+    }
+    Ok(child)
+}
+
+fn relay(stream: impl Read + Send + 'static, prefix: String) {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            println!("{prefix}{line}");
+        }
+    });
+}
+
+/// Asks every service to stop; each finishes its in-flight work first.
+fn terminate(children: &[Child]) {
+    for child in children {
+        let _ = devstack::signal(child.id(), "TERM");
+    }
+}

@@ -1,0 +1,193 @@
+//! Calls to the services' HTTP APIs, as methods of [`TestStack`].
+
+use crate::eventually;
+use crate::stack::TestStack;
+use common::Service;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// An order body with these `(product, quantity)` lines.
+pub fn order_body(customer: &str, items: &[(&str, i64)], total: f64) -> Value {
+    json!({
+        "customer_id": customer,
+        "items": items.iter().map(|(p, q)| json!({"product_id": p, "quantity": q})).collect::<Vec<_>>(),
+        "total_amount": total,
+    })
+}
+
+impl TestStack {
+    /// Sends any body to `POST /api/orders`; returns the status and the JSON answer.
+    pub async fn post_order_raw(&self, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(Service::Order, "/api/orders"))
+            .json(body)
+            .send()
+            .await
+            .expect("order-service answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Places an order and returns it; panics unless it is created.
+    pub async fn place_order(&self, customer: &str, items: &[(&str, i64)], total: f64) -> Value {
+        let (status, order) = self
+            .post_order_raw(&order_body(customer, items, total))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+        order
+    }
+
+    pub async fn get_json(&self, service: Service, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(self.url(service, path))
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("{} answers {path}: {error}", service.name()));
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn order(&self, id: &str) -> Value {
+        let (status, order) = self
+            .get_json(Service::Order, &format!("/api/orders/{id}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{order}");
+        order
+    }
+
+    /// Waits until the order is `COMPLETED` or `CANCELLED` and returns it.
+    pub async fn final_order(&self, id: &str) -> Value {
+        eventually(
+            &format!("order {id} to end"),
+            Duration::from_secs(30),
+            || async {
+                let order = self.order(id).await;
+                match order["status"].as_str() {
+                    Some("COMPLETED" | "CANCELLED") => Ok(order),
+                    _ => Err(format!("still {}", order["status"])),
+                }
+            },
+        )
+        .await
+    }
+
+    /// Every order, newest first.
+    pub async fn all_orders(&self) -> Vec<Value> {
+        let mut orders = Vec::new();
+        loop {
+            let path = format!("/api/orders?limit=500&offset={}", orders.len());
+            let (status, page) = self.get_json(Service::Order, &path).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let page = page.as_array().cloned().unwrap_or_default();
+            let done = page.len() < 500;
+            orders.extend(page);
+            if done {
+                return orders;
+            }
+        }
+    }
+
+    pub async fn timeline(&self, id: &str) -> Vec<String> {
+        let (status, events) = self
+            .get_json(Service::Order, &format!("/api/orders/{id}/events"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{events}");
+        events
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["event_type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// `product_id → (available, reserved)`.
+    pub async fn stock(&self) -> BTreeMap<String, (i64, i64)> {
+        let (status, products) = self.get_json(Service::Inventory, "/api/inventory").await;
+        assert_eq!(status, StatusCode::OK, "{products}");
+        products
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let product = p["product_id"].as_str().unwrap_or_default().to_owned();
+                let available = p["available"].as_i64().unwrap_or_default();
+                let reserved = p["reserved"].as_i64().unwrap_or_default();
+                (product, (available, reserved))
+            })
+            .collect()
+    }
+
+    /// Sets a product's stock through the API and remembers it for the invariants.
+    pub async fn set_stock(&mut self, product: &str, available: i64) -> Value {
+        let response = self
+            .http
+            .put(self.url(Service::Inventory, &format!("/api/inventory/{product}")))
+            .json(&json!({"available": available}))
+            .send()
+            .await
+            .expect("inventory-service answers");
+        assert_eq!(response.status(), StatusCode::OK);
+        let product_json: Value = response.json().await.expect("a product");
+        let total = product_json["available"].as_i64().unwrap_or_default()
+            + product_json["reserved"].as_i64().unwrap_or_default();
+        self.expected_stock.insert(product.to_owned(), total);
+        product_json
+    }
+
+    /// The order's payment, if payment-service has one.
+    pub async fn payment(&self, order_id: &str) -> Option<Value> {
+        let (status, payment) = self
+            .get_json(Service::Payment, &format!("/api/payments/{order_id}"))
+            .await;
+        match status {
+            StatusCode::OK => Some(payment),
+            StatusCode::NOT_FOUND => None,
+            other => panic!("GET payment answered {other}: {payment}"),
+        }
+    }
+
+    /// The event types of the order's notifications, oldest first.
+    pub async fn notifications(&self, order_id: &str) -> Vec<String> {
+        let (status, list) = self
+            .get_json(
+                Service::Notification,
+                &format!("/api/notifications?order_id={order_id}"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|n| n["event_type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The sum of a Prometheus counter over its labels, across the service's instances.
+    pub async fn metric_sum(&self, service: Service, metric: &str) -> f64 {
+        let mut total = 0.0;
+        for instance in self.instances(service) {
+            let text = self
+                .http
+                .get(format!("http://{}/metrics", instance.addr))
+                .send()
+                .await
+                .expect("metrics answer")
+                .text()
+                .await
+                .expect("metrics text");
+            total += text
+                .lines()
+                .filter(|line| {
+                    line.starts_with(&format!("{metric}{{"))
+                        || line.starts_with(&format!("{metric} "))
+                })
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>();
+        }
+        total
+    }
+}

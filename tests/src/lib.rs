@@ -1,0 +1,21 @@
+//! Helpers for the end-to-end tests. Each test starts the real service binaries on its
+//! own exchange and its own four databases, so tests run in parallel and never see each
+//! other's messages, and removes both when it ends.
+//!
+//! # Layout
+//! - [`stack`]: [`stack::TestStack`] — start, stop, kill, pause and restart services.
+//! - [`api`]: typed calls to the services' HTTP APIs.
+//! - [`broker`]: the test's own view of RabbitMQ — tap every event, republish, poison,
+//!   queue depths.
+//! - [`invariants`]: CONTRACT §6, checked once the system goes quiet.
+//! - [`eventually`]: polling with a deadline, instead of sleeping.
+
+pub mod api;
+pub mod broker;
+pub mod eventually;
+pub mod invariants;
+pub mod stack;
+
+pub use common::Service;
+pub use eventually::eventually;
+pub use stack::TestStack;

@@ -1,0 +1,112 @@
+//! Starting, configuring and stopping the binaries.
+
+use reqwest::StatusCode;
+use saga_tests::{Service, TestStack};
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn a_bad_variable_stops_the_service_naming_the_variable() {
+    devstack::build_services().unwrap();
+    let cases = [
+        ("order-service", "SAGA_TIMEOUT_SECS", "soon"),
+        ("inventory-service", "HTTP_ADDR", "not-an-address"),
+        ("payment-service", "PAYMENT_SUCCESS_RATE", "2"),
+        ("payment-service", "PAYMENT_MAX_ATTEMPTS", "0"),
+        ("notification-service", "LOG_FORMAT", "xml"),
+        ("order-service", "AMQP_URL", "http://example.com"),
+        (
+            "order-service",
+            "DATABASE_URL",
+            "postgres://127.0.0.1:5432/",
+        ),
+    ];
+    for (binary, name, value) in cases {
+        let output = Command::new(devstack::binary(binary).unwrap())
+            .env(name, value)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{binary} with {name}={value}"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(name), "{binary}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn every_service_reports_health_readiness_and_metrics() {
+    let stack = TestStack::start().await;
+    let order = stack.place_order("c", &[("product-A", 1)], 1.0).await;
+    stack.final_order(order["id"].as_str().unwrap()).await;
+    stack.assert_invariants().await;
+
+    for service in Service::ALL {
+        let (status, _) = stack.get_json(service, "/health").await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, ready) = stack.get_json(service, "/ready").await;
+        assert_eq!(status, StatusCode::OK, "{ready}");
+        let metrics = stack
+            .http
+            .get(stack.url(service, "/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("http_requests_total"),
+            "{}: {metrics}",
+            service.name()
+        );
+        assert!(stack.metric_sum(service, "messages_consumed_total").await >= 1.0);
+    }
+    assert!(
+        stack
+            .metric_sum(Service::Order, "messages_published_total")
+            .await
+            >= 2.0
+    );
+    stack.cleanup().await;
+}
+
+#[tokio::test]
+async fn sigterm_stops_every_service_cleanly_and_a_restart_keeps_its_data() {
+    let mut stack = TestStack::start().await;
+    let order = stack.place_order("c", &[("product-A", 3)], 1.0).await;
+    stack.final_order(order["id"].as_str().unwrap()).await;
+    stack.assert_invariants().await;
+
+    for service in Service::ALL {
+        let statuses = stack.terminate(service, Duration::from_secs(10)).await;
+        for status in statuses {
+            let status =
+                status.unwrap_or_else(|| panic!("{} did not stop within 10 s", service.name()));
+            assert!(status.success(), "{} exited with {status}", service.name());
+        }
+        assert!(
+            stack.logs(service).contains("\"stopped\""),
+            "{} did not log its stop",
+            service.name()
+        );
+    }
+    for service in Service::ALL {
+        stack.restart(service, 1).await;
+    }
+
+    assert_eq!(stack.stock().await["product-A"], (7, 3));
+    assert_eq!(
+        stack.order(order["id"].as_str().unwrap()).await["status"],
+        "COMPLETED"
+    );
+    let again = stack.place_order("c", &[("product-A", 1)], 1.0).await;
+    assert_eq!(
+        stack.final_order(again["id"].as_str().unwrap()).await["status"],
+        "COMPLETED"
+    );
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
