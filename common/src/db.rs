@@ -124,12 +124,19 @@ async fn create_if_missing(options: &PgConnectOptions, name: &str) -> Result<(),
     Ok(())
 }
 
-/// Errors that mean "PostgreSQL is not (yet) there", worth waiting out.
+/// Errors that mean "PostgreSQL is not (yet) there", worth waiting out rather than
+/// counting against a message.
 pub fn is_unreachable(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-        // 57P03 cannot_connect_now: starting up or shutting down.
-        sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exceptions. 57P01-57P03: the server is shutting down,
+        // crashed, or starting up and not yet accepting connections.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
         _ => false,
     }
 }

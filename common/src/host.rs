@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
+// Errors are logged where they are mapped to a status (`ApiError`), not again here.
 use tower_http::trace::TraceLayer;
 
 /// How long one HTTP request may take before it gets 503.
@@ -141,13 +142,17 @@ impl Host {
                 StatusCode::SERVICE_UNAVAILABLE,
                 REQUEST_TIMEOUT,
             ))
-            .layer(TraceLayer::new_for_http());
+            .layer(TraceLayer::new_for_http().on_failure(()));
         let http_task = tokio::spawn(
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown.clone().cancelled_owned())
                 .into_future(),
         );
-        let worker_tasks: Vec<_> = workers.into_iter().map(tokio::spawn).collect();
+        let mut worker_tasks: Vec<_> = workers.into_iter().map(tokio::spawn).collect();
+        worker_tasks.push(tokio::spawn(crate::store::prune_inbox(
+            store.clone(),
+            shutdown.clone(),
+        )));
 
         if broker.connected(&shutdown).await.is_some() {
             tracing::info!(

@@ -52,6 +52,10 @@ impl Relay {
         let bell = self.store.outbox_bell();
         let mut backoff = Backoff::reconnect();
         loop {
+            if self.broker.current().is_none() && !stop.is_cancelled() {
+                // Nothing can go out before the broker is there; wait quietly for it.
+                self.broker.connected(&stop).await;
+            }
             match self.publish_batch().await {
                 Ok(RelayOutcome::Published(_)) => {
                     backoff.reset();

@@ -101,3 +101,30 @@ impl UnitOfWork {
         Ok(())
     }
 }
+
+/// How long processed message ids are kept. Redeliveries come within minutes; past this,
+/// the state guards alone (one reservation, one payment, one ending per order) still make
+/// a very late duplicate harmless.
+pub const INBOX_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Deletes inbox entries older than [`INBOX_RETENTION`] once an hour until `stop`.
+pub async fn prune_inbox(store: Store, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        let pruned =
+            sqlx::query("DELETE FROM inbox WHERE processed_at < now() - make_interval(secs => $1)")
+                .bind(INBOX_RETENTION.as_secs_f64())
+                .execute(store.pool())
+                .await;
+        match pruned {
+            Ok(done) if done.rows_affected() > 0 => {
+                tracing::info!(rows = done.rows_affected(), "pruned old inbox entries")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "could not prune the inbox"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}

@@ -59,20 +59,43 @@ impl TestStack {
         order
     }
 
-    /// Waits until the order is `COMPLETED` or `CANCELLED` and returns it.
+    /// Waits until the order is `COMPLETED` or `CANCELLED` and returns it (a 503 while a
+    /// server restarts counts as not yet).
     pub async fn final_order(&self, id: &str) -> Value {
         eventually(
             &format!("order {id} to end"),
-            Duration::from_secs(30),
+            Duration::from_secs(60),
             || async {
-                let order = self.order(id).await;
+                let (status, order) = self
+                    .get_json(Service::Order, &format!("/api/orders/{id}"))
+                    .await;
                 match order["status"].as_str() {
-                    Some("COMPLETED" | "CANCELLED") => Ok(order),
-                    _ => Err(format!("still {}", order["status"])),
+                    Some("COMPLETED" | "CANCELLED") if status == StatusCode::OK => Ok(order),
+                    _ => Err(format!("{status}: {order}")),
                 }
             },
         )
         .await
+    }
+
+    /// Waits until every running service answers `/ready` with 200.
+    pub async fn all_ready(&self) {
+        for service in Service::ALL {
+            if self.instances(service).is_empty() {
+                continue;
+            }
+            eventually(
+                &format!("{} to be ready", service.name()),
+                Duration::from_secs(60),
+                || async {
+                    match self.get_json(service, "/ready").await {
+                        (StatusCode::OK, _) => Ok(()),
+                        (status, body) => Err(format!("{status} {body}")),
+                    }
+                },
+            )
+            .await;
+        }
     }
 
     /// Every order, newest first.

@@ -3,7 +3,9 @@
 //! (poison); queue depths can be read.
 
 use common::Service;
+use common::amqp::publish::OutgoingEvent;
 use common::amqp::topology::Topology;
+use common::events::{Envelope, Event};
 use lapin::options::{
     BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
     ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
@@ -43,10 +45,10 @@ impl Tapped {
 }
 
 pub struct TestBroker {
-    connection: Connection,
-    channel: Channel,
     exchange: String,
     tap: String,
+    /// The live connection and confirm-mode channel; replaced after a broker restart.
+    link: tokio::sync::Mutex<Option<(Connection, Channel)>>,
     seen: Mutex<Vec<Tapped>>,
 }
 
@@ -54,6 +56,26 @@ impl TestBroker {
     /// Connects, declares the exchange and binds the tap queue, so every event published
     /// from now on is recorded.
     pub async fn connect(topology: &Topology) -> Self {
+        let broker = Self {
+            exchange: topology.exchange.clone(),
+            tap: format!("{}.tap", topology.exchange),
+            link: tokio::sync::Mutex::new(None),
+            seen: Mutex::new(Vec::new()),
+        };
+        broker.channel().await;
+        broker
+    }
+
+    /// The channel, reconnecting (and re-declaring the tap) if RabbitMQ restarted; events
+    /// published while it was down are not in the tap.
+    async fn channel(&self) -> Channel {
+        let mut link = self.link.lock().await;
+        if let Some((connection, channel)) = link.as_ref()
+            && connection.status().connected()
+            && channel.status().connected()
+        {
+            return channel.clone();
+        }
         let connection =
             Connection::connect(&crate::stack::amqp_url(), ConnectionProperties::default())
                 .await
@@ -61,7 +83,7 @@ impl TestBroker {
         let channel = connection.create_channel().await.expect("a channel");
         channel
             .exchange_declare(
-                topology.exchange.as_str().into(),
+                self.exchange.as_str().into(),
                 ExchangeKind::Topic,
                 ExchangeDeclareOptions {
                     durable: true,
@@ -71,10 +93,9 @@ impl TestBroker {
             )
             .await
             .expect("the exchange can be declared");
-        let tap = format!("{}.tap", topology.exchange);
         channel
             .queue_declare(
-                tap.as_str().into(),
+                self.tap.as_str().into(),
                 QueueDeclareOptions::default(),
                 FieldTable::default(),
             )
@@ -82,8 +103,8 @@ impl TestBroker {
             .expect("the tap queue can be declared");
         channel
             .queue_bind(
-                tap.as_str().into(),
-                topology.exchange.as_str().into(),
+                self.tap.as_str().into(),
+                self.exchange.as_str().into(),
                 "#".into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
@@ -94,20 +115,15 @@ impl TestBroker {
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .expect("confirms can be enabled");
-        Self {
-            connection,
-            channel,
-            exchange: topology.exchange.clone(),
-            tap,
-            seen: Mutex::new(Vec::new()),
-        }
+        *link = Some((connection, channel.clone()));
+        channel
     }
 
     /// Every event published so far (that reached the tap).
     pub async fn events(&self) -> Vec<Tapped> {
+        let channel = self.channel().await;
         loop {
-            let message = self
-                .channel
+            let message = channel
                 .basic_get(self.tap.as_str().into(), BasicGetOptions::default())
                 .await
                 .expect("the tap can be read");
@@ -135,7 +151,8 @@ impl TestBroker {
     /// Publishes a message to the stack's exchange and waits for the confirm.
     pub async fn publish(&self, routing_key: &str, body: &[u8], properties: BasicProperties) {
         let confirm = self
-            .channel
+            .channel()
+            .await
             .basic_publish(
                 self.exchange.as_str().into(),
                 routing_key.into(),
@@ -158,7 +175,12 @@ impl TestBroker {
 
     /// Messages ready in a queue (not counting ones a consumer holds).
     pub async fn depth(&self, queue: &str) -> u32 {
-        let channel = self.connection.create_channel().await.expect("a channel");
+        // A channel of its own: a passive declare of a missing queue closes its channel.
+        let connection_channel = self.channel().await;
+        drop(connection_channel);
+        let link = self.link.lock().await;
+        let (connection, _) = link.as_ref().expect("connected above");
+        let channel = connection.create_channel().await.expect("a channel");
         let declared = channel
             .queue_declare(
                 queue.into(),
@@ -204,4 +226,27 @@ pub async fn delete_topology(topology: &Topology) {
         )
         .await;
     let _ = connection.close(200, "cleaned up".into()).await;
+}
+
+impl TestBroker {
+    /// Publishes an event as `publisher` would, with the contract's properties.
+    pub async fn publish_event(&self, event: Event, publisher: Service) -> Envelope {
+        let envelope = Envelope::new(event);
+        let outgoing = OutgoingEvent {
+            event_id: envelope.event_id,
+            event_type: envelope.event.name().to_owned(),
+            routing_key: envelope.event.routing_key().to_owned(),
+            order_id: envelope.event.order_id(),
+            causation_id: None,
+            occurred_at: envelope.timestamp,
+            payload: envelope.to_json(),
+        };
+        self.publish(
+            &outgoing.routing_key,
+            &outgoing.payload,
+            outgoing.properties(publisher),
+        )
+        .await;
+        envelope
+    }
 }

@@ -9,11 +9,13 @@
 //!   queue depths.
 //! - [`invariants`]: CONTRACT §6, checked once the system goes quiet.
 //! - [`eventually`]: polling with a deadline, instead of sleeping.
+//! - [`proxy`]: a TCP proxy to cut or slow one service's connection.
 
 pub mod api;
 pub mod broker;
 pub mod eventually;
 pub mod invariants;
+pub mod proxy;
 pub mod stack;
 
 pub use common::Service;

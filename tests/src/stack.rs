@@ -3,6 +3,7 @@
 //! `target/test-logs/<stack>/`.
 
 use crate::broker::TestBroker;
+use crate::proxy::{Proxy, target_of};
 use common::Service;
 use common::amqp::topology::Topology;
 use serde_json::Value;
@@ -38,9 +39,17 @@ fn ensure_built() {
     BUILT.get_or_init(|| devstack::build_services().expect("the services build"));
 }
 
+/// A server a service connects to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dependency {
+    Database,
+    Broker,
+}
+
 /// Chooses what a [`TestStack`] runs.
 pub struct StackBuilder {
     services: Vec<Service>,
+    proxied: Vec<(Service, Dependency)>,
     env: Vec<(String, String)>,
     service_env: HashMap<Service, Vec<(String, String)>>,
     replicas: HashMap<Service, usize>,
@@ -68,6 +77,12 @@ impl StackBuilder {
         self
     }
 
+    /// Connects `service` to `dependency` through a [`Proxy`] the test controls.
+    pub fn through_proxy(mut self, service: Service, dependency: Dependency) -> Self {
+        self.proxied.push((service, dependency));
+        self
+    }
+
     /// Runs only these services (the others' queues still exist and fill up).
     pub fn only(mut self, services: &[Service]) -> Self {
         self.services = services.to_vec();
@@ -89,7 +104,16 @@ impl StackBuilder {
             retry_delays: TEST_RETRY_DELAYS_MS.map(Duration::from_millis).to_vec(),
         };
         let broker = TestBroker::connect(&topology).await;
+        let mut proxies = HashMap::new();
+        for (service, dependency) in self.proxied {
+            let url = match dependency {
+                Dependency::Database => postgres_url(),
+                Dependency::Broker => amqp_url(),
+            };
+            proxies.insert((service, dependency), Proxy::start(target_of(&url)).await);
+        }
         let mut stack = TestStack {
+            proxies,
             name,
             topology,
             broker,
@@ -224,6 +248,7 @@ pub struct TestStack {
     started: usize,
     log_dir: PathBuf,
     pools: std::sync::Mutex<HashMap<Service, PgPool>>,
+    proxies: HashMap<(Service, Dependency), Proxy>,
     /// `available + reserved` each product must add up to (initial stock and restocks).
     pub expected_stock: BTreeMap<String, i64>,
     /// Dead letters a test put there on purpose, per service.
@@ -235,6 +260,7 @@ impl TestStack {
     pub fn builder() -> StackBuilder {
         StackBuilder {
             services: Service::ALL.to_vec(),
+            proxied: Vec::new(),
             env: Vec::new(),
             service_env: HashMap::new(),
             replicas: HashMap::new(),
@@ -253,14 +279,33 @@ impl TestStack {
         format!("{}/{}_{}", postgres_url(), self.name, service.short_name())
     }
 
+    /// The proxy between `service` and `dependency`, if the builder asked for one.
+    pub fn proxy(&self, service: Service, dependency: Dependency) -> &Proxy {
+        self.proxies
+            .get(&(service, dependency))
+            .expect("the stack was built with this proxy")
+    }
+
+    /// The URL `service` uses for `dependency`: direct, or through its proxy.
+    fn url_for(&self, service: Service, dependency: Dependency) -> String {
+        let direct = match dependency {
+            Dependency::Database => self.database_url(service),
+            Dependency::Broker => amqp_url(),
+        };
+        match self.proxies.get(&(service, dependency)) {
+            Some(proxy) => proxy.rewrite(&direct),
+            None => direct,
+        }
+    }
+
     /// The environment a service of this stack runs with.
     fn command(&self, service: Service) -> Command {
         let mut command = Command::new(devstack::binary(service.name()).expect("binary path"));
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("DATABASE_URL", self.database_url(service))
-            .env("AMQP_URL", amqp_url())
+            .env("DATABASE_URL", self.url_for(service, Dependency::Database))
+            .env("AMQP_URL", self.url_for(service, Dependency::Broker))
             .env("AMQP_EXCHANGE", &self.name)
             .env("HTTP_ADDR", "127.0.0.1:0")
             .env("LOG_FORMAT", "json")

@@ -1,0 +1,161 @@
+//! A TCP proxy the tests put between a service and PostgreSQL or RabbitMQ, to cut or slow
+//! that one connection without touching the shared servers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Forwards connections from a local port to `target`; dropped, it stops.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct State {
+    /// While set, new connections are refused and no bytes flow.
+    down: AtomicBool,
+    /// Bumped by each cut; live connections end when it changes.
+    cuts: watch::Sender<u64>,
+    /// Latency added to every chunk, in milliseconds.
+    delay_ms: AtomicU64,
+}
+
+impl Proxy {
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a local port");
+        let addr = listener.local_addr().expect("the bound address");
+        let state = Arc::new(State {
+            down: AtomicBool::new(false),
+            cuts: watch::Sender::new(0),
+            delay_ms: AtomicU64::new(0),
+        });
+        let task = tokio::spawn({
+            let state = state.clone();
+            async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    if state.down.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    tokio::spawn(forward(client, target, state.clone()));
+                }
+            }
+        });
+        Self { addr, state, task }
+    }
+
+    /// Drops every live connection and refuses new ones until [`Proxy::restore`].
+    pub fn cut(&self) {
+        self.state.down.store(true, Ordering::SeqCst);
+        self.state.cuts.send_modify(|n| *n += 1);
+    }
+
+    pub fn restore(&self) {
+        self.state.down.store(false, Ordering::SeqCst);
+    }
+
+    /// Adds `delay` to every chunk in both directions.
+    pub fn set_delay(&self, delay: Duration) {
+        self.state
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// The URL `base` (`scheme://user@host:port/rest`) rewritten to go through this proxy.
+    pub fn rewrite(&self, url: &str) -> String {
+        let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let credentials = authority
+            .rsplit_once('@')
+            .map(|(c, _)| format!("{c}@"))
+            .unwrap_or_default();
+        format!("{scheme}://{credentials}{}/{path}", self.addr)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.task.abort();
+    }
+}
+
+async fn forward(client: TcpStream, target: SocketAddr, state: Arc<State>) {
+    let Ok(server) = TcpStream::connect(target).await else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let mut cuts = state.cuts.subscribe();
+    cuts.borrow_and_update();
+    let (client_read, client_write) = client.into_split();
+    let (server_read, server_write) = server.into_split();
+    tokio::select! {
+        _ = pump(client_read, server_write, &state) => {}
+        _ = pump(server_read, client_write, &state) => {}
+        _ = cuts.changed() => {}
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    state: &State,
+) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let delay = state.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        if state.down.load(Ordering::SeqCst) || to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The address a `scheme://…@host:port/…` URL points at.
+pub fn target_of(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host_port = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    host_port.parse().expect("tests use numeric host:port URLs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rewrites_urls_to_point_at_the_proxy() {
+        let target: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let proxy = Proxy::start(target).await;
+        let port = proxy.addr.port();
+        assert_eq!(
+            proxy.rewrite("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            format!("amqp://guest:guest@127.0.0.1:{port}/%2f")
+        );
+        assert_eq!(
+            proxy.rewrite("postgres://postgres@127.0.0.1:5432/t_order"),
+            format!("postgres://postgres@127.0.0.1:{port}/t_order")
+        );
+        assert_eq!(
+            target_of("postgres://postgres@127.0.0.1:5432/x"),
+            "127.0.0.1:5432".parse().unwrap()
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! Messages that cannot be handled go to the dead-letter queue — at once when they cannot
+//! be parsed, after bounded, growing retries when the failure may pass — while the service
+//! keeps consuming; an operator can inspect and replay them.
+
+use lapin::BasicProperties;
+use reqwest::StatusCode;
+use saga_tests::{Service, TestStack, eventually};
+use serde_json::Value;
+use std::time::Duration;
+
+async fn dead_letters(stack: &TestStack, service: Service) -> Value {
+    let (status, answer) = stack.get_json(service, "/admin/dlq").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+async fn wait_for_depth(stack: &TestStack, service: Service, depth: u64) {
+    eventually(
+        &format!("{} dead letters in {}", depth, service.name()),
+        Duration::from_secs(30),
+        || async {
+            match dead_letters(stack, service).await["depth"].as_u64() {
+                Some(found) if found == depth => Ok(()),
+                found => Err(format!("depth {found:?}")),
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unparseable_messages_are_dead_lettered_at_once_while_good_orders_complete() {
+    let mut stack = TestStack::start().await;
+    let json = BasicProperties::default().with_content_type("application/json".into());
+
+    stack
+        .broker
+        .publish("order.created", b"not json at all", json.clone())
+        .await;
+    stack
+        .broker
+        .publish(
+            "order.cancelled",
+            br#"{"event_type": "OrderCancelled", "order_id": "nope"}"#,
+            json,
+        )
+        .await;
+    let mut orders = Vec::new();
+    for _ in 0..3 {
+        orders.push(stack.place_order("c", &[("product-A", 1)], 5.0).await);
+    }
+    for order in &orders {
+        assert_eq!(
+            stack.final_order(order["id"].as_str().unwrap()).await["status"],
+            "COMPLETED"
+        );
+    }
+
+    wait_for_depth(&stack, Service::Inventory, 2).await;
+    let letters = dead_letters(&stack, Service::Inventory).await;
+    for letter in letters["messages"].as_array().unwrap() {
+        assert_eq!(letter["attempts"], 1, "{letter}");
+        assert!(
+            letter["error"].as_str().unwrap().contains("cannot parse"),
+            "{letter}"
+        );
+    }
+    assert_eq!(letters["messages"][0]["body"], "not json at all");
+    assert_eq!(letters["messages"][0]["routing_key"], "order.created");
+    stack.expected_dead_letters.insert(Service::Inventory, 2);
+    stack.expected_dead_letters.insert(Service::Payment, 1);
+    stack.expected_dead_letters.insert(Service::Notification, 1);
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_failing_handler_is_retried_with_delays_then_dead_lettered_and_can_be_replayed() {
+    let stack = TestStack::start().await;
+    let notifications = stack.db(Service::Notification).await;
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$;
+         CREATE TRIGGER refuse BEFORE INSERT ON notifications FOR EACH ROW EXECUTE FUNCTION refuse();",
+    )
+    .execute(&notifications)
+    .await
+    .unwrap();
+
+    let order = stack.place_order("c", &[("product-A", 1)], 5.0).await;
+    let id = order["id"].as_str().unwrap();
+    assert_eq!(stack.final_order(id).await["status"], "COMPLETED");
+
+    // PaymentProcessed and OrderConfirmed: each tried once and retried three times.
+    wait_for_depth(&stack, Service::Notification, 2).await;
+    let letters = dead_letters(&stack, Service::Notification).await;
+    for letter in letters["messages"].as_array().unwrap() {
+        assert_eq!(letter["attempts"], 4, "{letter}");
+        assert!(
+            letter["error"]
+                .as_str()
+                .unwrap()
+                .contains("injected failure"),
+            "{letter}"
+        );
+    }
+    assert_eq!(
+        stack
+            .metric_sum(Service::Notification, "messages_retried_total")
+            .await,
+        6.0
+    );
+    let logs = stack.logs(Service::Notification);
+    assert!(
+        logs.contains("will retry") && logs.contains("dead-lettering"),
+        "no retry in the log"
+    );
+
+    sqlx::raw_sql("DROP TRIGGER refuse ON notifications")
+        .execute(&notifications)
+        .await
+        .unwrap();
+    let response = stack
+        .http
+        .post(stack.url(Service::Notification, "/admin/dlq/replay"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["replayed"], 2);
+
+    stack.assert_invariants().await;
+    assert_eq!(
+        stack.notifications(id).await,
+        ["PaymentProcessed", "OrderConfirmed"]
+    );
+    stack.cleanup().await;
+}
