@@ -117,6 +117,13 @@ impl Relay {
                 )
                 .await?,
             );
+            tracing::info!(
+                order_id = %event.order_id,
+                event_type = %event.event_type,
+                message_id = %event.event_id,
+                routing_key = %event.routing_key,
+                "published {}", event.event_type
+            );
         }
         publish::confirmed(confirms).await?;
 
@@ -127,13 +134,6 @@ impl Relay {
             .await?;
         tx.commit().await?;
         for event in &events {
-            tracing::info!(
-                order_id = %event.order_id,
-                event_type = %event.event_type,
-                message_id = %event.event_id,
-                routing_key = %event.routing_key,
-                "published {}", event.event_type
-            );
             metrics::counter!("messages_published_total", "event_type" => event.event_type.clone())
                 .increment(1);
         }

@@ -33,11 +33,15 @@ pub fn binary(name: &str) -> io::Result<PathBuf> {
 }
 
 /// Builds the four service binaries with the same profile as the running executable, so a
-/// launcher or test never runs stale ones. A no-op build takes well under a second.
-pub fn build_services() -> io::Result<()> {
+/// launcher or test never runs stale ones. A no-op build takes well under a second;
+/// `progress` shows cargo's progress lines (the first build takes minutes).
+pub fn build_services(progress: bool) -> io::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.args(["build", "--quiet", "--bins"]);
+    command.args(["build", "--bins"]);
+    if !progress {
+        command.arg("--quiet");
+    }
     for service in SERVICES {
         command.args(["-p", service]);
     }

@@ -12,7 +12,8 @@ const COLOURS: [&str; 4] = ["\x1b[36m", "\x1b[33m", "\x1b[35m", "\x1b[32m"];
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let build = tokio::task::spawn_blocking(devstack::build_services).await;
+    eprintln!("devstack: building the four services (the first build takes a few minutes)");
+    let build = tokio::task::spawn_blocking(|| devstack::build_services(true)).await;
     if let Ok(Err(error)) | Err(error) = build.map_err(std::io::Error::other) {
         eprintln!("devstack: {error}");
         return ExitCode::FAILURE;

@@ -36,7 +36,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Builds the service binaries once per test process.
 fn ensure_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| devstack::build_services().expect("the services build"));
+    BUILT.get_or_init(|| devstack::build_services(false).expect("the services build"));
 }
 
 /// A server a service connects to.
