@@ -13,6 +13,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
           target/release/payment-service target/release/notification-service /out/
 
 # Runtime stage: Debian slim with curl for the healthchecks, running as an unprivileged user.
+# Expected size about 110 MB: ~75 MB of debian:bookworm-slim, ~10 MB of curl and CA
+# certificates, and four stripped, statically linked-against-Rust binaries of ~10 MB each.
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \

@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// One line of an order: a product and how many of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LineItem {
+    #[schema(example = "product-A")]
     pub product_id: String,
+    #[schema(value_type = i64, minimum = 1, maximum = 10000, example = 2)]
     pub quantity: Quantity,
 }
 
@@ -23,7 +25,7 @@ pub struct UnavailableItem {
 }
 
 /// Why an order ended `CANCELLED`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CancellationReason {
     InventoryUnavailable,

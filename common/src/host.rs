@@ -14,7 +14,6 @@ use crate::db::{self, DbSetupError};
 use crate::http::{MAX_BODY_BYTES, ops};
 use crate::outbox::Relay;
 use crate::store::Store;
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use futures_util::future::BoxFuture;
@@ -26,6 +25,9 @@ use tokio::net::TcpListener;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
 // Errors are logged where they are mapped to a status (`ApiError`), not again here.
 use tower_http::trace::TraceLayer;
 
@@ -106,7 +108,14 @@ impl Host {
     }
 
     /// Serves until the shutdown token is cancelled, then stops in order.
-    pub async fn run<H: MessageHandler>(self, api: Router, handler: H, workers: Vec<Worker>) {
+    /// `api` is the service's own documented routes; the host adds the operational ones,
+    /// `/openapi.json` generated from both, and the browsable `/docs`.
+    pub async fn run<H: MessageHandler>(
+        self,
+        api: OpenApiRouter,
+        handler: H,
+        workers: Vec<Worker>,
+    ) {
         let Host {
             config,
             store,
@@ -131,11 +140,14 @@ impl Host {
             config.prefetch,
             shutdown.clone(),
         ));
-        let app = api
+        let (routes, openapi) = api
             .merge(ops::router(ops::OpsState {
                 store: store.clone(),
                 broker: broker.clone(),
             }))
+            .split_for_parts();
+        let app = routes
+            .merge(SwaggerUi::new("/docs").url("/openapi.json", describe(openapi, config.service)))
             .layer(axum::middleware::from_fn(ops::track_requests))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(TimeoutLayer::with_status_code(
@@ -186,6 +198,25 @@ impl Host {
         store.pool().close().await;
         tracing::info!("stopped");
     }
+}
+
+/// Titles the generated OpenAPI document.
+fn describe(mut openapi: OpenApi, service: crate::Service) -> OpenApi {
+    openapi.info.title = service.name().to_owned();
+    openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    openapi.info.description = Some(
+        match service {
+            crate::Service::Order => "Orders: where each saga starts and ends.",
+            crate::Service::Inventory => "Stock and reservations.",
+            crate::Service::Payment => "Simulated payments, one per order.",
+            crate::Service::Notification => "Notifications sent for final events.",
+        }
+        .to_owned(),
+    );
+    // utoipa fills these from its own crate metadata otherwise.
+    openapi.info.license = None;
+    openapi.info.contact = None;
+    openapi
 }
 
 /// A service's configuration: its own settings plus the common ones.

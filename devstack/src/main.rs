@@ -1,6 +1,7 @@
 //! `cargo run -p devstack`: builds and starts the four services against local PostgreSQL
 //! and RabbitMQ, prints their logs with a coloured prefix, and on Ctrl-C or SIGTERM stops
-//! them gracefully. Settings pass through from the environment (README, "Configuration").
+//! them gracefully. Settings pass through from the environment (README, "Configuration");
+//! with `LOG_FORMAT=json` the lines are printed as they are, ready for `jq`.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -70,7 +71,13 @@ fn start(name: &str, colour: &str) -> std::io::Result<Child> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let prefix = format!("{colour}{name:>20}\x1b[0m │ ");
+    // JSON lines name their service already; unprefixed, they pipe straight into jq.
+    let json_logs = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let prefix = if json_logs {
+        String::new()
+    } else {
+        format!("{colour}{name:>20}\x1b[0m │ ")
+    };
     if let Some(stdout) = child.stdout.take() {
         relay(stdout, prefix.clone());
     }

@@ -165,12 +165,14 @@ async fn move_stock(
     Ok(())
 }
 
-#[derive(Debug, Clone, FromRow, Serialize)]
+/// A product's stock: `available` for new orders, `reserved` by orders.
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
 pub struct Product {
     pub product_id: String,
     pub available: i32,
     pub reserved: i32,
     #[serde(with = "common::timefmt")]
+    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
     pub updated_at: DateTime<Utc>,
 }
 

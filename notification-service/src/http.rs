@@ -1,13 +1,14 @@
 //! notification-service's HTTP API: `GET /api/notifications?order_id=&limit=`.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
-use common::http::{ApiError, Query};
+use common::http::{ApiError, ErrorBody, Query, ValidationErrorBody};
 use common::store::Store;
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -18,29 +19,40 @@ pub struct AppState {
     pub store: Store,
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/notifications", get(list_notifications))
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(list_notifications))
         .with_state(state)
 }
 
-#[derive(Debug, Serialize, FromRow)]
+/// A notification sent to a customer.
+#[derive(Debug, Serialize, FromRow, ToSchema)]
 pub struct Notification {
     pub id: Uuid,
     pub order_id: Uuid,
     pub event_type: String,
     pub message: String,
     #[serde(with = "common::timefmt")]
+    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Params {
+    /// Only this order's notifications.
     order_id: Option<Uuid>,
+    /// At most this many, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
 /// The notifications of one order, or the latest `limit` of all; oldest first.
+#[utoipa::path(get, path = "/api/notifications", tag = "notifications", params(Params),
+    responses(
+        (status = 200, description = "Oldest first", body = Vec<Notification>),
+        (status = 422, description = "A bad parameter", body = ValidationErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
 async fn list_notifications(
     State(state): State<AppState>,
     Query(params): Query<Params>,

@@ -1,7 +1,7 @@
 //! order-service settings.
 
 use common::Service;
-use common::config::{CommonConfig, ConfigError, Vars, positive};
+use common::config::{CommonConfig, ConfigError, Vars, invalid, positive};
 use common::host::ServiceConfig;
 use std::time::Duration;
 
@@ -10,6 +10,24 @@ pub struct Config {
     pub common: CommonConfig,
     /// A `PENDING` order older than this is cancelled with reason `TIMEOUT`.
     pub saga_timeout: Duration,
+    /// Where the dashboard reads stock from (`INVENTORY_URL`).
+    pub inventory_url: reqwest::Url,
+}
+
+/// `INVENTORY_URL`, default `http://127.0.0.1:8001`; must be http(s).
+fn inventory_url(vars: &Vars) -> Result<reqwest::Url, ConfigError> {
+    let url: reqwest::Url = vars.get_or(
+        "INVENTORY_URL",
+        "http://127.0.0.1:8001".parse().expect("a valid URL"),
+    )?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(
+            "INVENTORY_URL",
+            url.as_str(),
+            "must be an http or https URL",
+        ));
+    }
+    Ok(url)
 }
 
 impl ServiceConfig for Config {
@@ -17,6 +35,7 @@ impl ServiceConfig for Config {
         Ok(Self {
             common: CommonConfig::from_vars(Service::Order, vars)?,
             saga_timeout: Duration::from_secs(positive(vars, "SAGA_TIMEOUT_SECS", 60u64)?),
+            inventory_url: inventory_url(vars)?,
         })
     }
 

@@ -119,6 +119,13 @@ pub async fn list(
     .await
 }
 
+/// How many orders have each status.
+pub async fn count_by_status(db: impl PgExecutor<'_>) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, count(*) FROM orders GROUP BY status")
+        .fetch_all(db)
+        .await
+}
+
 /// Ends a `PENDING` order. Returns the updated order, or `None` when it had already ended
 /// (or does not exist): the row lock makes concurrent endings take turns, and only the
 /// first finds it `PENDING`.

@@ -19,10 +19,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         timeout: config.saga_timeout,
     };
     let stop = host.shutdown_token();
+    let state = AppState {
+        store: store.clone(),
+        broker: host.broker.clone(),
+        http: reqwest::Client::new(),
+        inventory_url: config.inventory_url.clone(),
+    };
     host.run(
-        router(AppState {
-            store: store.clone(),
-        }),
+        router(state),
         OrderSaga { store },
         vec![Box::pin(sweeper.run(stop))],
     )

@@ -1,13 +1,14 @@
 //! payment-service's HTTP API: `GET /api/payments/{order_id}`.
 
 use crate::payments::{self, PaymentRow, PaymentStatus};
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
-use common::http::{ApiError, Path};
+use common::http::{ApiError, ErrorBody, Path, ValidationErrorBody};
 use common::store::Store;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 #[derive(Clone)]
@@ -15,13 +16,14 @@ pub struct AppState {
     pub store: Store,
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/payments/{order_id}", get(get_payment))
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(get_payment))
         .with_state(state)
 }
 
-#[derive(Debug, Serialize)]
+/// An order's payment.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentView {
     pub order_id: Uuid,
     pub payment_id: Uuid,
@@ -30,8 +32,10 @@ pub struct PaymentView {
     pub attempts: u32,
     pub last_error: Option<String>,
     #[serde(with = "common::timefmt")]
+    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "common::timefmt")]
+    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -50,6 +54,14 @@ impl From<PaymentRow> for PaymentView {
     }
 }
 
+/// The payment of one order.
+#[utoipa::path(get, path = "/api/payments/{order_id}", tag = "payments",
+    params(("order_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The payment", body = PaymentView),
+        (status = 404, description = "No payment for this order", body = ErrorBody),
+        (status = 422, description = "Not a UUID", body = ValidationErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
 async fn get_payment(
     State(state): State<AppState>,
     Path(order_id): Path<Uuid>,

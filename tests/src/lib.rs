@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`stack`]: [`stack::TestStack`] — start, stop, kill, pause and restart services.
 //! - [`api`]: typed calls to the services' HTTP APIs.
+//! - [`browser`]: headless Chromium over WebDriver, for the dashboard.
 //! - [`broker`]: the test's own view of RabbitMQ — tap every event, republish, poison,
 //!   queue depths.
 //! - [`invariants`]: CONTRACT §6, checked once the system goes quiet.
@@ -13,6 +14,7 @@
 
 pub mod api;
 pub mod broker;
+pub mod browser;
 pub mod eventually;
 pub mod invariants;
 pub mod proxy;

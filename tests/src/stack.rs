@@ -135,19 +135,32 @@ impl StackBuilder {
             expected_dead_letters: HashMap::new(),
             cleaned: false,
         };
-        let mut pending = Vec::new();
-        for service in &self.services {
-            for _ in 0..self.replicas.get(service).copied().unwrap_or(1) {
-                pending.push(stack.spawn(*service));
+        // order-service starts last: its dashboard needs inventory-service's address.
+        let (order, others): (Vec<Service>, Vec<Service>) =
+            self.services.iter().partition(|s| **s == Service::Order);
+        for group in [others, order] {
+            if group.contains(&Service::Order) && !stack.instances(Service::Inventory).is_empty() {
+                let inventory = stack.url(Service::Inventory, "");
+                stack
+                    .service_env
+                    .entry(Service::Order)
+                    .or_default()
+                    .insert(0, ("INVENTORY_URL".into(), inventory));
             }
-        }
-        for instance in pending {
-            let instance = instance.await_ready().await;
-            stack
-                .instances
-                .entry(instance.service)
-                .or_default()
-                .push(instance);
+            let mut pending = Vec::new();
+            for service in group {
+                for _ in 0..self.replicas.get(&service).copied().unwrap_or(1) {
+                    pending.push(stack.spawn(service));
+                }
+            }
+            for instance in pending {
+                let instance = instance.await_ready().await;
+                stack
+                    .instances
+                    .entry(instance.service)
+                    .or_default()
+                    .push(instance);
+            }
         }
         stack
     }
@@ -440,6 +453,11 @@ impl TestStack {
             .fetch_one(&pool)
             .await
             .expect("the outbox can be counted")
+    }
+
+    /// Where this stack's logs (and a test's screenshots) go.
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
     }
 
     /// The log lines of every instance started so far, for assertions about logging.

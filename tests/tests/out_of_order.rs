@@ -45,6 +45,21 @@ async fn a_cancellation_seen_first_stops_a_late_reservation_and_charge() {
         items: items(),
         total_amount: Money::from_decimal(20.0).unwrap(),
     };
+    // Services handle deliveries concurrently, so "seen first" means handled first.
+    eventually(
+        "the cancellation to be handled",
+        Duration::from_secs(20),
+        || async {
+            let handled = consumed(Service::Inventory).await >= inventory_before + 1.0
+                && consumed(Service::Payment).await >= payment_before + 1.0;
+            if handled {
+                Ok(())
+            } else {
+                Err("not yet".into())
+            }
+        },
+    )
+    .await;
     injected.push(
         stack
             .broker

@@ -43,7 +43,7 @@ pub async fn send(
 }
 
 /// One dead-lettered message as the admin endpoint shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     pub message_id: Option<String>,
     pub event_type: Option<String>,
@@ -55,13 +55,12 @@ pub struct DeadLetter {
     pub body: String,
 }
 
-/// How many messages wait in the service's dead-letter queue.
-pub async fn depth(broker: &Broker, link: &Link) -> lapin::Result<u32> {
-    let queue = broker.topology().dead_letter_queue(broker.service());
+/// How many messages are ready in `queue`.
+pub async fn depth(link: &Link, queue: &str) -> lapin::Result<u32> {
     let channel = link.connection.create_channel().await?;
     let declared = channel
         .queue_declare(
-            queue.as_str().into(),
+            queue.into(),
             QueueDeclareOptions {
                 passive: true,
                 ..Default::default()
@@ -113,7 +112,7 @@ pub async fn replay(broker: &Broker, link: &Link) -> Result<u32, PublishError> {
     let topology = broker.topology();
     let dead_letters = topology.dead_letter_queue(broker.service());
     let queue = topology.queue(broker.service());
-    let waiting = depth(broker, link).await?;
+    let waiting = depth(link, &dead_letters).await?;
     let channel = link.connection.create_channel().await?;
     let mut moved = 0;
     while moved < waiting {

@@ -4,7 +4,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
+use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -27,16 +28,58 @@ pub enum ApiError {
 }
 
 /// One validation problem, located like FastAPI does: `["body", "items", 0, "quantity"]`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FieldError {
-    pub loc: Vec<Value>,
+    /// Where: `body`, `query`, `path` or `header`, then field names and list indexes.
+    pub loc: Vec<LocPart>,
+    /// What is wrong, for a human.
     pub msg: String,
+    /// `missing`, `type_error` or `value_error`.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
 }
 
+/// One step of a [`FieldError`] location: a name or a list index.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LocPart {
+    Name(String),
+    Index(usize),
+}
+
+impl From<&str> for LocPart {
+    fn from(name: &str) -> Self {
+        Self::Name(name.to_owned())
+    }
+}
+
+impl From<String> for LocPart {
+    fn from(name: String) -> Self {
+        Self::Name(name)
+    }
+}
+
+impl From<usize> for LocPart {
+    fn from(index: usize) -> Self {
+        Self::Index(index)
+    }
+}
+
+/// The body of every error but validation: `{"detail": "Order not found"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub detail: String,
+}
+
+/// The body of a 422: every problem found, located.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationErrorBody {
+    pub detail: Vec<FieldError>,
+}
+
 impl FieldError {
-    pub fn new(loc: Vec<Value>, msg: impl Into<String>) -> Self {
+    pub fn new(loc: Vec<LocPart>, msg: impl Into<String>) -> Self {
         Self {
             loc,
             msg: msg.into(),
@@ -46,7 +89,7 @@ impl FieldError {
 }
 
 impl ApiError {
-    pub fn invalid(loc: Vec<Value>, msg: impl Into<String>) -> Self {
+    pub fn invalid(loc: Vec<LocPart>, msg: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(loc, msg)])
     }
 }

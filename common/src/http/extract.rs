@@ -1,7 +1,7 @@
 //! Extractors that turn every kind of bad input into an [`ApiError`] with a JSON body,
 //! where axum's own would answer in plain text.
 
-use super::error::{ApiError, FieldError};
+use super::error::{ApiError, FieldError, LocPart};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
@@ -50,13 +50,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .map_err(|error| ApiError::BadRequest(format!("Malformed JSON: {error}")))?;
     serde_path_to_error::deserialize(document).map_err(|error| {
         let inner = error.inner();
-        let mut loc = vec![Value::from("body")];
+        let mut loc = vec![LocPart::from("body")];
         for segment in error.path().iter() {
             use serde_path_to_error::Segment;
             match segment {
                 Segment::Seq { index } => loc.push((*index).into()),
-                Segment::Map { key } => loc.push(key.as_str().into()),
-                Segment::Enum { variant } => loc.push(variant.as_str().into()),
+                Segment::Map { key } => loc.push(key.clone().into()),
+                Segment::Enum { variant } => loc.push(variant.clone().into()),
                 Segment::Unknown => {}
             }
         }
@@ -159,20 +159,15 @@ mod tests {
         else {
             panic!("expected a validation error");
         };
-        assert_eq!(
-            found[0].loc,
-            vec![
-                Value::from("body"),
-                "items".into(),
-                0.into(),
-                "quantity".into()
-            ]
-        );
+        let expected: Vec<LocPart> =
+            vec!["body".into(), "items".into(), 0.into(), "quantity".into()];
+        assert_eq!(found[0].loc, expected);
 
         let ApiError::Validation(found) = errors(r#"{"items": []}"#) else {
             panic!("expected a validation error");
         };
-        assert_eq!(found[0].loc, vec![Value::from("body"), "name".into()]);
+        let expected: Vec<LocPart> = vec!["body".into(), "name".into()];
+        assert_eq!(found[0].loc, expected);
         assert_eq!(found[0].msg, "Field required");
 
         assert!(matches!(errors("[]"), ApiError::Validation(_)));

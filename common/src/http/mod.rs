@@ -5,7 +5,7 @@ pub mod error;
 pub mod extract;
 pub mod ops;
 
-pub use error::{ApiError, FieldError};
+pub use error::{ApiError, ErrorBody, FieldError, LocPart, ValidationErrorBody};
 pub use extract::{Json, Path, Query};
 
 /// Largest accepted request body (CONTRACT §2): larger bodies get 413.

@@ -2,20 +2,21 @@
 //! dead-letter admin (`GET /admin/dlq`, `POST /admin/dlq/replay`). Also the middleware that
 //! counts and times HTTP requests.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, ValidationErrorBody};
 use super::extract::Query;
 use crate::amqp::broker::Broker;
 use crate::amqp::dead_letters;
 use crate::store::Store;
+use axum::Json;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What the operational endpoints look at.
 #[derive(Clone)]
@@ -24,22 +25,46 @@ pub struct OpsState {
     pub broker: Broker,
 }
 
-pub fn router(state: OpsState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/admin/dlq", get(list_dead_letters))
-        .route("/admin/dlq/replay", post(replay_dead_letters))
+/// The operational endpoints, documented.
+pub fn router(state: OpsState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+        .routes(routes!(list_dead_letters))
+        .routes(routes!(replay_dead_letters))
         .with_state(state)
 }
 
-/// 200 while the process runs.
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+/// `/health` and a ready `/ready`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    /// `ok` or `ready`.
+    pub status: String,
 }
 
-/// 200 when the database answers and the broker is connected, else 503 with the reason.
+/// A `/ready` that is not.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotReady {
+    /// `not ready`.
+    pub status: String,
+    /// What does not work.
+    pub detail: String,
+}
+
+/// 200 while the process runs.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "The process runs", body = Status)))]
+async fn health() -> Json<Status> {
+    Json(Status {
+        status: "ok".into(),
+    })
+}
+
+/// 200 when the database answers and RabbitMQ is connected, else 503 with the reason.
+#[utoipa::path(get, path = "/ready", tag = "operations", responses(
+    (status = 200, description = "Database and broker work", body = Status),
+    (status = 503, description = "Something does not work", body = NotReady)))]
 async fn ready(State(state): State<OpsState>) -> Response {
     let database = tokio::time::timeout(
         Duration::from_secs(2),
@@ -60,17 +85,22 @@ async fn ready(State(state): State<OpsState>) -> Response {
         .filter_map(Result::err)
         .collect();
     if reasons.is_empty() {
-        Json(json!({"status": "ready"})).into_response()
+        Json(Status {
+            status: "ready".into(),
+        })
+        .into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "detail": reasons.join("; ")})),
-        )
-            .into_response()
+        let body = NotReady {
+            status: "not ready".into(),
+            detail: reasons.join("; "),
+        };
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }
 
-/// Prometheus text format.
+/// Prometheus text format (metric names: see the README).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<OpsState>) -> Response {
     if let Ok(backlog) = crate::outbox::backlog(&state.store).await {
         metrics::gauge!("outbox_backlog").set(backlog as f64);
@@ -82,18 +112,44 @@ async fn metrics(State(state): State<OpsState>) -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PeekParams {
+    /// How many messages to show, 0 to 500 (default 20).
+    #[param(minimum = 0, maximum = 500)]
     limit: Option<usize>,
 }
 
-/// The service's dead-letter queue: its depth and up to `limit` (default 20) messages,
-/// left in place.
+/// A dead-letter queue and its first messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterQueue {
+    pub queue: String,
+    pub depth: u32,
+    pub messages: Vec<dead_letters::DeadLetter>,
+}
+
+/// How many dead letters a replay moved.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Replayed {
+    pub replayed: u32,
+}
+
+/// The service's dead-letter queue: its depth and up to `limit` messages, left in place.
+#[utoipa::path(get, path = "/admin/dlq", tag = "operations", params(PeekParams), responses(
+    (status = 200, description = "The queue and its first messages", body = DeadLetterQueue),
+    (status = 422, description = "A bad parameter", body = ValidationErrorBody),
+    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)))]
 async fn list_dead_letters(
     State(state): State<OpsState>,
     Query(params): Query<PeekParams>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let limit = params.limit.unwrap_or(20).min(500);
+) -> Result<Json<DeadLetterQueue>, ApiError> {
+    let limit = params.limit.unwrap_or(20);
+    if limit > 500 {
+        return Err(ApiError::invalid(
+            vec!["query".into(), "limit".into()],
+            "must be from 0 to 500",
+        ));
+    }
     let link = state
         .broker
         .current()
@@ -103,21 +159,22 @@ async fn list_dead_letters(
         .topology()
         .dead_letter_queue(state.broker.service());
     let broken = |error: lapin::Error| ApiError::Unavailable(format!("RabbitMQ: {error}"));
-    let depth = dead_letters::depth(&state.broker, &link)
-        .await
-        .map_err(broken)?;
+    let depth = dead_letters::depth(&link, &queue).await.map_err(broken)?;
     let messages = dead_letters::peek(&state.broker, &link, limit)
         .await
         .map_err(broken)?;
-    Ok(Json(
-        json!({"queue": queue, "depth": depth, "messages": messages}),
-    ))
+    Ok(Json(DeadLetterQueue {
+        queue,
+        depth,
+        messages,
+    }))
 }
 
 /// Moves every dead letter back to the service's queue for another try.
-async fn replay_dead_letters(
-    State(state): State<OpsState>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(post, path = "/admin/dlq/replay", tag = "operations", responses(
+    (status = 200, description = "How many were moved", body = Replayed),
+    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)))]
+async fn replay_dead_letters(State(state): State<OpsState>) -> Result<Json<Replayed>, ApiError> {
     let link = state
         .broker
         .current()
@@ -125,7 +182,7 @@ async fn replay_dead_letters(
     let replayed = dead_letters::replay(&state.broker, &link)
         .await
         .map_err(|error| ApiError::Unavailable(format!("RabbitMQ: {error}")))?;
-    Ok(Json(json!({"replayed": replayed})))
+    Ok(Json(Replayed { replayed }))
 }
 
 /// Counts and times every request by its route template (not the raw path, which would

@@ -1,12 +1,13 @@
 //! inventory-service's HTTP API: `/api/inventory`.
 
 use crate::stock::{self, Product};
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
-use common::http::{ApiError, FieldError, Json, Path};
+use common::http::{ApiError, ErrorBody, FieldError, Json, Path, ValidationErrorBody};
 use common::store::Store;
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Most stock one product may be set to.
 const MAX_AVAILABLE: i64 = 1_000_000_000;
@@ -16,38 +17,69 @@ pub struct AppState {
     pub store: Store,
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/inventory", get(list_products))
-        .route(
-            "/api/inventory/{product_id}",
-            get(get_product).put(set_stock),
-        )
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(list_products))
+        .routes(routes!(get_product, set_stock))
         .with_state(state)
 }
 
+/// Every product with its stock.
+#[utoipa::path(get, path = "/api/inventory", tag = "inventory", responses(
+    (status = 200, description = "Every product, by id", body = Vec<Product>),
+    (status = 503, description = "The database is unavailable", body = ErrorBody)))]
 async fn list_products(
     State(state): State<AppState>,
 ) -> Result<axum::Json<Vec<Product>>, ApiError> {
     Ok(axum::Json(stock::list(state.store.pool()).await?))
 }
 
+/// One product's stock.
+#[utoipa::path(get, path = "/api/inventory/{product_id}", tag = "inventory",
+    params(("product_id" = String, Path)),
+    responses(
+        (status = 200, description = "The product", body = Product),
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 422, description = "Not a product id", body = ValidationErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
 async fn get_product(
     State(state): State<AppState>,
     Path(product_id): Path<String>,
 ) -> Result<axum::Json<Product>, ApiError> {
+    let mut errors = Vec::new();
+    common::validate::check_id(
+        &product_id,
+        vec!["path".into(), "product_id".into()],
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
     stock::find(state.store.pool(), &product_id)
         .await?
         .map(axum::Json)
         .ok_or_else(|| ApiError::NotFound("Product not found".into()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct SetStock {
+    /// Units available for new orders, 0 to 10^9.
+    #[schema(minimum = 0, maximum = 1000000000)]
     available: i64,
 }
 
 /// Sets a product's available stock (a restock or a correction), creating the product.
+/// Reserved stock belongs to orders and is left as it is.
+#[utoipa::path(put, path = "/api/inventory/{product_id}", tag = "inventory",
+    params(("product_id" = String, Path, description = "1 to 100 characters")),
+    request_body = SetStock,
+    responses(
+        (status = 200, description = "The product after the change", body = Product),
+        (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 422, description = "A bad value", body = ValidationErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
 async fn set_stock(
     State(state): State<AppState>,
     Path(product_id): Path<String>,

@@ -2,27 +2,56 @@
 
 use common::events::LineItem;
 use common::http::FieldError;
+use common::http::LocPart;
 use common::money::Money;
-use common::quantity::Quantity;
+use common::quantity::{Quantity, QuantityError};
 use common::validate::check_id;
 use serde::Deserialize;
-use serde_json::Value;
 
 /// Most lines in one order.
 pub const MAX_ITEMS: usize = 100;
 
 /// The body of `POST /api/orders`, typed but not yet checked.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"customer_id": "customer-123",
+    "items": [{"product_id": "product-A", "quantity": 2}, {"product_id": "product-B", "quantity": 1}],
+    "total_amount": 150.0}))]
 pub struct CreateOrderRequest {
+    /// 1 to 100 characters, not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub customer_id: String,
+    /// 1 to 100 lines; the same product may appear twice (the quantities add up).
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<ItemRequest>,
+    /// Greater than 0, at most 2 decimals, at most 10^12.
+    #[schema(exclusive_minimum = 0.0, maximum = 1000000000000.0, multiple_of = 0.01)]
     pub total_amount: f64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct ItemRequest {
+    /// 1 to 100 characters, not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub product_id: String,
-    pub quantity: i64,
+    /// A whole number; `2.0` counts as 2, as JSON Schema says.
+    #[schema(value_type = i64, minimum = 1, maximum = 10000)]
+    pub quantity: serde_json::Number,
+}
+
+/// A JSON number as a whole number, if it is one.
+fn whole(number: &serde_json::Number) -> Option<i64> {
+    number.as_i64().or_else(|| {
+        let value = number.as_f64()?;
+        (value.fract() == 0.0 && value.abs() < 9.0e15).then_some(value as i64)
+    })
 }
 
 /// An order that passed every rule of CONTRACT §2.
@@ -37,8 +66,8 @@ impl NewOrder {
     /// Checks every field and reports all problems at once, located like FastAPI.
     pub fn parse(request: CreateOrderRequest) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let at = |path: &[Value]| {
-            let mut loc = vec![Value::from("body")];
+        let at = |path: &[LocPart]| {
+            let mut loc = vec![LocPart::from("body")];
             loc.extend_from_slice(path);
             loc
         };
@@ -64,7 +93,10 @@ impl NewOrder {
         for (index, item) in request.items.into_iter().enumerate() {
             let line = |field: &str| at(&["items".into(), index.into(), field.into()]);
             check_id(&item.product_id, line("product_id"), &mut errors);
-            match Quantity::try_from(item.quantity) {
+            match whole(&item.quantity)
+                .ok_or(QuantityError)
+                .and_then(Quantity::try_from)
+            {
                 Ok(quantity) => items.push(LineItem {
                     product_id: item.product_id,
                     quantity,
@@ -101,7 +133,7 @@ mod tests {
                 .iter()
                 .map(|(product, quantity)| ItemRequest {
                     product_id: (*product).into(),
-                    quantity: *quantity,
+                    quantity: (*quantity).into(),
                 })
                 .collect(),
             total_amount: total,
@@ -124,7 +156,7 @@ mod tests {
     #[test]
     fn each_broken_rule_is_reported_where_it_is() {
         let long = "x".repeat(MAX_ID_CHARS + 1);
-        let cases: Vec<(CreateOrderRequest, Vec<Value>)> = vec![
+        let cases: Vec<(CreateOrderRequest, Vec<LocPart>)> = vec![
             (
                 request("", &[("p", 1)], 1.0),
                 vec!["body".into(), "customer_id".into()],
@@ -172,6 +204,19 @@ mod tests {
             assert_eq!(errors.len(), 1, "{request:?}: {errors:?}");
             assert_eq!(errors[0].loc, loc, "{request:?}");
         }
+    }
+
+    #[test]
+    fn a_whole_float_is_a_quantity_and_a_fraction_is_not() {
+        let mut with_float = request("c", &[("p", 1)], 1.0);
+        with_float.items[0].quantity = serde_json::Number::from_f64(2.0).unwrap();
+        assert_eq!(
+            NewOrder::parse(with_float).unwrap().items[0].quantity.get(),
+            2
+        );
+        let mut with_fraction = request("c", &[("p", 1)], 1.0);
+        with_fraction.items[0].quantity = serde_json::Number::from_f64(1.5).unwrap();
+        assert!(NewOrder::parse(with_fraction).is_err());
     }
 
     #[test]

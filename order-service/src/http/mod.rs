@@ -1,16 +1,25 @@
-//! order-service's HTTP API: `/api/orders`.
+//! order-service's HTTP API: `/api/orders`, and the dashboard at `/`.
 
+pub mod dashboard;
 pub mod orders;
 
-use axum::Router;
+use common::amqp::broker::Broker;
 use common::store::Store;
+use utoipa_axum::router::OpenApiRouter;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// For the dashboard's dead-letter depths.
+    pub broker: Broker,
+    /// For the dashboard's stock, read from inventory-service.
+    pub http: reqwest::Client,
+    pub inventory_url: reqwest::Url,
 }
 
-pub fn router(state: AppState) -> Router {
-    orders::router().with_state(state)
+pub fn router(state: AppState) -> OpenApiRouter {
+    orders::router()
+        .merge(dashboard::router())
+        .with_state(state)
 }

@@ -3,15 +3,16 @@
 use super::AppState;
 use crate::domain::{CreateOrderRequest, NewOrder, OrderStatus};
 use crate::repo::{self, OrderFilter, OrderRow, TimelineRow};
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use common::Service;
-use common::events::{Event, LineItem, OrderCreated};
-use common::http::{ApiError, Json, Path, Query};
+use common::events::{CancellationReason, Event, LineItem, OrderCreated};
+use common::http::{ApiError, ErrorBody, Json, Path, Query, ValidationErrorBody};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// Longest accepted `Idempotency-Key`.
@@ -19,25 +20,29 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/orders", post(create_order).get(list_orders))
-        .route("/api/orders/{id}", get(get_order))
-        .route("/api/orders/{id}/events", get(order_timeline))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_order, list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(order_timeline))
 }
 
 /// An order as the API shows it (the original service's shape, `items` as an array).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrderView {
     pub id: Uuid,
     pub customer_id: String,
     pub items: Vec<LineItem>,
     pub total_amount: f64,
     pub status: OrderStatus,
-    pub cancellation_reason: Option<&'static str>,
+    /// Set when `status` is `CANCELLED`.
+    pub cancellation_reason: Option<CancellationReason>,
+    /// UTC, ISO 8601 with microseconds and no offset.
     #[serde(with = "common::timefmt")]
+    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "common::timefmt")]
+    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -46,7 +51,7 @@ impl From<OrderRow> for OrderView {
         Self {
             id: row.id,
             status: row.status(),
-            cancellation_reason: row.cancellation_reason().map(|reason| reason.as_str()),
+            cancellation_reason: row.cancellation_reason(),
             total_amount: row.total().as_f64(),
             customer_id: row.customer_id,
             items: row.items.0,
@@ -57,6 +62,20 @@ impl From<OrderRow> for OrderView {
 }
 
 /// Creates a `PENDING` order and records `OrderCreated` in the same transaction.
+#[utoipa::path(post, path = "/api/orders", tag = "orders",
+    request_body = CreateOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+        pattern = r"^[!-~]([ -~]*[!-~])?$",
+        description = "Retry safely: the same key and body return the first order and create nothing")),
+    responses(
+        (status = 201, description = "Created, PENDING", body = OrderView),
+        (status = 200, description = "A repeated request: the order its key created", body = OrderView),
+        (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 409, description = "The key was used with another body", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 422, description = "JSON that breaks a rule", body = ValidationErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
 async fn create_order(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -111,6 +130,14 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
+/// One order.
+#[utoipa::path(get, path = "/api/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "The order id")),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 422, description = "Not a UUID", body = ValidationErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
 async fn get_order(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
@@ -121,11 +148,19 @@ async fn get_order(
     Ok(axum::Json(order.into()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Only orders with this status.
+    #[param(value_type = Option<OrderStatus>)]
     status: Option<String>,
+    /// Only this customer's orders.
     customer_id: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// Orders to skip (default 0).
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
@@ -153,6 +188,10 @@ impl ListParams {
                 format!("must be from 1 to {MAX_LIMIT}"),
             ));
         }
+        let customer_id = self.customer_id.filter(|id| !id.is_empty());
+        if let Some(id) = &customer_id {
+            common::validate::check_id(id, at("customer_id"), &mut errors);
+        }
         let offset = self.offset.unwrap_or(0);
         if offset < 0 {
             errors.push(common::http::FieldError::new(
@@ -165,7 +204,7 @@ impl ListParams {
         }
         Ok(OrderFilter {
             status,
-            customer_id: self.customer_id.filter(|id| !id.is_empty()),
+            customer_id,
             limit,
             offset,
         })
@@ -173,6 +212,11 @@ impl ListParams {
 }
 
 /// Newest first, filtered by `status` and `customer_id`, paginated by `limit`/`offset`.
+#[utoipa::path(get, path = "/api/orders", tag = "orders", params(ListParams),
+    responses(
+        (status = 200, description = "The orders, newest first", body = Vec<OrderView>),
+        (status = 422, description = "A bad parameter", body = ValidationErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
 async fn list_orders(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
@@ -185,11 +229,13 @@ async fn list_orders(
 }
 
 /// One step of the saga as order-service saw it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TimelineEntry {
+    #[schema(example = "OrderCreated")]
     pub event_type: String,
     pub event_id: Uuid,
     #[serde(with = "common::timefmt")]
+    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
     pub occurred_at: DateTime<Utc>,
     /// The service that published the event.
     pub source: String,
@@ -206,6 +252,14 @@ impl From<TimelineRow> for TimelineEntry {
     }
 }
 
+/// The saga's timeline: the events order-service published and consumed, in order.
+#[utoipa::path(get, path = "/api/orders/{id}/events", tag = "orders",
+    params(("id" = Uuid, Path, description = "The order id")),
+    responses(
+        (status = 200, description = "The events, oldest first", body = Vec<TimelineEntry>),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 422, description = "Not a UUID", body = ValidationErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
 async fn order_timeline(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,

@@ -1,0 +1,113 @@
+//! The OpenAPI documents match the routes: every promised endpoint is documented, and
+//! every documented operation is served and answers with a status it documents.
+
+use reqwest::{Method, StatusCode};
+use saga_tests::{Service, TestStack};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+/// The endpoints of README "HTTP API", per service.
+fn promised(service: Service) -> BTreeSet<(String, String)> {
+    let common = [
+        ("get", "/health"),
+        ("get", "/ready"),
+        ("get", "/metrics"),
+        ("get", "/admin/dlq"),
+        ("post", "/admin/dlq/replay"),
+    ];
+    let own: &[(&str, &str)] = match service {
+        Service::Order => &[
+            ("post", "/api/orders"),
+            ("get", "/api/orders"),
+            ("get", "/api/orders/{id}"),
+            ("get", "/api/orders/{id}/events"),
+            ("get", "/api/dashboard"),
+        ],
+        Service::Inventory => &[
+            ("get", "/api/inventory"),
+            ("get", "/api/inventory/{product_id}"),
+            ("put", "/api/inventory/{product_id}"),
+        ],
+        Service::Payment => &[("get", "/api/payments/{order_id}")],
+        Service::Notification => &[("get", "/api/notifications")],
+    };
+    common
+        .iter()
+        .chain(own)
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect()
+}
+
+fn documented(document: &Value) -> BTreeSet<(String, String)> {
+    let mut operations = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            operations.insert((method.clone(), path.clone()));
+        }
+    }
+    operations
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_served_and_every_endpoint_documented() {
+    let stack = TestStack::start().await;
+    let order = stack
+        .place_order("customer-docs", &[("product-A", 1)], 9.5)
+        .await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    stack.final_order(&order_id).await;
+
+    for service in Service::ALL {
+        let (status, document) = stack.get_json(service, "/openapi.json").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(document["info"]["title"], service.name());
+        let operations = documented(&document);
+        assert_eq!(
+            operations,
+            promised(service),
+            "{} documents other routes than it promises",
+            service.name()
+        );
+
+        for (method, template) in operations {
+            let path = template
+                .replace("{id}", &order_id)
+                .replace("{order_id}", &order_id)
+                .replace("{product_id}", "product-A");
+            let mut request = stack.http.request(
+                method.to_uppercase().parse::<Method>().unwrap(),
+                stack.url(service, &path),
+            );
+            if method == "post" && path == "/api/orders" {
+                request = request.json(&json!({"customer_id": "c", "items": [{"product_id": "product-A", "quantity": 1}], "total_amount": 1}));
+            }
+            if method == "put" {
+                request = request.json(&json!({"available": 9}));
+            }
+            let status = request.send().await.unwrap().status();
+            let documented_statuses = &document["paths"][&template][&method]["responses"];
+            assert!(
+                status.is_success(),
+                "{} {method} {path} answered {status}",
+                service.name()
+            );
+            assert!(
+                documented_statuses.get(status.as_str()).is_some(),
+                "{} {method} {path} answered {status}, which it does not document",
+                service.name()
+            );
+        }
+        let docs = stack
+            .http
+            .get(stack.url(service, "/docs/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(docs.status(), StatusCode::OK);
+        assert!(
+            docs.text().await.unwrap().contains("swagger"),
+            "no Swagger UI at /docs"
+        );
+    }
+    stack.cleanup().await;
+}

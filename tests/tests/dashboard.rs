@@ -1,0 +1,135 @@
+//! The dashboard, in a real (headless) browser: place an order through the page and
+//! watch it complete.
+
+use saga_tests::browser::Browser;
+use saga_tests::{Service, TestStack, eventually};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where screenshots go: the stack's log directory, and `docs/` when
+/// `UPDATE_SCREENSHOTS=1` (how the README's pictures are made).
+fn save_to(stack: &TestStack, name: &str) -> Vec<PathBuf> {
+    let mut paths = vec![stack.log_dir().join(name)];
+    if std::env::var("UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        paths.push(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../docs")
+                .join(name),
+        );
+    }
+    paths
+}
+
+#[tokio::test]
+async fn an_order_placed_in_the_dashboard_is_seen_to_complete() {
+    let stack = TestStack::start().await;
+    stack
+        .place_order("customer-7", &[("product-C", 1)], 12.0)
+        .await;
+    let browser = Browser::start().await;
+    browser.open(&stack.url(Service::Order, "/")).await;
+    eventually(
+        "the dashboard's first refresh",
+        Duration::from_secs(20),
+        || async {
+            let updated = browser
+                .eval("return document.getElementById('updated').textContent")
+                .await;
+            if updated.as_str().unwrap_or_default().starts_with("updated") {
+                Ok(())
+            } else {
+                Err(updated.to_string())
+            }
+        },
+    )
+    .await;
+
+    browser.fill("#customer", "customer-browser").await;
+    browser.fill("#product", "product-A").await;
+    browser.fill("#quantity", "2").await;
+    browser.fill("#total", "42.50").await;
+    browser.click("#place-order").await;
+
+    let order_id = eventually("the placed order to complete on the page", Duration::from_secs(30), || async {
+        let shown = browser
+            .eval("const p = document.getElementById('last-order'); return [p.dataset.orderId || '', p.dataset.status || ''];")
+            .await;
+        match (shown[0].as_str(), shown[1].as_str()) {
+            (Some(id), Some("COMPLETED")) if !id.is_empty() => Ok(id.to_owned()),
+            _ => Err(shown.to_string()),
+        }
+    })
+    .await;
+    let order = stack.order(&order_id).await;
+    assert_eq!(order["customer_id"], "customer-browser");
+    assert_eq!(order["total_amount"], 42.5);
+    eventually(
+        "the stock table to show the reservation",
+        Duration::from_secs(10),
+        || async {
+            let text = browser
+                .eval("return document.getElementById('stock').innerText")
+                .await;
+            let text = text.as_str().unwrap_or_default().to_owned();
+            if text.contains("product-A\t8\t2") {
+                Ok(())
+            } else {
+                Err(text)
+            }
+        },
+    )
+    .await;
+    let rows = browser
+        .eval("return document.querySelectorAll('#orders tr.order').length")
+        .await;
+    assert_eq!(rows, 2);
+
+    // The timeline of the order, as the page shows it after a click on its row.
+    browser
+        .click(&format!("tr[data-order-id='{order_id}']"))
+        .await;
+    eventually("the timeline", Duration::from_secs(10), || async {
+        let text = browser
+            .eval("return document.getElementById('timeline').innerText")
+            .await;
+        let text = text.as_str().unwrap_or_default().to_owned();
+        if text.contains("OrderConfirmed") {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+    for path in save_to(&stack, "dashboard.png") {
+        browser.screenshot(&path).await;
+    }
+    browser.open(&stack.url(Service::Order, "/docs/")).await;
+    eventually(
+        "Swagger UI to render the operations",
+        Duration::from_secs(20),
+        || async {
+            let count = browser
+                .eval("return document.querySelectorAll('.opblock').length")
+                .await;
+            if count.as_u64().unwrap_or(0) >= 8 {
+                Ok(())
+            } else {
+                Err(count.to_string())
+            }
+        },
+    )
+    .await;
+    for path in save_to(&stack, "api-docs.png") {
+        browser.screenshot(&path).await;
+    }
+    drop(browser);
+
+    assert!(
+        stack
+            .metric_sum(Service::Order, "http_requests_total")
+            .await
+            >= 3.0
+    );
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
