@@ -1,0 +1,71 @@
+//! `loadgen`: puts the running system under load and reports what it did.
+//!
+//! It places orders through `POST /api/orders` (closed loop with `--concurrency`, or open
+//! loop at `--rate`), learns when each saga ends from its own queue bound to
+//! `order.confirmed` and `order.cancelled` (no polling), then prints POST latency,
+//! end-to-end throughput and saga latency, and checks CONTRACT §6 for its orders.
+//! `--calibrate` instead measures the machine's ceiling: PostgreSQL commits and RabbitMQ
+//! confirmed persistent messages per second.
+//!
+//! # Layout
+//! - [`args`]: the command line.
+//! - [`watch`]: the terminal-event subscription.
+//! - [`drive`]: placing orders, with a progress bar.
+//! - [`report`]: percentiles and the printed summary.
+//! - [`check`]: the invariants, for the orders of this run.
+//! - [`calibrate`]: the raw ceilings.
+
+mod args;
+mod calibrate;
+mod check;
+mod drive;
+mod report;
+mod watch;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = args::Args::parse();
+    let outcome = if args.calibrate {
+        calibrate::run(&args).await
+    } else {
+        run(&args).await
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("loadgen: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One load run; `Ok(false)` when an invariant does not hold or sagas did not finish.
+async fn run(args: &args::Args) -> Result<bool, String> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let watcher = watch::Watcher::start(&args.amqp_url, &args.exchange).await?;
+    let before = check::stock(&http, &args.inventory_url).await?;
+    if !args.no_restock {
+        drive::restock(&http, args, &before).await?;
+    }
+    let before = check::stock(&http, &args.inventory_url).await?;
+    let run = drive::place_orders(&http, args, &watcher).await;
+    let finished = watcher
+        .wait_for(&run.placed_ids(), args.settle_timeout(), !args.json)
+        .await;
+    let report = report::Report::new(args, &run, &finished);
+    let problems = if args.no_check {
+        Vec::new()
+    } else {
+        check::invariants(&http, args, &run, &before).await?
+    };
+    report.print(args.json, &problems);
+    Ok(problems.is_empty() && report.unfinished == 0)
+}
