@@ -136,6 +136,7 @@ impl Host {
             tokio::spawn(Relay::new(store.clone(), broker.clone()).run(relay_stop.clone()));
         let consumer_task = tokio::spawn(consumer::run(
             broker.clone(),
+            store.clone(),
             Arc::new(handler),
             config.prefetch,
             shutdown.clone(),

@@ -1,4 +1,4 @@
-//! One transaction per unit of work: claim the incoming message (inbox), change state,
+//! One transaction per unit of work: claim the incoming messages (inbox), change state,
 //! record the events it causes (outbox), commit — all or nothing.
 
 use crate::events::{Envelope, Event};
@@ -35,16 +35,23 @@ impl Store {
         Ok(UnitOfWork {
             tx: self.pool.begin().await?,
             outbox_bell: self.outbox_bell.clone(),
-            recorded_events: false,
+            outgoing: Vec::new(),
         })
     }
 }
 
-/// A transaction that may claim an incoming message and record outgoing events.
+/// A transaction that may claim incoming messages and record outgoing events.
 pub struct UnitOfWork {
     tx: Transaction<'static, Postgres>,
     outbox_bell: Arc<Notify>,
-    recorded_events: bool,
+    /// Events to write to the outbox, in one statement, just before the commit.
+    outgoing: Vec<Outgoing>,
+}
+
+/// An event recorded by [`UnitOfWork::publish`], not yet written.
+struct Outgoing {
+    envelope: Envelope,
+    caused_by: Option<Uuid>,
 }
 
 impl UnitOfWork {
@@ -52,14 +59,30 @@ impl UnitOfWork {
     /// committed, so the caller must do nothing more. A concurrent duplicate waits here for
     /// the first one's transaction and then sees `false`.
     pub async fn claim(&mut self, message: &Envelope) -> Result<bool, sqlx::Error> {
-        let inserted = sqlx::query(
-            "INSERT INTO inbox (message_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        Ok(!self.claim_all(&[message.event_id]).await?.is_empty())
+    }
+
+    /// [`UnitOfWork::claim`] for many messages in one statement; returns the ids that were
+    /// not processed before (each once, even if it appears twice).
+    pub async fn claim_all(&mut self, message_ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+        sqlx::query_scalar(
+            "INSERT INTO inbox (message_id) SELECT DISTINCT unnest($1::uuid[])
+             ON CONFLICT DO NOTHING RETURNING message_id",
         )
-        .bind(message.event_id)
-        .bind(message.event.name())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(inserted.rows_affected() == 1)
+        .bind(message_ids)
+        .fetch_all(&mut *self.tx)
+        .await
+    }
+
+    /// Gives back claims of messages that are not finished yet (they will be applied again).
+    pub async fn release_claims(&mut self, message_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+        if !message_ids.is_empty() {
+            sqlx::query("DELETE FROM inbox WHERE message_id = ANY($1)")
+                .bind(message_ids)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The transaction, for the service's own statements.
@@ -69,37 +92,62 @@ impl UnitOfWork {
 
     /// Records `event` for publishing once this transaction commits. `caused_by` is the
     /// `event_id` of the message being handled, sent on as the `causation_id` header.
-    pub async fn publish(
-        &mut self,
-        event: Event,
-        caused_by: Option<Uuid>,
-    ) -> Result<Envelope, sqlx::Error> {
-        let envelope = Envelope::new(event);
-        sqlx::query(
-            "INSERT INTO outbox (event_id, event_type, routing_key, order_id, causation_id, occurred_at, payload)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(envelope.event_id)
-        .bind(envelope.event.name())
-        .bind(envelope.event.routing_key())
-        .bind(envelope.event.order_id())
-        .bind(caused_by)
-        .bind(envelope.timestamp)
-        .bind(envelope.to_json())
-        .execute(&mut *self.tx)
-        .await?;
-        self.recorded_events = true;
-        Ok(envelope)
+    pub fn publish(&mut self, event: Event, caused_by: Option<Uuid>) -> Envelope {
+        self.publish_envelope(Envelope::new(event), caused_by)
     }
 
-    /// Commits, then wakes the relay if events were recorded.
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
+    /// [`UnitOfWork::publish`] for an envelope whose id and time were chosen beforehand
+    /// (e.g. to write them into the same statement that changes the state).
+    pub fn publish_envelope(&mut self, envelope: Envelope, caused_by: Option<Uuid>) -> Envelope {
+        self.outgoing.push(Outgoing {
+            envelope: envelope.clone(),
+            caused_by,
+        });
+        envelope
+    }
+
+    /// Writes the recorded events to the outbox, commits, then wakes the relay.
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        if !self.outgoing.is_empty() {
+            write_outbox(&mut self.tx, &self.outgoing).await?;
+        }
         self.tx.commit().await?;
-        if self.recorded_events {
+        if !self.outgoing.is_empty() {
             self.outbox_bell.notify_one();
         }
         Ok(())
     }
+}
+
+/// One multi-row insert for all the events of a unit of work.
+async fn write_outbox(conn: &mut PgConnection, outgoing: &[Outgoing]) -> Result<(), sqlx::Error> {
+    let event_ids: Vec<Uuid> = outgoing.iter().map(|o| o.envelope.event_id).collect();
+    let types: Vec<&str> = outgoing.iter().map(|o| o.envelope.event.name()).collect();
+    let keys: Vec<&str> = outgoing
+        .iter()
+        .map(|o| o.envelope.event.routing_key())
+        .collect();
+    let orders: Vec<Uuid> = outgoing
+        .iter()
+        .map(|o| o.envelope.event.order_id())
+        .collect();
+    let causes: Vec<Option<Uuid>> = outgoing.iter().map(|o| o.caused_by).collect();
+    let times: Vec<_> = outgoing.iter().map(|o| o.envelope.timestamp).collect();
+    let payloads: Vec<Vec<u8>> = outgoing.iter().map(|o| o.envelope.to_json()).collect();
+    sqlx::query(
+        "INSERT INTO outbox (event_id, event_type, routing_key, order_id, causation_id, occurred_at, payload)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::bytea[])",
+    )
+    .bind(&event_ids)
+    .bind(&types)
+    .bind(&keys)
+    .bind(&orders)
+    .bind(&causes)
+    .bind(&times)
+    .bind(&payloads)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// How long processed message ids are kept. Redeliveries come within minutes; past this,

@@ -1,33 +1,46 @@
 //! `OrderCreated` → reserve all or nothing; `OrderCancelled` → release what the order holds.
 
 use crate::stock::{self, Release, Reservation};
-use common::amqp::consumer::{HandlerError, MessageHandler};
+use common::amqp::consumer::{Handled, HandlerError, Incoming, MessageHandler};
 use common::events::{
-    Envelope, Event, InventoryReserved, InventoryUnavailable, OrderCancelled, OrderCreated,
+    Event, InventoryReserved, InventoryUnavailable, OrderCancelled, OrderCreated,
 };
-use common::store::Store;
+use common::store::UnitOfWork;
 
-pub struct InventoryHandler {
-    pub store: Store,
-}
+pub struct InventoryHandler;
 
 impl MessageHandler for InventoryHandler {
-    async fn handle(&self, message: &Envelope) -> Result<(), HandlerError> {
-        let mut uow = self.store.begin().await?;
-        if !uow.claim(message).await? {
-            tracing::info!("already handled; skipped");
-            return Ok(());
-        }
+    async fn apply(
+        &self,
+        uow: &mut UnitOfWork,
+        message: &Incoming,
+    ) -> Result<Handled, HandlerError> {
+        let message = &message.envelope;
         match &message.event {
             Event::OrderCreated(order) => {
                 if let Some(reply) = reserve(uow.conn(), order).await? {
-                    uow.publish(reply, Some(message.event_id)).await?;
+                    uow.publish(reply, Some(message.event_id));
                 }
             }
             Event::OrderCancelled(cancelled) => release(uow.conn(), cancelled).await?,
             _ => tracing::debug!("not an event inventory-service acts on; ignored"),
         }
-        uow.commit().await?;
+        Ok(Handled::Done)
+    }
+
+    /// Locks every product the batch touches, in product order, before any message runs.
+    async fn prepare(
+        &self,
+        uow: &mut UnitOfWork,
+        messages: &[&Incoming],
+    ) -> Result<(), HandlerError> {
+        let items = messages.iter().flat_map(|m| match &m.envelope.event {
+            Event::OrderCreated(order) => order.items.as_slice(),
+            Event::OrderCancelled(cancelled) => cancelled.items.as_slice(),
+            _ => &[],
+        });
+        let products: Vec<&str> = items.map(|item| item.product_id.as_str()).collect();
+        stock::lock_products_in_order(uow.conn(), &products).await?;
         Ok(())
     }
 }

@@ -17,7 +17,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         router(AppState {
             store: store.clone(),
         }),
-        InventoryHandler { store },
+        InventoryHandler,
         Vec::new(),
     )
     .await;

@@ -1,7 +1,8 @@
 //! Reserving and releasing stock. Every transaction that changes products locks them in
-//! one fixed order (by `product_id`) before it reads them, so concurrent orders and
-//! replicas never deadlock and never sell what is not there: the check and the update see
-//! the same, locked, rows.
+//! one fixed order (by `product_id`) before it reads them — all products of a whole batch
+//! at once, see [`lock_products_in_order`] — so concurrent orders, batches and replicas
+//! never deadlock and never sell what is not there: the check and the update see the same,
+//! locked, rows.
 
 use chrono::{DateTime, Utc};
 use common::events::{LineItem, UnavailableItem};
@@ -142,6 +143,22 @@ async fn lock_products(
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().collect())
+}
+
+/// Locks these products (any order, repeats allowed) in product-id order, so that
+/// transactions touching several products never wait on each other in a cycle.
+pub async fn lock_products_in_order(
+    conn: &mut PgConnection,
+    products: &[&str],
+) -> Result<(), sqlx::Error> {
+    if products.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SELECT 1 FROM products WHERE product_id = ANY($1) ORDER BY product_id FOR UPDATE")
+        .bind(products)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Moves quantities between `available` and `reserved`: `direction` -1 reserves, +1 releases.

@@ -1,26 +1,23 @@
 //! Records and logs one notification per (order, event type).
 
 use crate::message;
-use common::amqp::consumer::{HandlerError, MessageHandler};
-use common::events::Envelope;
-use common::store::Store;
+use common::amqp::consumer::{Handled, HandlerError, Incoming, MessageHandler};
+use common::store::UnitOfWork;
 use uuid::Uuid;
 
-pub struct NotificationHandler {
-    pub store: Store,
-}
+pub struct NotificationHandler;
 
 impl MessageHandler for NotificationHandler {
-    async fn handle(&self, message: &Envelope) -> Result<(), HandlerError> {
+    async fn apply(
+        &self,
+        uow: &mut UnitOfWork,
+        message: &Incoming,
+    ) -> Result<Handled, HandlerError> {
+        let message = &message.envelope;
         let Some(text) = message::text(&message.event) else {
             tracing::debug!("not an event anyone is notified about; ignored");
-            return Ok(());
+            return Ok(Handled::Done);
         };
-        let mut uow = self.store.begin().await?;
-        if !uow.claim(message).await? {
-            tracing::info!("already handled; skipped");
-            return Ok(());
-        }
         let inserted = sqlx::query(
             "INSERT INTO notifications (id, order_id, event_type, event_id, message)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, event_type) DO NOTHING",
@@ -32,12 +29,11 @@ impl MessageHandler for NotificationHandler {
         .bind(&text)
         .execute(uow.conn())
         .await?;
-        uow.commit().await?;
         if inserted.rows_affected() == 1 {
             tracing::info!(notification = %text, "notification sent");
         } else {
             tracing::info!("this order was already notified of this event; skipped");
         }
-        Ok(())
+        Ok(Handled::Done)
     }
 }

@@ -25,6 +25,9 @@ pub enum ApiError {
     Unavailable(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A failure that is ours, not the client's; logged, answered with a bare 500.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// One validation problem, located like FastAPI does: `["body", "items", 0, "quantity"]`.
@@ -112,6 +115,10 @@ impl IntoResponse for ApiError {
                 )
             }
             Self::Database(error) => {
+                tracing::error!(%error, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, json!("internal error"))
+            }
+            Self::Internal(error) => {
                 tracing::error!(%error, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, json!("internal error"))
             }
