@@ -5,13 +5,15 @@
 //! - [`startup`]: wires database, broker, HTTP, consumer and the timeout sweeper.
 //! - [`domain`]: an order's status rules and the parsing of a new order.
 //! - [`repo`]: the SQL, on a transaction or the pool.
-//! - [`http`]: the `/api/orders` endpoints.
+//! - [`http`]: the `/api/orders` endpoints and the dashboard.
+//! - [`intake`]: writes new orders, many per transaction under load (group commit).
 //! - [`saga`]: what the consumed events do to an order.
 //! - [`timeout`]: cancels orders left `PENDING` too long.
 
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod intake;
 pub mod repo;
 pub mod saga;
 pub mod startup;

@@ -3,15 +3,17 @@
 
 use crate::domain::{NewOrder, OrderStatus, Outcome};
 use chrono::{DateTime, Utc};
+use common::Service;
 use common::events::{CancellationReason, Envelope, LineItem};
 use common::money::Money;
+use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use std::time::Duration;
 use uuid::Uuid;
 
-const COLUMNS: &str =
-    "id, customer_id, items, total_cents, status, cancellation_reason, created_at, updated_at";
+const COLUMNS: &str = "id, customer_id, items, total_cents, status, cancellation_reason, \
+                       created_at, updated_at, idempotency_key";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct OrderRow {
@@ -23,6 +25,7 @@ pub struct OrderRow {
     pub cancellation_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub idempotency_key: Option<String>,
 }
 
 impl OrderRow {
@@ -48,37 +51,90 @@ impl OrderRow {
     }
 }
 
-/// Inserts a `PENDING` order. With an idempotency key already used, inserts nothing and
-/// returns `None`; a concurrent insert with the same key waits for the first to commit.
-pub async fn insert(
+/// One step of an order's saga as order-service saw it, kept in the order row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub event_type: String,
+    pub event_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    /// The service that published the event.
+    pub source: String,
+}
+
+impl TimelineEntry {
+    pub fn of(envelope: &Envelope) -> Self {
+        Self {
+            event_type: envelope.event.name().to_owned(),
+            event_id: envelope.event_id,
+            occurred_at: envelope.timestamp,
+            source: envelope.event.publisher().name().to_owned(),
+        }
+    }
+
+    /// An event order-service is about to publish.
+    pub fn planned(event_type: &str, event_id: Uuid, occurred_at: DateTime<Utc>) -> Self {
+        Self {
+            event_type: event_type.to_owned(),
+            event_id,
+            occurred_at,
+            source: Service::Order.name().to_owned(),
+        }
+    }
+}
+
+/// A new order about to be written: its id and the `OrderCreated` it will publish are
+/// chosen beforehand, so its first timeline entry goes into the same insert.
+pub struct Insertion<'a> {
+    pub id: Uuid,
+    pub order: &'a NewOrder,
+    pub idempotency_key: Option<&'a str>,
+    pub created: TimelineEntry,
+}
+
+/// Inserts `PENDING` orders in one statement and returns those written. An order whose
+/// idempotency key is already used (or used twice in the list) is skipped; a concurrent
+/// insert with the same key waits for the first to commit.
+pub async fn insert_all(
     conn: &mut PgConnection,
-    order: &NewOrder,
-    idempotency_key: Option<&str>,
-) -> Result<Option<OrderRow>, sqlx::Error> {
+    orders: &[Insertion<'_>],
+) -> Result<Vec<OrderRow>, sqlx::Error> {
+    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
+    let customers: Vec<&str> = orders
+        .iter()
+        .map(|o| o.order.customer_id.as_str())
+        .collect();
+    let items: Vec<Json<&Vec<LineItem>>> = orders.iter().map(|o| Json(&o.order.items)).collect();
+    let totals: Vec<i64> = orders.iter().map(|o| o.order.total.cents()).collect();
+    let keys: Vec<Option<&str>> = orders.iter().map(|o| o.idempotency_key).collect();
+    let timelines: Vec<Json<[&TimelineEntry; 1]>> =
+        orders.iter().map(|o| Json([&o.created])).collect();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO orders (id, customer_id, items, total_cents, status, idempotency_key)
-         VALUES ($1, $2, $3, $4, 'PENDING', $5)
+        "INSERT INTO orders (id, customer_id, items, total_cents, status, idempotency_key, timeline)
+         SELECT id, customer, item, total, 'PENDING', key, line
+         FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::jsonb[])
+              AS new(id, customer, item, total, key, line)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING {COLUMNS}"
     )))
-    .bind(Uuid::now_v7())
-    .bind(&order.customer_id)
-    .bind(Json(&order.items))
-    .bind(order.total.cents())
-    .bind(idempotency_key)
-    .fetch_optional(conn)
+    .bind(&ids)
+    .bind(&customers)
+    .bind(&items)
+    .bind(&totals)
+    .bind(&keys)
+    .bind(&timelines)
+    .fetch_all(conn)
     .await
 }
 
-pub async fn find_by_idempotency_key(
+pub async fn find_by_idempotency_keys(
     conn: &mut PgConnection,
-    key: &str,
-) -> Result<Option<OrderRow>, sqlx::Error> {
+    keys: &[&str],
+) -> Result<Vec<OrderRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM orders WHERE idempotency_key = $1"
+        "SELECT {COLUMNS} FROM orders WHERE idempotency_key = ANY($1)"
     )))
-    .bind(key)
-    .fetch_optional(conn)
+    .bind(keys)
+    .fetch_all(conn)
     .await
 }
 
@@ -126,24 +182,41 @@ pub async fn count_by_status(db: impl PgExecutor<'_>) -> Result<Vec<(String, i64
         .await
 }
 
-/// Ends a `PENDING` order. Returns the updated order, or `None` when it had already ended
-/// (or does not exist): the row lock makes concurrent endings take turns, and only the
-/// first finds it `PENDING`.
+/// Ends a `PENDING` order and appends `timeline` to its timeline. Returns the updated
+/// order, or `None` when it had already ended (or does not exist): the row lock makes
+/// concurrent endings take turns, and only the first finds it `PENDING`.
 pub async fn finish(
     conn: &mut PgConnection,
     id: Uuid,
     outcome: Outcome,
+    timeline: &[TimelineEntry],
 ) -> Result<Option<OrderRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE orders SET status = $2, cancellation_reason = $3, updated_at = now()
+        "UPDATE orders SET status = $2, cancellation_reason = $3, updated_at = now(),
+                           timeline = timeline || $4
          WHERE id = $1 AND status = 'PENDING'
          RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(outcome.status().as_str())
     .bind(outcome.reason().map(CancellationReason::as_str))
+    .bind(Json(timeline))
     .fetch_optional(conn)
     .await
+}
+
+/// Appends an event to the timeline of an order whose status it does not change; returns
+/// the order's status, or `None` if the order is unknown.
+pub async fn note(
+    conn: &mut PgConnection,
+    id: Uuid,
+    entry: &TimelineEntry,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("UPDATE orders SET timeline = timeline || $2 WHERE id = $1 RETURNING status")
+        .bind(id)
+        .bind(Json([entry]))
+        .fetch_optional(conn)
+        .await
 }
 
 /// Cancels up to `limit` orders `PENDING` for longer than `timeout`, skipping rows another
@@ -169,44 +242,18 @@ pub async fn expire(
     .await
 }
 
-/// Adds an event to the order's timeline; nothing if the order is unknown here.
-pub async fn record_event(
-    conn: &mut PgConnection,
-    envelope: &Envelope,
-    source: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO order_events (event_id, order_id, event_type, source, occurred_at)
-         SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM orders WHERE id = $2)
-         ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(envelope.event_id)
-    .bind(envelope.event.order_id())
-    .bind(envelope.event.name())
-    .bind(source)
-    .bind(envelope.timestamp)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-#[derive(Debug, Clone, FromRow)]
-pub struct TimelineRow {
-    pub event_id: Uuid,
-    pub event_type: String,
-    pub source: String,
-    pub occurred_at: DateTime<Utc>,
-}
-
+/// The order's timeline in the order the events happened; `None` for an unknown order.
 pub async fn timeline(
     db: impl PgExecutor<'_>,
-    order_id: Uuid,
-) -> Result<Vec<TimelineRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT event_id, event_type, source, occurred_at FROM order_events
-         WHERE order_id = $1 ORDER BY occurred_at, recorded_at",
-    )
-    .bind(order_id)
-    .fetch_all(db)
-    .await
+    id: Uuid,
+) -> Result<Option<Vec<TimelineEntry>>, sqlx::Error> {
+    let timeline: Option<Json<Vec<TimelineEntry>>> =
+        sqlx::query_scalar("SELECT timeline FROM orders WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(timeline.map(|Json(mut entries)| {
+        entries.sort_by_key(|entry| entry.occurred_at);
+        entries
+    }))
 }

@@ -1,20 +1,23 @@
 //! What the consumed events do to an order: inventory or payment news ends it, once.
 
 use crate::domain::{OrderStatus, Outcome};
-use crate::repo::{self, OrderRow};
-use common::Service;
-use common::amqp::consumer::{HandlerError, MessageHandler};
+use crate::repo::{self, OrderRow, TimelineEntry};
+use chrono::{DateTime, Utc};
+use common::amqp::consumer::{Handled, HandlerError, Incoming, MessageHandler};
 use common::events::{CancellationReason, Envelope, Event, OrderCancelled, OrderConfirmed};
-use common::store::{Store, UnitOfWork};
+use common::store::UnitOfWork;
 use uuid::Uuid;
 
 /// Ends orders on `InventoryUnavailable`, `PaymentProcessed` and `PaymentFailed`.
-pub struct OrderSaga {
-    pub store: Store,
-}
+pub struct OrderSaga;
 
 impl MessageHandler for OrderSaga {
-    async fn handle(&self, message: &Envelope) -> Result<(), HandlerError> {
+    async fn apply(
+        &self,
+        uow: &mut UnitOfWork,
+        message: &Incoming,
+    ) -> Result<Handled, HandlerError> {
+        let message = &message.envelope;
         let outcome = match &message.event {
             Event::InventoryUnavailable(_) => {
                 Outcome::Cancelled(CancellationReason::InventoryUnavailable)
@@ -23,59 +26,94 @@ impl MessageHandler for OrderSaga {
             Event::PaymentFailed(_) => Outcome::Cancelled(CancellationReason::PaymentFailed),
             _ => {
                 tracing::debug!("not an event order-service acts on; ignored");
-                return Ok(());
+                return Ok(Handled::Done);
             }
         };
         let order_id = message.event.order_id();
-        let mut uow = self.store.begin().await?;
-        if !uow.claim(message).await? {
-            tracing::info!("already handled; skipped");
-            return Ok(());
-        }
-        repo::record_event(uow.conn(), message, message.event.publisher().name()).await?;
-        match repo::finish(uow.conn(), order_id, outcome).await? {
-            Some(order) => announce_end(&mut uow, &order, Some(message.event_id)).await?,
-            None => match repo::find(uow.conn(), order_id).await? {
-                Some(order) => tracing::info!(
-                    status = order.status().as_str(),
-                    "order already ended; the event changes nothing"
-                ),
+        let consumed = TimelineEntry::of(message);
+        // The event the ending will publish is planned now, so the one update that ends
+        // the order also records both steps in its timeline.
+        let announcement = Announcement::new();
+        let planned = announcement.entry(outcome.status());
+        match repo::finish(uow.conn(), order_id, outcome, &[consumed.clone(), planned]).await? {
+            Some(order) => {
+                announcement.publish(uow, &order, Some(message.event_id));
+            }
+            None => match repo::note(uow.conn(), order_id, &consumed).await? {
+                Some(status) => {
+                    tracing::info!(%status, "order already ended; the event changes nothing")
+                }
                 None => tracing::warn!("no such order; the event changes nothing"),
             },
         }
-        uow.commit().await?;
-        Ok(())
+        Ok(Handled::Done)
     }
 }
 
-/// Publishes `OrderConfirmed` or `OrderCancelled` for an order that has just ended, in the
-/// same unit of work that ended it, and adds it to the timeline.
-pub async fn announce_end(
-    uow: &mut UnitOfWork,
-    order: &OrderRow,
-    caused_by: Option<Uuid>,
-) -> Result<(), sqlx::Error> {
-    let event = match (order.status(), order.cancellation_reason()) {
-        (OrderStatus::Completed, _) => Event::OrderConfirmed(OrderConfirmed {
-            order_id: order.id,
-            customer_id: order.customer_id.clone(),
-            total_amount: order.total(),
-        }),
-        (OrderStatus::Cancelled, Some(reason)) => Event::OrderCancelled(OrderCancelled {
-            order_id: order.id,
-            customer_id: order.customer_id.clone(),
-            reason,
-            items: order.items.0.clone(),
-        }),
-        _ => return Ok(()),
-    };
-    tracing::info!(
-        order_id = %order.id,
-        status = order.status().as_str(),
-        reason = order.cancellation_reason().map(CancellationReason::as_str),
-        "order {}",
-        order.status().as_str()
-    );
-    let envelope = uow.publish(event, caused_by).await?;
-    repo::record_event(uow.conn(), &envelope, Service::Order.name()).await
+/// The identity of the `OrderConfirmed` or `OrderCancelled` an ending publishes, chosen
+/// before the order row is updated.
+pub struct Announcement {
+    event_id: Uuid,
+    at: DateTime<Utc>,
+}
+
+impl Announcement {
+    pub fn new() -> Self {
+        Self {
+            event_id: Uuid::now_v7(),
+            at: Utc::now(),
+        }
+    }
+
+    /// Its timeline entry, for an order ending with `status`.
+    pub fn entry(&self, status: OrderStatus) -> TimelineEntry {
+        let event_type = match status {
+            OrderStatus::Completed => "OrderConfirmed",
+            _ => "OrderCancelled",
+        };
+        TimelineEntry::planned(event_type, self.event_id, self.at)
+    }
+
+    /// Records `OrderConfirmed` or `OrderCancelled` for an order that has just ended, in the
+    /// unit of work that ended it.
+    pub fn publish(
+        self,
+        uow: &mut UnitOfWork,
+        order: &OrderRow,
+        caused_by: Option<Uuid>,
+    ) -> Option<Envelope> {
+        let event = match (order.status(), order.cancellation_reason()) {
+            (OrderStatus::Completed, _) => Event::OrderConfirmed(OrderConfirmed {
+                order_id: order.id,
+                customer_id: order.customer_id.clone(),
+                total_amount: order.total(),
+            }),
+            (OrderStatus::Cancelled, Some(reason)) => Event::OrderCancelled(OrderCancelled {
+                order_id: order.id,
+                customer_id: order.customer_id.clone(),
+                reason,
+                items: order.items.0.clone(),
+            }),
+            _ => return None,
+        };
+        tracing::info!(
+            order_id = %order.id,
+            status = order.status().as_str(),
+            reason = order.cancellation_reason().map(CancellationReason::as_str),
+            "order {}",
+            order.status().as_str()
+        );
+        let envelope = Envelope {
+            event_id: self.event_id,
+            event,
+            timestamp: self.at,
+        };
+        Some(uow.publish_envelope(envelope, caused_by))
+    }
+}
+
+impl Default for Announcement {
+    fn default() -> Self {
+        Self::new()
+    }
 }

@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use crate::http::{AppState, router};
+use crate::intake::Intake;
 use crate::saga::OrderSaga;
 use crate::timeout::TimeoutSweeper;
 use common::host::{Host, StartupError};
@@ -20,16 +21,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
     };
     let stop = host.shutdown_token();
     let state = AppState {
+        intake: Intake::start(store.clone()),
         store: store.clone(),
         broker: host.broker.clone(),
         http: reqwest::Client::new(),
         inventory_url: config.inventory_url.clone(),
     };
-    host.run(
-        router(state),
-        OrderSaga { store },
-        vec![Box::pin(sweeper.run(stop))],
-    )
-    .await;
+    host.run(router(state), OrderSaga, vec![Box::pin(sweeper.run(stop))])
+        .await;
     Ok(())
 }

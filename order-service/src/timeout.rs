@@ -1,8 +1,8 @@
 //! The saga timeout: orders `PENDING` longer than `SAGA_TIMEOUT_SECS` are cancelled with
 //! reason `TIMEOUT`. Safe with replicas: each sweep locks its rows with `SKIP LOCKED`.
 
-use crate::repo;
-use crate::saga::announce_end;
+use crate::repo::{self, TimelineEntry};
+use crate::saga::Announcement;
 use common::store::Store;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +45,9 @@ impl TimeoutSweeper {
         let mut uow = self.store.begin().await?;
         let expired = repo::expire(uow.conn(), self.timeout, BATCH).await?;
         for order in &expired {
-            announce_end(&mut uow, order, None).await?;
+            if let Some(envelope) = Announcement::new().publish(&mut uow, order, None) {
+                repo::note(uow.conn(), order.id, &TimelineEntry::of(&envelope)).await?;
+            }
         }
         uow.commit().await?;
         if !expired.is_empty() {

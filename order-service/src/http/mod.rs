@@ -11,6 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Writes new orders, many per transaction.
+    pub intake: crate::intake::Intake,
     /// For the dashboard's dead-letter depths.
     pub broker: Broker,
     /// For the dashboard's stock, read from inventory-service.

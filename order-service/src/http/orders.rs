@@ -2,12 +2,12 @@
 
 use super::AppState;
 use crate::domain::{CreateOrderRequest, NewOrder, OrderStatus};
-use crate::repo::{self, OrderFilter, OrderRow, TimelineRow};
+use crate::intake::Placed;
+use crate::repo::{self, OrderFilter, OrderRow};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
-use common::Service;
-use common::events::{CancellationReason, Event, LineItem, OrderCreated};
+use common::events::{CancellationReason, LineItem};
 use common::http::{ApiError, ErrorBody, Json, Path, Query, ValidationErrorBody};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -61,7 +61,8 @@ impl From<OrderRow> for OrderView {
     }
 }
 
-/// Creates a `PENDING` order and records `OrderCreated` in the same transaction.
+/// Creates a `PENDING` order and records `OrderCreated` in the same transaction (shared
+/// with the other orders placed at the same moment: see `intake`).
 #[utoipa::path(post, path = "/api/orders", tag = "orders",
     request_body = CreateOrderRequest,
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
@@ -83,33 +84,16 @@ async fn create_order(
 ) -> Result<(StatusCode, axum::Json<OrderView>), ApiError> {
     let key = idempotency_key(&headers)?;
     let order = NewOrder::parse(request).map_err(ApiError::Validation)?;
-
-    let mut uow = state.store.begin().await?;
-    let Some(row) = repo::insert(uow.conn(), &order, key.as_deref()).await? else {
-        // Only a reused idempotency key makes the insert do nothing.
-        let key = key.unwrap_or_default();
-        let existing = repo::find_by_idempotency_key(uow.conn(), &key)
-            .await?
-            .ok_or_else(|| ApiError::Conflict("Idempotency-Key is in use; retry".into()))?;
-        if !existing.matches(&order) {
-            return Err(ApiError::Conflict(
-                "Idempotency-Key was already used with a different request body".into(),
-            ));
+    match state.intake.place(order, key).await? {
+        Placed::Created(row) => {
+            tracing::info!(order_id = %row.id, customer_id = %row.customer_id, total_amount = %row.total(), "order created (PENDING)");
+            Ok((StatusCode::CREATED, axum::Json(row.into())))
         }
-        tracing::info!(order_id = %existing.id, "repeated request; returning the order it created");
-        return Ok((StatusCode::OK, axum::Json(existing.into())));
-    };
-    let created = Event::OrderCreated(OrderCreated {
-        order_id: row.id,
-        customer_id: row.customer_id.clone(),
-        items: row.items.0.clone(),
-        total_amount: row.total(),
-    });
-    let envelope = uow.publish(created, None).await?;
-    repo::record_event(uow.conn(), &envelope, Service::Order.name()).await?;
-    uow.commit().await?;
-    tracing::info!(order_id = %row.id, customer_id = %row.customer_id, total_amount = %row.total(), "order created (PENDING)");
-    Ok((StatusCode::CREATED, axum::Json(row.into())))
+        Placed::Repeated(row) => {
+            tracing::info!(order_id = %row.id, "repeated request; returning the order it created");
+            Ok((StatusCode::OK, axum::Json(row.into())))
+        }
+    }
 }
 
 /// Reads the optional `Idempotency-Key` header.
@@ -241,8 +225,8 @@ pub struct TimelineEntry {
     pub source: String,
 }
 
-impl From<TimelineRow> for TimelineEntry {
-    fn from(row: TimelineRow) -> Self {
+impl From<repo::TimelineEntry> for TimelineEntry {
+    fn from(row: repo::TimelineEntry) -> Self {
         Self {
             event_type: row.event_type,
             event_id: row.event_id,
@@ -264,10 +248,9 @@ async fn order_timeline(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<Vec<TimelineEntry>>, ApiError> {
-    if repo::find(state.store.pool(), id).await?.is_none() {
-        return Err(ApiError::NotFound("Order not found".into()));
-    }
-    let timeline = repo::timeline(state.store.pool(), id).await?;
+    let timeline = repo::timeline(state.store.pool(), id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Order not found".into()))?;
     Ok(axum::Json(
         timeline.into_iter().map(TimelineEntry::from).collect(),
     ))
