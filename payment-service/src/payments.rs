@@ -1,6 +1,6 @@
-//! The SQL of payment-service. Every transaction about an order first takes that order's
-//! advisory lock, so a charge attempt and a cancellation never interleave: either the
-//! cancellation comes first and nothing is charged, or the charge commits first and the
+//! The SQL of payment-service: one row per order. Both a charge and a cancellation start by
+//! upserting that row, which locks it, so the two never interleave: either the cancellation
+//! comes first (a `VOID` row) and nothing is charged, or the charge commits first and the
 //! cancellation refunds it.
 
 use chrono::{DateTime, Utc};
@@ -17,6 +17,8 @@ pub enum PaymentStatus {
     Processed,
     Failed,
     Refunded,
+    /// Cancelled before any payment: a tombstone, never shown by the API.
+    Void,
 }
 
 impl PaymentStatus {
@@ -26,6 +28,7 @@ impl PaymentStatus {
             Self::Processed => "PROCESSED",
             Self::Failed => "FAILED",
             Self::Refunded => "REFUNDED",
+            Self::Void => "VOID",
         }
     }
 
@@ -34,6 +37,7 @@ impl PaymentStatus {
             "PROCESSED" => Self::Processed,
             "FAILED" => Self::Failed,
             "REFUNDED" => Self::Refunded,
+            "VOID" => Self::Void,
             _ => Self::Pending,
         }
     }
@@ -43,7 +47,7 @@ impl PaymentStatus {
 pub struct PaymentRow {
     pub order_id: Uuid,
     pub payment_id: Uuid,
-    pub amount_cents: i64,
+    pub amount_cents: Option<i64>,
     pub status: String,
     pub attempts: i32,
     pub last_error: Option<String>,
@@ -56,8 +60,9 @@ impl PaymentRow {
         PaymentStatus::parse(&self.status)
     }
 
+    /// The amount charged (zero for a `VOID` row, which charges nothing).
     pub fn amount(&self) -> Money {
-        Money::from_cents(self.amount_cents)
+        Money::from_cents(self.amount_cents.unwrap_or(0))
     }
 
     pub fn attempts(&self) -> u32 {
@@ -68,63 +73,49 @@ impl PaymentRow {
 const COLUMNS: &str =
     "order_id, payment_id, amount_cents, status, attempts, last_error, created_at, updated_at";
 
-/// Serializes all transactions about `order_id` until commit.
-pub async fn lock_order(conn: &mut PgConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
-    let bits = order_id.as_u128();
-    let key = ((bits >> 64) as u64 ^ bits as u64) as i64;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(key)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-pub async fn is_cancelled(conn: &mut PgConnection, order_id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM cancelled_orders WHERE order_id = $1)")
-        .bind(order_id)
-        .fetch_one(conn)
-        .await
-}
-
-pub async fn mark_cancelled(conn: &mut PgConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO cancelled_orders (order_id) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(order_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
+/// The payment of an order, as the API shows it (a `VOID` tombstone is not a payment).
 pub async fn find(
     db: impl PgExecutor<'_>,
     order_id: Uuid,
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM payments WHERE order_id = $1"
+        "SELECT {COLUMNS} FROM payments WHERE order_id = $1 AND status <> 'VOID'"
     )))
     .bind(order_id)
     .fetch_optional(db)
     .await
 }
 
-/// The order's payment, created `PENDING` with no attempts if it has none yet.
-pub async fn get_or_start(
+/// Locks the order's payment row, creating it `PENDING` with no attempts if there is none.
+pub async fn start(
     conn: &mut PgConnection,
     order_id: Uuid,
     amount: Money,
 ) -> Result<PaymentRow, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO payments (order_id, payment_id, amount_cents, status)
-         VALUES ($1, $2, $3, 'PENDING') ON CONFLICT (order_id) DO NOTHING",
-    )
-    .bind(order_id)
-    .bind(Uuid::now_v7())
-    .bind(amount.cents())
-    .execute(&mut *conn)
-    .await?;
+    upsert(conn, order_id, Some(amount), PaymentStatus::Pending).await
+}
+
+/// Locks the order's payment row, leaving a `VOID` tombstone if there is none.
+pub async fn void(conn: &mut PgConnection, order_id: Uuid) -> Result<PaymentRow, sqlx::Error> {
+    upsert(conn, order_id, None, PaymentStatus::Void).await
+}
+
+/// Inserts the row, or — if it exists — locks and returns it unchanged.
+async fn upsert(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    amount: Option<Money>,
+    status: PaymentStatus,
+) -> Result<PaymentRow, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM payments WHERE order_id = $1 FOR UPDATE"
+        "INSERT INTO payments (order_id, payment_id, amount_cents, status) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (order_id) DO UPDATE SET updated_at = payments.updated_at
+         RETURNING {COLUMNS}"
     )))
     .bind(order_id)
+    .bind(Uuid::now_v7())
+    .bind(amount.map(Money::cents))
+    .bind(status.as_str())
     .fetch_one(conn)
     .await
 }
@@ -150,23 +141,20 @@ pub async fn record(
     Ok(())
 }
 
-/// Sets the status of the order's payment if it is `from`; returns the payment if it was.
-pub async fn transition(
+/// Sets the status of the order's payment, with a note.
+pub async fn set_status(
     conn: &mut PgConnection,
     order_id: Uuid,
-    from: PaymentStatus,
-    to: PaymentStatus,
+    status: PaymentStatus,
     note: &str,
-) -> Result<Option<PaymentRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE payments SET status = $3, last_error = $4, updated_at = now()
-         WHERE order_id = $1 AND status = $2
-         RETURNING {COLUMNS}"
-    )))
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET status = $2, last_error = $3, updated_at = now() WHERE order_id = $1",
+    )
     .bind(order_id)
-    .bind(from.as_str())
-    .bind(to.as_str())
+    .bind(status.as_str())
     .bind(note)
-    .fetch_optional(conn)
-    .await
+    .execute(conn)
+    .await?;
+    Ok(())
 }

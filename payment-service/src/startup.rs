@@ -15,7 +15,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
     let host = Host::build(config.common.clone(), &MIGRATOR, shutdown).await?;
     let store = host.store.clone();
     let handler = PaymentHandler {
-        store: store.clone(),
         gateway: Gateway {
             success_rate: config.success_rate,
             seed: config.seed,
