@@ -32,18 +32,21 @@ pub fn binary(name: &str) -> io::Result<PathBuf> {
     Ok(bin_dir()?.join(name))
 }
 
-/// Builds the four service binaries with the same profile as the running executable, so a
-/// launcher or test never runs stale ones. A no-op build takes well under a second;
-/// `progress` shows cargo's progress lines (the first build takes minutes).
+/// Builds the four service binaries and `loadgen` with the same profile as the running
+/// executable, so a launcher or test never runs stale ones. One cargo invocation for all
+/// five keeps one feature set, so no shared dependency is built twice. A no-op build takes
+/// well under a second; `progress` shows cargo's progress lines (the first build takes
+/// minutes).
 pub fn build_services(progress: bool) -> io::Result<()> {
+    let packages = SERVICES.iter().copied().chain(["loadgen"]);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command.args(["build", "--bins"]);
     if !progress {
         command.arg("--quiet");
     }
-    for service in SERVICES {
-        command.args(["-p", service]);
+    for package in packages {
+        command.args(["-p", package]);
     }
     if bin_dir()?.ends_with("release") {
         command.arg("--release");

@@ -62,10 +62,10 @@ async fn run(args: &args::Args) -> Result<bool, String> {
         .await;
     let report = report::Report::new(args, &run, &finished);
     let problems = if args.no_check {
-        Vec::new()
+        None
     } else {
-        check::invariants(&http, args, &run, &before).await?
+        Some(check::invariants(&http, args, &run, &before).await?)
     };
-    report.print(args.json, &problems);
-    Ok(problems.is_empty() && report.unfinished == 0)
+    report.print(args.json, problems.as_deref());
+    Ok(problems.is_none_or(|p| p.is_empty()) && report.unfinished == 0)
 }

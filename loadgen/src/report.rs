@@ -103,10 +103,12 @@ impl Report {
         }
     }
 
-    pub fn print(&self, json: bool, problems: &[String]) {
+    /// `problems` is `None` when the check was skipped (`--no-check`).
+    pub fn print(&self, json: bool, problems: Option<&[String]>) {
         if json {
             let mut value = serde_json::to_value(self).expect("a report serializes");
-            value["invariant_violations"] = problems.into();
+            value["invariants_checked"] = problems.is_some().into();
+            value["invariant_violations"] = problems.unwrap_or_default().into();
             println!("{value}");
             return;
         }
@@ -134,12 +136,14 @@ impl Report {
             self.saga_latency_ms.p99,
             self.saga_latency_ms.max
         );
-        if problems.is_empty() {
-            println!("invariants    hold");
-        } else {
-            println!("invariants    {} VIOLATED:", problems.len());
-            for problem in problems.iter().take(20) {
-                println!("  - {problem}");
+        match problems {
+            None => println!("invariants    not checked (--no-check)"),
+            Some([]) => println!("invariants    hold"),
+            Some(problems) => {
+                println!("invariants    {} VIOLATED:", problems.len());
+                for problem in problems.iter().take(20) {
+                    println!("  - {problem}");
+                }
             }
         }
     }
