@@ -29,11 +29,15 @@ impl MessageHandler for InventoryHandler {
     }
 
     /// Locks every product the batch touches, in product order, before any message runs.
+    /// A lone message needs no such step: it locks its own products in order.
     async fn prepare(
         &self,
         uow: &mut UnitOfWork,
         messages: &[&Incoming],
     ) -> Result<(), HandlerError> {
+        if messages.len() < 2 {
+            return Ok(());
+        }
         let items = messages.iter().flat_map(|m| match &m.envelope.event {
             Event::OrderCreated(order) => order.items.as_slice(),
             Event::OrderCancelled(cancelled) => cancelled.items.as_slice(),
