@@ -461,12 +461,16 @@ impl<H: MessageHandler> Work<H> {
                 publish::send(&self.link.publisher, "", &queue, &delivery.data, properties).await?;
             publish::confirmed([confirm]).await
         };
-        self.after_moving(delivery, sent.await).await;
+        let sent = tokio::time::timeout(BROKER_OP_TIMEOUT, sent).await;
+        self.after_moving(delivery, sent.unwrap_or(Err(PublishError::NotConnected)))
+            .await;
     }
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &str, attempts: u32) {
-        let sent = dead_letters::send(&self.broker, &self.link, delivery, reason, attempts).await;
-        self.after_moving(delivery, sent).await;
+        let sent = dead_letters::send(&self.broker, &self.link, delivery, reason, attempts);
+        let sent = tokio::time::timeout(BROKER_OP_TIMEOUT, sent).await;
+        self.after_moving(delivery, sent.unwrap_or(Err(PublishError::NotConnected)))
+            .await;
     }
 
     /// Acks once the copy is confirmed elsewhere; otherwise returns the delivery to its
@@ -483,22 +487,30 @@ impl<H: MessageHandler> Work<H> {
     }
 }
 
+/// How long an ack, nack or move may take. On a connection that died under it, lapin's
+/// answer may never come; without a bound, the batch holding it would never finish and the
+/// consumer would never resubscribe.
+const BROKER_OP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Acks; if that fails the channel is gone and the broker will redeliver the message,
 /// which the inbox then recognises as done.
 async fn ack(delivery: &Delivery) {
-    if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
-        tracing::warn!(%error, "ack failed; the message will be redelivered and skipped");
+    match tokio::time::timeout(BROKER_OP_TIMEOUT, delivery.ack(BasicAckOptions::default())).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "ack failed; the message will be redelivered and skipped")
+        }
+        Err(_) => tracing::warn!("ack timed out; the message will be redelivered and skipped"),
     }
 }
 
 /// Hands the delivery back to the broker for another consumer or a later try.
 async fn requeue(delivery: &Delivery) {
-    let _ = delivery
-        .nack(BasicNackOptions {
-            requeue: true,
-            ..Default::default()
-        })
-        .await;
+    let nack = delivery.nack(BasicNackOptions {
+        requeue: true,
+        ..Default::default()
+    });
+    let _ = tokio::time::timeout(BROKER_OP_TIMEOUT, nack).await;
 }
 
 pub(crate) fn header_u32(headers: Option<&FieldTable>, name: &str) -> u32 {
