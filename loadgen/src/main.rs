@@ -43,6 +43,27 @@ async fn main() -> ExitCode {
     }
 }
 
+/// How long the invariants may take to hold after the last saga ended: loadgen hears of
+/// an ending at the same moment as notification-service, which may still be recording it.
+const QUIET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Checks the invariants until they hold or [`QUIET_TIMEOUT`] passes; the last problems.
+async fn check_until_quiet(
+    http: &reqwest::Client,
+    args: &args::Args,
+    run: &drive::Run,
+    before: &check::Stock,
+) -> Result<Vec<String>, String> {
+    let deadline = tokio::time::Instant::now() + QUIET_TIMEOUT;
+    loop {
+        let problems = check::invariants(http, args, run, before).await?;
+        if problems.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Ok(problems);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 /// One load run; `Ok(false)` when an invariant does not hold or sagas did not finish.
 async fn run(args: &args::Args) -> Result<bool, String> {
     let http = reqwest::Client::builder()
@@ -64,7 +85,7 @@ async fn run(args: &args::Args) -> Result<bool, String> {
     let problems = if args.no_check {
         None
     } else {
-        Some(check::invariants(&http, args, &run, &before).await?)
+        Some(check_until_quiet(&http, args, &run, &before).await?)
     };
     report.print(args.json, problems.as_deref());
     Ok(problems.is_none_or(|p| p.is_empty()) && report.unfinished == 0)
