@@ -55,15 +55,10 @@ struct Outgoing {
 }
 
 impl UnitOfWork {
-    /// Records `message` as processed. Returns `false` if it already was: its effects are
-    /// committed, so the caller must do nothing more. A concurrent duplicate waits here for
-    /// the first one's transaction and then sees `false`.
-    pub async fn claim(&mut self, message: &Envelope) -> Result<bool, sqlx::Error> {
-        Ok(!self.claim_all(&[message.event_id]).await?.is_empty())
-    }
-
-    /// [`UnitOfWork::claim`] for many messages in one statement; returns the ids that were
-    /// not processed before (each once, even if it appears twice).
+    /// Records these messages as processed, in one statement, and returns the ids that were
+    /// not processed before (each once, even if it appears twice). A message left out has
+    /// its effects committed already, so the caller must do nothing more with it. A
+    /// concurrent duplicate waits here for the first one's transaction and is left out.
     pub async fn claim_all(&mut self, message_ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
         sqlx::query_scalar(
             "INSERT INTO inbox (message_id) SELECT DISTINCT unnest($1::uuid[])
