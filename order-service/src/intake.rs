@@ -77,8 +77,8 @@ async fn write_loop(store: Store, mut requests: mpsc::Receiver<Request>) {
     while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
         metrics::histogram!("intake_batch_size").record(batch.len() as f64);
         match write(&store, &batch).await {
-            Ok(mut answers) => {
-                for (request, answer) in batch.drain(..).zip(answers.drain(..)) {
+            Ok(answers) => {
+                for (request, answer) in batch.drain(..).zip(answers) {
                     let _ = request.reply.send(answer);
                 }
             }

@@ -384,17 +384,18 @@ impl<H: MessageHandler> Work<H> {
         let event_type = message.incoming.envelope.event.name();
         metrics::histogram!("handler_duration_seconds", "event_type" => event_type)
             .record(took.as_secs_f64());
+        let result = match result {
+            Ok(Handled::RetryAfter(delay)) => return self.come_back_later(message, delay),
+            Ok(Handled::Done) => Ok(()),
+            Err(error) => Err(error),
+        };
         let delays = &self.broker.topology().retry_delays;
         let span = message.span.clone();
         let outcome = async {
             match result {
-                Ok(Handled::Done) => {
+                Ok(()) => {
                     ack(&message.delivery).await;
                     "handled"
-                }
-                Ok(Handled::RetryAfter(delay)) => {
-                    self.come_back_later(message, delay);
-                    return None;
                 }
                 Err(HandlerError::Rejected(reason)) => {
                     tracing::error!(%reason, "rejected; dead-lettering");
@@ -413,11 +414,9 @@ impl<H: MessageHandler> Work<H> {
                     "dead_lettered"
                 }
             }
-            .into()
         }
         .instrument(span)
         .await;
-        let Some(outcome) = outcome else { return };
         metrics::counter!("messages_consumed_total", "event_type" => event_type, "outcome" => outcome)
             .increment(1);
         match outcome {
@@ -461,28 +460,26 @@ impl<H: MessageHandler> Work<H> {
                 publish::send(&self.link.publisher, "", &queue, &delivery.data, properties).await?;
             publish::confirmed([confirm]).await
         };
-        let sent = tokio::time::timeout(BROKER_OP_TIMEOUT, sent).await;
-        self.after_moving(delivery, sent.unwrap_or(Err(PublishError::NotConnected)))
-            .await;
+        move_then_ack(delivery, sent).await;
     }
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &str, attempts: u32) {
         let sent = dead_letters::send(&self.broker, &self.link, delivery, reason, attempts);
-        let sent = tokio::time::timeout(BROKER_OP_TIMEOUT, sent).await;
-        self.after_moving(delivery, sent.unwrap_or(Err(PublishError::NotConnected)))
-            .await;
+        move_then_ack(delivery, sent).await;
     }
+}
 
-    /// Acks once the copy is confirmed elsewhere; otherwise returns the delivery to its
-    /// queue, after a pause so a broken broker is not hammered.
-    async fn after_moving(&self, delivery: &Delivery, sent: Result<(), PublishError>) {
-        match sent {
-            Ok(()) => ack(delivery).await,
-            Err(error) => {
-                tracing::warn!(%error, "could not move the message; returning it to the queue");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                requeue(delivery).await;
-            }
+/// Acks once `sent` has confirmed the copy elsewhere (within [`BROKER_OP_TIMEOUT`]);
+/// otherwise returns the delivery to its queue, after a pause so a broken broker is not
+/// hammered.
+async fn move_then_ack(delivery: &Delivery, sent: impl Future<Output = Result<(), PublishError>>) {
+    let sent = tokio::time::timeout(BROKER_OP_TIMEOUT, sent).await;
+    match sent.unwrap_or(Err(PublishError::NotConnected)) {
+        Ok(()) => ack(delivery).await,
+        Err(error) => {
+            tracing::warn!(%error, "could not move the message; returning it to the queue");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            requeue(delivery).await;
         }
     }
 }
