@@ -40,7 +40,7 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver runs (apt-get install chromium chromium-driver)");
+            .expect("chromedriver runs (./scripts/test installs it: apt-get install chromium chromium-driver)");
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         crate::eventually(
