@@ -11,6 +11,7 @@
 //! | `http_requests_total` | counter | `method`, `path`, `status` |
 //! | `http_request_duration_seconds` | histogram | `method`, `path` |
 //! | `outbox_backlog` | gauge | — |
+//! | `saga_duration_seconds` | histogram | `status` (order-service: POST to the order's end) |
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;

@@ -103,6 +103,10 @@ impl Announcement {
             "order {}",
             order.status().as_str()
         );
+        // From the POST to this ending: the saga's latency as the dashboard plots it.
+        let saga_seconds = (self.at - order.created_at).to_std().unwrap_or_default();
+        metrics::histogram!("saga_duration_seconds", "status" => order.status().as_str())
+            .record(saga_seconds.as_secs_f64());
         let envelope = Envelope {
             event_id: self.event_id,
             event,
