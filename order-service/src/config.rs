@@ -12,6 +12,8 @@ pub struct Config {
     pub saga_timeout: Duration,
     /// Where the dashboard reads stock from (`INVENTORY_URL`).
     pub inventory_url: reqwest::Url,
+    /// How long the saga view keeps an event (`SAGA_AUDIT_RETENTION_HOURS`, default 168).
+    pub saga_audit_retention: Duration,
 }
 
 /// `INVENTORY_URL`, default `http://127.0.0.1:8001`; must be http(s).
@@ -36,6 +38,9 @@ impl ServiceConfig for Config {
             common: CommonConfig::from_vars(Service::Order, vars)?,
             saga_timeout: Duration::from_secs(positive(vars, "SAGA_TIMEOUT_SECS", 60u64)?),
             inventory_url: inventory_url(vars)?,
+            saga_audit_retention: Duration::from_secs(
+                3600 * positive(vars, "SAGA_AUDIT_RETENTION_HOURS", 168u64)?,
+            ),
         })
     }
 

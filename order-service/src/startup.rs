@@ -1,5 +1,6 @@
 //! Wires order-service together; `main` and the tests both start it through [`run`].
 
+use crate::audit::AuditRecorder;
 use crate::config::Config;
 use crate::http::{AppState, router};
 use crate::intake::Intake;
@@ -27,7 +28,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         http: reqwest::Client::new(),
         inventory_url: config.inventory_url.clone(),
     };
-    host.run(router(state), OrderSaga, vec![Box::pin(sweeper.run(stop))])
-        .await;
+    let audit = AuditRecorder {
+        broker: host.broker.clone(),
+        store: store.clone(),
+        retention: config.saga_audit_retention,
+    };
+    let workers: Vec<common::host::Worker> = vec![
+        Box::pin(sweeper.run(stop.clone())),
+        Box::pin(audit.run(stop)),
+    ];
+    host.run(router(state), OrderSaga, workers).await;
     Ok(())
 }

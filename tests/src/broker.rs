@@ -206,7 +206,10 @@ pub async fn delete_topology(topology: &Topology) {
     let Ok(channel) = connection.create_channel().await else {
         return;
     };
-    let mut queues = vec![format!("{}.tap", topology.exchange)];
+    let mut queues = vec![
+        format!("{}.tap", topology.exchange),
+        format!("{}.audit", topology.exchange),
+    ];
     for service in Service::ALL {
         queues.push(topology.queue(service));
         queues.push(topology.dead_letter_queue(service));

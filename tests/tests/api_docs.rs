@@ -21,6 +21,7 @@ fn promised(service: Service) -> BTreeSet<(String, String)> {
             ("get", "/api/orders"),
             ("get", "/api/orders/{id}"),
             ("get", "/api/orders/{id}/events"),
+            ("get", "/api/orders/{id}/saga"),
             ("get", "/api/dashboard"),
         ],
         Service::Inventory => &[

@@ -4,6 +4,7 @@
 //! For each service `s`: a durable queue `<exchange>.<s>` bound to the events `s` consumes,
 //! its dead-letter queue `<exchange>.<s>.dlq`, and one delay queue per retry step,
 //! `<exchange>.<s>.retry.<ms>ms`, whose messages expire back into `<exchange>.<s>`.
+//! Besides, `<exchange>.audit` gets a copy of every event, for order-service's saga view.
 
 use crate::events::routing_key::*;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
@@ -76,6 +77,9 @@ impl Service {
     }
 }
 
+/// How many event copies the audit queue holds at most.
+pub const AUDIT_MAX_LENGTH: i64 = 100_000;
+
 /// The broker layout of one stack.
 #[derive(Debug, Clone)]
 pub struct Topology {
@@ -91,6 +95,11 @@ impl Topology {
 
     pub fn dead_letter_queue(&self, service: Service) -> String {
         format!("{}.dlq", self.queue(service))
+    }
+
+    /// Every event on the exchange, for order-service's saga view (`GET /api/orders/{id}/saga`).
+    pub fn audit_queue(&self) -> String {
+        format!("{}.audit", self.exchange)
     }
 
     pub fn retry_queue(&self, service: Service, delay: Duration) -> String {
@@ -140,6 +149,29 @@ impl Topology {
                 )
                 .await?;
         }
+        // The audit copy of every event is bounded: when order-service is away long enough
+        // for it to fill, the oldest copies go first (the saga itself never depends on it).
+        let mut audit = FieldTable::default();
+        audit.insert(
+            "x-max-length".into(),
+            AMQPValue::LongLongInt(AUDIT_MAX_LENGTH),
+        );
+        audit.insert(
+            "x-overflow".into(),
+            AMQPValue::LongString("drop-head".into()),
+        );
+        channel
+            .queue_declare(self.audit_queue().as_str().into(), durable, audit)
+            .await?;
+        channel
+            .queue_bind(
+                self.audit_queue().as_str().into(),
+                self.exchange.as_str().into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
         for delay in &self.retry_delays {
             let mut arguments = FieldTable::default();
             arguments.insert(

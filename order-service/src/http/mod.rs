@@ -1,7 +1,8 @@
-//! order-service's HTTP API: `/api/orders`, and the dashboard at `/`.
+//! order-service's HTTP API: `/api/orders`, the saga view, and the dashboard at `/`.
 
 pub mod dashboard;
 pub mod orders;
+pub mod saga;
 
 use common::amqp::broker::Broker;
 use common::store::Store;
@@ -22,6 +23,7 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> OpenApiRouter {
     orders::router()
+        .merge(saga::router())
         .merge(dashboard::router())
         .with_state(state)
 }

@@ -1,0 +1,263 @@
+//! `GET /api/orders/{id}/saga` (CONTRACT §10): the saga as every service published it,
+//! read from the audit queue, and the dashboard's flow across four lanes.
+
+use reqwest::StatusCode;
+use saga_tests::browser::Browser;
+use saga_tests::{Service, TestStack, eventually};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The saga of `order_id` once it has `steps` events.
+async fn saga_with(stack: &TestStack, order_id: &str, steps: usize) -> Vec<Value> {
+    eventually(
+        &format!("the saga of {order_id} to have {steps} events"),
+        Duration::from_secs(20),
+        || async {
+            let (status, body) = stack
+                .get_json(Service::Order, &format!("/api/orders/{order_id}/saga"))
+                .await;
+            match (status, body.as_array()) {
+                (StatusCode::OK, Some(events)) if events.len() >= steps => Ok(events.clone()),
+                _ => Err(format!("{status}: {body}")),
+            }
+        },
+    )
+    .await
+}
+
+fn steps(saga: &[Value]) -> Vec<(String, String)> {
+    saga.iter()
+        .map(|e| {
+            (
+                e["publisher"].as_str().unwrap().to_owned(),
+                e["event_type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Each event was caused by the one before it, and carries the id it was published with.
+async fn assert_chain(stack: &TestStack, order_id: &str, saga: &[Value]) {
+    assert_eq!(saga[0]["causation_id"], Value::Null, "{saga:?}");
+    for pair in saga.windows(2) {
+        assert_eq!(pair[1]["causation_id"], pair[0]["event_id"], "{saga:?}");
+    }
+    let published: Vec<String> = stack
+        .broker
+        .events()
+        .await
+        .iter()
+        .filter(|e| e.order_id() == order_id)
+        .map(|e| e.json()["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    for event in saga {
+        assert!(
+            published.contains(&event["event_id"].as_str().unwrap().to_owned()),
+            "{event} was not published"
+        );
+        assert!(
+            event["occurred_at"].as_str().is_some_and(|t| t.len() >= 19),
+            "{event}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_completed_saga_shows_every_services_step_in_order_with_its_cause() {
+    let stack = TestStack::start().await;
+    let order = stack
+        .place_order("customer-saga", &[("product-A", 1)], 20.0)
+        .await;
+    let id = order["id"].as_str().unwrap();
+    assert_eq!(stack.final_order(id).await["status"], "COMPLETED");
+
+    let saga = saga_with(&stack, id, 4).await;
+    assert_eq!(
+        steps(&saga),
+        [
+            ("order-service".to_owned(), "OrderCreated".to_owned()),
+            (
+                "inventory-service".to_owned(),
+                "InventoryReserved".to_owned()
+            ),
+            ("payment-service".to_owned(), "PaymentProcessed".to_owned()),
+            ("order-service".to_owned(), "OrderConfirmed".to_owned()),
+        ]
+    );
+    assert_chain(&stack, id, &saga).await;
+
+    // A redelivered event is the same step, not a new one.
+    let created = stack.broker.events_of("OrderCreated").await;
+    stack.broker.republish(&created[0]).await;
+    let after = stack
+        .place_order("customer-saga", &[("product-B", 1)], 5.0)
+        .await;
+    let after_id = after["id"].as_str().unwrap();
+    stack.final_order(after_id).await;
+    saga_with(&stack, after_id, 4).await;
+    assert_eq!(saga_with(&stack, id, 4).await.len(), 4);
+
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_unavailable_order_shows_its_cancellation_and_unknown_orders_are_404() {
+    let stack = TestStack::start().await;
+    let order = stack
+        .place_order("customer-saga", &[("product-C", 1)], 20.0)
+        .await;
+    let id = order["id"].as_str().unwrap();
+    assert_eq!(stack.final_order(id).await["status"], "CANCELLED");
+    let saga = saga_with(&stack, id, 3).await;
+    assert_eq!(
+        steps(&saga),
+        [
+            ("order-service".to_owned(), "OrderCreated".to_owned()),
+            (
+                "inventory-service".to_owned(),
+                "InventoryUnavailable".to_owned()
+            ),
+            ("order-service".to_owned(), "OrderCancelled".to_owned()),
+        ]
+    );
+    assert_chain(&stack, id, &saga).await;
+
+    let (status, body) = stack
+        .get_json(
+            Service::Order,
+            "/api/orders/00000000-0000-0000-0000-000000000000/saga",
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["detail"].is_string(), "{body}");
+    let (status, body) = stack
+        .get_json(Service::Order, "/api/orders/not-a-uuid/saga")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["detail"].is_array(), "{body}");
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_dashboard_draws_the_saga_across_four_lanes() {
+    let stack = TestStack::start().await;
+    let order = stack
+        .place_order("customer-flow", &[("product-A", 2)], 30.0)
+        .await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    stack.final_order(&id).await;
+    saga_with(&stack, &id, 4).await;
+
+    let browser = Browser::start().await;
+    browser.open(&stack.url(Service::Order, "/")).await;
+    eventually("the order's row", Duration::from_secs(20), || async {
+        let rows = browser
+            .eval(&format!(
+                "return document.querySelectorAll(\"tr[data-order-id='{id}']\").length"
+            ))
+            .await;
+        if rows == 1 {
+            Ok(())
+        } else {
+            Err(rows.to_string())
+        }
+    })
+    .await;
+    browser.click(&format!("tr[data-order-id='{id}']")).await;
+    let drawn = eventually("the flow to be drawn", Duration::from_secs(20), || async {
+        let steps = browser
+            .eval("return document.getElementById('saga-flow').dataset.steps || ''")
+            .await;
+        let steps = steps.as_str().unwrap_or_default().to_owned();
+        if steps.split(',').count() == 4 {
+            Ok(steps)
+        } else {
+            Err(steps)
+        }
+    })
+    .await;
+    assert_eq!(
+        drawn,
+        "order-service:OrderCreated,inventory-service:InventoryReserved,\
+         payment-service:PaymentProcessed,order-service:OrderConfirmed"
+    );
+    let lanes = browser
+        .eval("return [...document.querySelectorAll('#saga-flow .lane')].map(l => l.textContent)")
+        .await;
+    assert_eq!(
+        lanes,
+        serde_json::json!(["after", "order", "inventory", "payment", "notification"])
+    );
+    // Each step sits in its publisher's lane: column 2 is order, 3 inventory, 4 payment.
+    let columns = browser
+        .eval(
+            "const cells = [...document.querySelectorAll('#saga-flow > div')].slice(5);\
+             return cells.map((c, i) => c.querySelector('.step') ? i % 5 : null).filter(i => i !== null)",
+        )
+        .await;
+    assert_eq!(columns, serde_json::json!([1, 2, 3, 1]));
+    let mut paths = vec![stack.log_dir().join("saga-flow.png")];
+    if std::env::var("UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        paths.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/saga-flow.png"));
+    }
+    browser
+        .eval("document.getElementById('saga-order').closest('section').scrollIntoView(); return null")
+        .await;
+    for path in paths {
+        browser.screenshot(&path).await;
+    }
+    drop(browser);
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
+
+#[tokio::test]
+async fn audit_rows_past_the_retention_are_pruned_and_recent_ones_kept() {
+    let mut stack = TestStack::builder()
+        .env("PAYMENT_SUCCESS_RATE", "1")
+        .service_env(Service::Order, "SAGA_AUDIT_RETENTION_HOURS", "24")
+        .start()
+        .await;
+    let order = stack
+        .place_order("customer-retention", &[("product-A", 1)], 20.0)
+        .await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    stack.final_order(&id).await;
+    saga_with(&stack, &id, 4).await;
+
+    // An event recorded two days ago, beside today's four.
+    let db = stack.db(Service::Order).await;
+    sqlx::query(
+        "INSERT INTO saga_events (event_id, order_id, event_type, publisher, occurred_at, recorded_at) \
+         VALUES (gen_random_uuid(), $1::uuid, 'OrderCreated', 'order-service', \
+                 now() - interval '2 days', now() - interval '2 days')",
+    )
+    .bind(&id)
+    .execute(&db)
+    .await
+    .expect("an old audit row");
+    assert_eq!(saga_with(&stack, &id, 5).await.len(), 5);
+
+    // order-service prunes at start (and every ten minutes after).
+    stack.kill(Service::Order).await;
+    stack.restart(Service::Order, 1).await;
+    let kept = eventually(
+        "the old row to be pruned",
+        Duration::from_secs(20),
+        || async {
+            let saga = saga_with(&stack, &id, 4).await;
+            if saga.len() == 4 {
+                Ok(saga)
+            } else {
+                Err(format!("{saga:?}"))
+            }
+        },
+    )
+    .await;
+    assert!(kept.iter().all(|e| e["occurred_at"].as_str().is_some()));
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
