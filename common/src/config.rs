@@ -132,6 +132,10 @@ pub struct CommonConfig {
     pub prefetch: u16,
     /// PostgreSQL connections (`DATABASE_POOL_SIZE`).
     pub db_pool_size: u32,
+    /// Where spans go (`OTEL_EXPORTER_OTLP_ENDPOINT`, OTLP/HTTP); none are exported without.
+    pub otel_endpoint: Option<String>,
+    /// `service.name` of the spans (`OTEL_SERVICE_NAME`, default the binary's name).
+    pub otel_service_name: String,
 }
 
 /// A comma-separated list of milliseconds, e.g. `1000,5000,30000`.
@@ -211,6 +215,10 @@ impl CommonConfig {
                 crate::amqp::consumer::DEFAULT_PREFETCH,
             )?,
             db_pool_size: positive(vars, "DATABASE_POOL_SIZE", 10)?,
+            otel_endpoint: vars
+                .get::<String>("OTEL_EXPORTER_OTLP_ENDPOINT")?
+                .filter(|url| !url.trim().is_empty()),
+            otel_service_name: vars.get_or("OTEL_SERVICE_NAME", service.name().to_owned())?,
         })
     }
 }

@@ -155,7 +155,11 @@ impl Host {
                 StatusCode::SERVICE_UNAVAILABLE,
                 REQUEST_TIMEOUT,
             ))
-            .layer(TraceLayer::new_for_http().on_failure(()));
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(crate::trace::http_server_span)
+                    .on_failure(()),
+            );
         let http_task = tokio::spawn(
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -241,7 +245,8 @@ where
             return std::process::ExitCode::from(2);
         }
     };
-    crate::telemetry::init(config.common());
+    // Kept to the end of `main`: dropping it flushes the spans not yet exported.
+    let _tracing = crate::telemetry::init(config.common());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

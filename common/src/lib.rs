@@ -6,6 +6,7 @@
 //! - [`money`], [`quantity`]: small value types that parse, so invalid amounts never travel.
 //! - [`config`]: reads environment variables once, into typed structs, naming the bad one.
 //! - [`telemetry`]: `tracing` set-up (`pretty` or `json`, `RUST_LOG`).
+//! - [`trace`]: W3C trace context across HTTP and AMQP, and the OTLP exporter.
 //! - [`db`]: creates the service's database, connects with backoff, runs migrations.
 //! - [`store`]: a [`store::UnitOfWork`] — one transaction that claims an incoming message
 //!   (inbox) and records outgoing events (outbox) together with the state change.
@@ -32,6 +33,7 @@ pub mod retry;
 pub mod store;
 pub mod telemetry;
 pub mod timefmt;
+pub mod trace;
 pub mod validate;
 
 pub use amqp::topology::Service;

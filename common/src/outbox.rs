@@ -116,7 +116,8 @@ impl Relay {
     pub async fn publish_batch(&self) -> Result<RelayOutcome, RelayError> {
         let mut tx = self.store.pool().begin().await?;
         let events: Vec<OutgoingEvent> = sqlx::query_as(
-            "SELECT event_id, event_type, routing_key, order_id, causation_id, occurred_at, payload
+            "SELECT event_id, event_type, routing_key, order_id, causation_id, occurred_at, payload,
+                    traceparent, tracestate
              FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(BATCH_SIZE)

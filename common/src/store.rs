@@ -2,6 +2,7 @@
 //! record the events it causes (outbox), commit — all or nothing.
 
 use crate::events::{Envelope, Event};
+use crate::trace::TraceHeaders;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -52,6 +53,8 @@ pub struct UnitOfWork {
 struct Outgoing {
     envelope: Envelope,
     caused_by: Option<Uuid>,
+    /// The producer span's context, a child of the span that recorded the event.
+    trace: TraceHeaders,
 }
 
 impl UnitOfWork {
@@ -93,10 +96,13 @@ impl UnitOfWork {
 
     /// [`UnitOfWork::publish`] for an envelope whose id and time were chosen beforehand
     /// (e.g. to write them into the same statement that changes the state).
+    /// The event joins the trace of the current span.
     pub fn publish_envelope(&mut self, envelope: Envelope, caused_by: Option<Uuid>) -> Envelope {
+        let trace = TraceHeaders::for_publish(envelope.event.routing_key());
         self.outgoing.push(Outgoing {
             envelope: envelope.clone(),
             caused_by,
+            trace,
         });
         envelope
     }
@@ -129,9 +135,17 @@ async fn write_outbox(conn: &mut PgConnection, outgoing: &[Outgoing]) -> Result<
     let causes: Vec<Option<Uuid>> = outgoing.iter().map(|o| o.caused_by).collect();
     let times: Vec<_> = outgoing.iter().map(|o| o.envelope.timestamp).collect();
     let payloads: Vec<Vec<u8>> = outgoing.iter().map(|o| o.envelope.to_json()).collect();
+    let parents: Vec<Option<&str>> = outgoing
+        .iter()
+        .map(|o| o.trace.traceparent.as_deref())
+        .collect();
+    let states: Vec<Option<&str>> = outgoing
+        .iter()
+        .map(|o| o.trace.tracestate.as_deref())
+        .collect();
     sqlx::query(
-        "INSERT INTO outbox (event_id, event_type, routing_key, order_id, causation_id, occurred_at, payload)
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::bytea[])",
+        "INSERT INTO outbox (event_id, event_type, routing_key, order_id, causation_id, occurred_at, payload, traceparent, tracestate)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::bytea[], $8::text[], $9::text[])",
     )
     .bind(&event_ids)
     .bind(&types)
@@ -140,6 +154,8 @@ async fn write_outbox(conn: &mut PgConnection, outgoing: &[Outgoing]) -> Result<
     .bind(&causes)
     .bind(&times)
     .bind(&payloads)
+    .bind(&parents)
+    .bind(&states)
     .execute(conn)
     .await?;
     Ok(())

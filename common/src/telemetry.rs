@@ -3,9 +3,11 @@
 //! Every consumed message runs inside a `message` span carrying `order_id`, `event_type`,
 //! `message_id` and `causation_id`. In the pretty format the span prefixes the line; in
 //! JSON the span's fields are written as top-level fields of every line inside it, beside
-//! `service`, so `jq 'select(.order_id == "…")'` follows one order across all services.
+//! `service`, so `jq 'select(.order_id == "…")'` follows one order across all services,
+//! and a line written inside a traced span carries its `trace_id` (see [`crate::trace`]).
 
 use crate::config::{CommonConfig, LogFormat};
+use crate::trace::Tracing;
 use serde_json::{Map, Value};
 use std::fmt;
 use tracing::field::{Field, Visit};
@@ -13,23 +15,35 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 
-/// Installs the global subscriber. A second call (several services in one test process)
-/// keeps the first and returns quietly.
-pub fn init(config: &CommonConfig) {
+/// Installs the global subscriber: logs as `LOG_FORMAT` says, and spans with their
+/// OpenTelemetry identity (exported when `OTEL_EXPORTER_OTLP_ENDPOINT` is set). Keep the
+/// returned [`Tracing`] until the process ends: dropping it flushes the spans. A second
+/// call (several services in one test process) keeps the first subscriber.
+pub fn init(config: &CommonConfig) -> Tracing {
     let filter = EnvFilter::try_new(quiet_notices(&config.log_filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let tracing = Tracing::new(config.otel_endpoint.as_deref(), &config.otel_service_name);
+    let otel = tracing.layer(config.service.name());
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
     let _ = match config.log_format {
-        LogFormat::Pretty => builder.with_target(false).try_init(),
-        LogFormat::Json => builder
-            .fmt_fields(JsonFields::new())
-            .event_format(FlatJson {
-                service: config.service.name(),
-            })
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().with_target(false))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .fmt_fields(JsonFields::new())
+                    .event_format(FlatJson {
+                        service: config.service.name(),
+                    }),
+            )
             .try_init(),
     };
+    tracing
 }
 
 /// PostgreSQL reports "relation already exists, skipping" and the like as notices, which
@@ -76,14 +90,26 @@ where
                     continue;
                 };
                 if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(fields) {
-                    line.extend(fields);
+                    // The OpenTelemetry attributes (`otel.*`, `messaging.*`, `db.*`, …) are for
+                    // the trace, not for every log line.
+                    line.extend(fields.into_iter().filter(|(name, _)| is_log_field(name)));
                 }
             }
+        }
+        if let Some(trace_id) = crate::trace::current_trace_id() {
+            line.insert("trace_id".into(), trace_id.into());
         }
         event.record(&mut JsonVisitor(&mut line));
         line.insert("target".into(), metadata.target().into());
         writeln!(writer, "{}", Value::Object(line))
     }
+}
+
+/// Whether a span field belongs in log lines (the trace-only attributes do not).
+fn is_log_field(name: &str) -> bool {
+    !["otel.", "messaging.", "http.", "url.", "db."]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
 }
 
 /// Collects an event's fields into a JSON object.

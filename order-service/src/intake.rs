@@ -36,6 +36,8 @@ pub struct Intake {
 struct Request {
     order: NewOrder,
     idempotency_key: Option<String>,
+    /// The POST's span: its `OrderCreated` joins the caller's trace.
+    span: tracing::Span,
     reply: oneshot::Sender<Result<Placed, ApiError>>,
 }
 
@@ -56,6 +58,7 @@ impl Intake {
         let request = Request {
             order,
             idempotency_key,
+            span: tracing::Span::current(),
             reply,
         };
         self.queue.try_send(request).map_err(|error| match error {
@@ -151,14 +154,16 @@ async fn write(
                 items: row.items.0.clone(),
                 total_amount: row.total(),
             });
-            uow.publish_envelope(
-                Envelope {
-                    event_id: *event_id,
-                    event: created,
-                    timestamp: created_at,
-                },
-                None,
-            );
+            request.span.in_scope(|| {
+                uow.publish_envelope(
+                    Envelope {
+                        event_id: *event_id,
+                        event: created,
+                        timestamp: created_at,
+                    },
+                    None,
+                )
+            });
             answers.push(Ok(Placed::Created(row.clone())));
             continue;
         }

@@ -243,6 +243,8 @@ impl TestBroker {
             causation_id: None,
             occurred_at: envelope.timestamp,
             payload: envelope.to_json(),
+            traceparent: None,
+            tracestate: None,
         };
         self.publish(
             &outgoing.routing_key,

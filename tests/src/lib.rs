@@ -11,12 +11,14 @@
 //! - [`invariants`]: CONTRACT §6, checked once the system goes quiet.
 //! - [`eventually`]: polling with a deadline, instead of sleeping.
 //! - [`proxy`]: a TCP proxy to cut or slow one service's connection.
+//! - [`otlp`]: an OTLP/HTTP receiver that collects the services' spans.
 
 pub mod api;
 pub mod broker;
 pub mod browser;
 pub mod eventually;
 pub mod invariants;
+pub mod otlp;
 pub mod proxy;
 pub mod stack;
 

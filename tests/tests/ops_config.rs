@@ -15,7 +15,11 @@ fn repo_file(path: &str) -> PathBuf {
 
 fn yaml(path: &str) -> serde_norway::Value {
     let text = std::fs::read_to_string(repo_file(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{path} is not YAML: {e}"))
+    let mut value: serde_norway::Value =
+        serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{path} is not YAML: {e}"));
+    // Resolve `<<: *anchor` merge keys, as docker compose does.
+    value.apply_merge().expect("merge keys resolve");
+    value
 }
 
 fn dashboard() -> Value {
@@ -56,12 +60,16 @@ fn metric_names(query: &str) -> BTreeSet<String> {
 }
 
 #[test]
-fn compose_runs_prometheus_and_grafana_on_the_files_in_the_repo() {
+fn compose_runs_jaeger_prometheus_and_grafana_on_the_files_in_the_repo() {
     let compose = yaml("docker-compose.yml");
-    for service in ["prometheus", "grafana"] {
+    for service in ["prometheus", "grafana", "jaeger"] {
         let definition = &compose["services"][service];
         assert!(definition.is_mapping(), "compose has no {service}");
-        for volume in definition["volumes"].as_sequence().expect("volumes") {
+        let volumes = definition["volumes"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        for volume in &volumes {
             let volume = volume.as_str().expect("a short volume");
             let source = volume.split(':').next().unwrap();
             assert!(
@@ -75,6 +83,25 @@ fn compose_runs_prometheus_and_grafana_on_the_files_in_the_repo() {
                 "{service} publishes {port:?} beyond this machine"
             );
         }
+    }
+}
+
+#[test]
+fn compose_sends_every_services_spans_to_jaeger() {
+    let compose = yaml("docker-compose.yml");
+    let services = compose["services"].as_mapping().expect("services");
+    let ours: Vec<&str> = services
+        .keys()
+        .filter_map(|name| name.as_str())
+        .filter(|name| name.ends_with("-service"))
+        .collect();
+    assert_eq!(ours.len(), 4, "{ours:?}");
+    for name in ours {
+        assert_eq!(
+            compose["services"][name]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"].as_str(),
+            Some("http://jaeger:4318"),
+            "{name}"
+        );
     }
 }
 

@@ -233,6 +233,7 @@ impl<H: MessageHandler> Work<H> {
 
     /// Parses a batch, dead-letters what is not an event, and applies the rest.
     async fn process(self, batch: Vec<Delivery>) {
+        let queue = self.broker.topology().queue(self.broker.service());
         let mut messages = Vec::with_capacity(batch.len());
         for delivery in batch {
             let retries = header_u32(delivery.properties.headers().as_ref(), RETRY_HEADER);
@@ -240,13 +241,21 @@ impl<H: MessageHandler> Work<H> {
                 Ok(envelope) => {
                     let causation =
                         header_string(delivery.properties.headers().as_ref(), "causation_id");
+                    // The consumer span, continuing the producer's trace (CONTRACT §10).
                     let span = tracing::info_span!(
                         "message",
                         order_id = %envelope.event.order_id(),
                         event_type = envelope.event.name(),
                         message_id = %envelope.event_id,
                         causation_id = causation.as_deref().unwrap_or(""),
+                        otel.name = format!("{queue} process"),
+                        otel.kind = "consumer",
+                        messaging.system = "rabbitmq",
+                        messaging.operation.type = "process",
+                        messaging.destination.name = %delivery.exchange,
+                        messaging.rabbitmq.destination.routing_key = %delivery.routing_key,
                     );
+                    crate::trace::continue_from_amqp(&span, delivery.properties.headers().as_ref());
                     span.in_scope(|| tracing::info!(retries, "consumed {}", envelope.event.name()));
                     messages.push(Message {
                         delivery,
@@ -334,6 +343,23 @@ impl<H: MessageHandler> Work<H> {
     /// One transaction: claim every message in the inbox, apply the new ones, give back
     /// the claims of those that will be applied again, commit.
     async fn apply_together(&self, messages: &[Message]) -> Result<Vec<Handled>, HandlerError> {
+        // A batch's transaction is traced under its first message.
+        let transaction = tracing::info_span!(
+            parent: &messages[0].span,
+            "transaction",
+            otel.name = "postgresql transaction",
+            db.system = "postgresql",
+            db.operation.batch.size = messages.len(),
+        );
+        self.apply_in_transaction(messages)
+            .instrument(transaction)
+            .await
+    }
+
+    async fn apply_in_transaction(
+        &self,
+        messages: &[Message],
+    ) -> Result<Vec<Handled>, HandlerError> {
         let mut uow = self.store.begin().await?;
         let ids: Vec<_> = messages
             .iter()

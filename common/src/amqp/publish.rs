@@ -22,6 +22,9 @@ pub struct OutgoingEvent {
     pub causation_id: Option<Uuid>,
     pub occurred_at: DateTime<Utc>,
     pub payload: Vec<u8>,
+    /// The W3C trace context the event was recorded in (CONTRACT §10).
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
 }
 
 impl OutgoingEvent {
@@ -34,6 +37,11 @@ impl OutgoingEvent {
                 AMQPValue::LongString(causation_id.to_string().into()),
             );
         }
+        crate::trace::TraceHeaders {
+            traceparent: self.traceparent.clone(),
+            tracestate: self.tracestate.clone(),
+        }
+        .write_to(&mut headers);
         BasicProperties::default()
             .with_content_type("application/json".into())
             .with_delivery_mode(PERSISTENT)

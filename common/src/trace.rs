@@ -1,0 +1,190 @@
+//! Distributed tracing by the W3C Trace Context standard (CONTRACT §10).
+//!
+//! Spans are `tracing` spans; the `tracing-opentelemetry` layer gives each one an
+//! OpenTelemetry identity. The context crosses process boundaries as `traceparent` /
+//! `tracestate`: read from HTTP requests ([`http_server_span`]), written into the outbox with
+//! each event ([`TraceHeaders::for_publish`]) and sent as AMQP headers by the relay, read
+//! back by the consumer ([`continue_from_amqp`]). With `OTEL_EXPORTER_OTLP_ENDPOINT` set,
+//! finished spans go out over OTLP/HTTP (protobuf) in batches; without it nothing is
+//! sampled or exported, but the context still travels so a caller's trace is not broken.
+
+use axum::extract::MatchedPath;
+use axum::http::{HeaderMap, Request};
+use lapin::types::{AMQPValue, FieldTable};
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use std::collections::HashMap;
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+pub const TRACEPARENT: &str = "traceparent";
+pub const TRACESTATE: &str = "tracestate";
+
+/// The tracer provider of the process; dropping it flushes and stops the exporter.
+pub struct Tracing {
+    provider: SdkTracerProvider,
+}
+
+impl Tracing {
+    /// A provider exporting to `endpoint` over OTLP/HTTP, or one that samples nothing.
+    pub fn new(endpoint: Option<&str>, service_name: &str) -> Self {
+        let resource = opentelemetry_sdk::Resource::builder()
+            .with_service_name(service_name.to_owned())
+            .build();
+        let builder = SdkTracerProvider::builder().with_resource(resource);
+        let exporter = endpoint.and_then(|_| {
+            // The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT (and appends /v1/traces); the
+            // batch processor reads OTEL_BSP_SCHEDULE_DELAY and its siblings.
+            use opentelemetry_otlp::WithExportConfig;
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .build()
+                .inspect_err(|error| eprintln!("OTLP exporter not started: {error}"))
+                .ok()
+        });
+        let provider = match exporter {
+            Some(exporter) => builder
+                .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+                .with_batch_exporter(exporter)
+                .build(),
+            None => builder
+                .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)))
+                .build(),
+        };
+        Self { provider }
+    }
+
+    /// The `tracing` layer that gives spans their OpenTelemetry identity.
+    pub fn layer<S>(&self, service_name: &'static str) -> impl tracing_subscriber::Layer<S>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        tracing_opentelemetry::layer()
+            .with_tracer(self.provider.tracer(service_name))
+            .with_tracked_inactivity(false)
+    }
+}
+
+impl Drop for Tracing {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// The trace id of the current span, if it belongs to a trace (for log lines).
+pub fn current_trace_id() -> Option<String> {
+    let context = Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
+}
+
+/// The W3C headers that carry a span's context to the next process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceHeaders {
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
+}
+
+impl TraceHeaders {
+    /// The context of `span`.
+    pub fn of(span: &Span) -> Self {
+        let mut carrier = HashMap::new();
+        TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
+        Self {
+            traceparent: carrier.remove(TRACEPARENT),
+            tracestate: carrier.remove(TRACESTATE).filter(|s| !s.is_empty()),
+        }
+    }
+
+    /// A producer span for one event published with `routing_key`, a child of the current
+    /// span, and the headers that make the consumer's span its child.
+    pub fn for_publish(routing_key: &str) -> Self {
+        let span = tracing::info_span!(
+            "publish",
+            otel.name = format!("{routing_key} publish"),
+            otel.kind = "producer",
+            messaging.system = "rabbitmq",
+            messaging.operation.type = "send",
+            messaging.rabbitmq.destination.routing_key = routing_key,
+        );
+        Self::of(&span)
+    }
+
+    /// The AMQP headers for these values.
+    pub fn write_to(&self, headers: &mut FieldTable) {
+        for (name, value) in [
+            (TRACEPARENT, &self.traceparent),
+            (TRACESTATE, &self.tracestate),
+        ] {
+            if let Some(value) = value {
+                headers.insert(name.into(), AMQPValue::LongString(value.as_str().into()));
+            }
+        }
+    }
+}
+
+/// Makes `span` continue the trace whose context a message carries in its headers.
+pub fn continue_from_amqp(span: &Span, headers: Option<&FieldTable>) {
+    let Some(headers) = headers else { return };
+    let carrier: HashMap<String, String> = [TRACEPARENT, TRACESTATE]
+        .into_iter()
+        .filter_map(|name| {
+            let value = match headers.inner().get(name)? {
+                AMQPValue::LongString(text) => text.to_string(),
+                AMQPValue::ShortString(text) => text.as_str().to_owned(),
+                _ => return None,
+            };
+            Some((name.to_owned(), value))
+        })
+        .collect();
+    if carrier.is_empty() {
+        return;
+    }
+    let parent = TraceContextPropagator::new().extract(&carrier);
+    let _ = span.set_parent(parent);
+}
+
+/// The server span of one HTTP request, continuing the caller's `traceparent` if it sent
+/// one; named `METHOD route` as OpenTelemetry's HTTP conventions ask.
+pub fn http_server_span<B>(request: &Request<B>) -> Span {
+    let method = request.method().as_str();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let name = match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    };
+    let span = tracing::info_span!(
+        "request",
+        otel.name = name,
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = route,
+        url.path = request.uri().path(),
+    );
+    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+    span
+}
+
+struct HeaderExtractor<'a>(&'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|name| name.as_str()).collect()
+    }
+}

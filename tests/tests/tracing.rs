@@ -1,0 +1,181 @@
+//! Distributed tracing (CONTRACT §10): one order's saga is one trace across all four
+//! services, continuing the `traceparent` its POST came with, exported over OTLP/HTTP.
+
+use lapin::types::AMQPValue;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use reqwest::StatusCode;
+use saga_tests::api::order_body;
+use saga_tests::otlp::{OtlpReceiver, ReceivedSpan};
+use saga_tests::{Service, TestStack, eventually};
+use serde_json::Value;
+use std::time::Duration;
+
+const SERVICES: [&str; 4] = [
+    "order-service",
+    "inventory-service",
+    "payment-service",
+    "notification-service",
+];
+
+fn of<'a>(spans: &'a [ReceivedSpan], service: &str, kind: SpanKind) -> Vec<&'a ReceivedSpan> {
+    spans
+        .iter()
+        .filter(|span| span.service == service && span.kind == kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn one_order_is_one_trace_across_four_services_continuing_the_callers_traceparent() {
+    let receiver = OtlpReceiver::start().await;
+    let stack = TestStack::builder()
+        .env("PAYMENT_SUCCESS_RATE", "1")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .start()
+        .await;
+
+    // The caller's own trace: its span is the parent of order-service's server span.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let response = stack
+        .http
+        .post(stack.url(Service::Order, "/api/orders"))
+        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
+        .json(&order_body("customer-traced", &[("product-A", 1)], 20.0))
+        .send()
+        .await
+        .expect("order-service answers");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let order: Value = response.json().await.expect("the order");
+    let id = order["id"].as_str().unwrap();
+    assert_eq!(stack.final_order(id).await["status"], "COMPLETED");
+
+    let spans = eventually(
+        "every service's spans of the trace",
+        Duration::from_secs(30),
+        || async {
+            let spans = receiver.trace(trace_id);
+            let consumers_everywhere = SERVICES[1..]
+                .iter()
+                .all(|service| !of(&spans, service, SpanKind::Consumer).is_empty());
+            // order-service consumes PaymentProcessed; notification two events.
+            let enough = !of(&spans, "order-service", SpanKind::Consumer).is_empty()
+                && of(&spans, "notification-service", SpanKind::Consumer).len() >= 2;
+            if consumers_everywhere && enough {
+                Ok(spans)
+            } else {
+                Err(format!("{spans:#?}"))
+            }
+        },
+    )
+    .await;
+
+    let server = of(&spans, "order-service", SpanKind::Server);
+    let post = server
+        .iter()
+        .find(|span| span.name == "POST /api/orders")
+        .unwrap_or_else(|| panic!("no POST span: {spans:#?}"));
+    assert_eq!(post.parent_span_id, caller_span, "{post:?}");
+
+    // Every consumer span is the child of a producer span of the same trace, from
+    // another process or its own (order-service consumes what payment produced).
+    let producers: Vec<&ReceivedSpan> = spans
+        .iter()
+        .filter(|span| span.kind == SpanKind::Producer)
+        .collect();
+    for service in SERVICES {
+        for consumer in of(&spans, service, SpanKind::Consumer) {
+            assert!(
+                consumer.name.ends_with(" process"),
+                "a consumer span named {:?}",
+                consumer.name
+            );
+            assert!(
+                producers
+                    .iter()
+                    .any(|p| p.span_id == consumer.parent_span_id),
+                "{consumer:?} has no producer parent in {producers:#?}"
+            );
+        }
+    }
+    assert!(
+        producers.iter().any(|p| p.name == "order.created publish"),
+        "{producers:#?}"
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|span| span.name == "postgresql transaction"),
+        "no database transaction span"
+    );
+    let services: std::collections::BTreeSet<&str> =
+        spans.iter().map(|span| span.service.as_str()).collect();
+    assert_eq!(services, SERVICES.into_iter().collect());
+
+    // JSON log lines written inside the trace carry its id.
+    let logs = stack.logs(Service::Inventory);
+    assert!(
+        logs.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .any(|line| line["trace_id"] == trace_id && line["order_id"] == id),
+        "no inventory log line with trace_id {trace_id}"
+    );
+
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
+
+#[tokio::test]
+async fn without_an_endpoint_nothing_is_exported_but_the_context_still_travels() {
+    let receiver = OtlpReceiver::start().await;
+    let stack = TestStack::start().await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let response = stack
+        .http
+        .post(stack.url(Service::Order, "/api/orders"))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .json(&order_body("customer-untraced", &[("product-A", 1)], 20.0))
+        .send()
+        .await
+        .expect("order-service answers");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let order: Value = response.json().await.expect("the order");
+    let id = order["id"].as_str().unwrap();
+    stack.final_order(id).await;
+
+    // Every event of the order carries a traceparent of the caller's trace.
+    let events = eventually(
+        "the order's four events",
+        Duration::from_secs(20),
+        || async {
+            let events: Vec<_> = stack
+                .broker
+                .events()
+                .await
+                .into_iter()
+                .filter(|event| event.order_id() == id)
+                .collect();
+            if events.len() >= 4 {
+                Ok(events)
+            } else {
+                Err(format!("{} events", events.len()))
+            }
+        },
+    )
+    .await;
+    for event in &events {
+        let headers = event.properties.headers().clone().unwrap_or_default();
+        let traceparent = match headers.inner().get("traceparent") {
+            Some(AMQPValue::LongString(text)) => text.to_string(),
+            other => format!("{other:?}"),
+        };
+        assert!(
+            traceparent.contains(trace_id),
+            "{} has traceparent {traceparent:?}",
+            event.event_type()
+        );
+    }
+    assert!(receiver.spans().is_empty());
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
