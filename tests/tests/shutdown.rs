@@ -60,6 +60,10 @@ async fn a_service_whose_database_went_silent_mid_work_exits_within_its_budget_a
         statuses.iter().all(Option::is_some),
         "inventory-service did not exit within {EXIT_BUDGET:?} of SIGTERM"
     );
+    assert!(
+        statuses.iter().flatten().all(|status| status.success()),
+        "a stop that gave up on stuck work is still a clean stop: {statuses:?}"
+    );
     assert!(took < EXIT_BUDGET, "exited after {took:?}");
     assert!(
         stack.logs(Service::Inventory).contains("\"stopped\""),
