@@ -211,6 +211,57 @@ pub fn target_of(url: &str) -> SocketAddr {
 mod tests {
     use super::*;
 
+    /// An echo server; each connection's end is reported on the channel.
+    async fn echo_server() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (ended, ends) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let ended = ended.clone();
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 64];
+                    while let Ok(n) = socket.read(&mut buffer).await {
+                        if n == 0 || socket.write_all(&buffer[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = ended.send(());
+                });
+            }
+        });
+        (addr, ends)
+    }
+
+    #[tokio::test]
+    async fn a_blackhole_silences_the_client_side_and_closes_the_server_side() {
+        let (server, mut ends) = echo_server().await;
+        let proxy = Proxy::start(server).await;
+        let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+        let mut buffer = [0u8; 4];
+        client.write_all(b"ping").await.unwrap();
+        client.read_exact(&mut buffer).await.unwrap();
+        assert_eq!(&buffer, b"ping");
+
+        proxy.blackhole();
+        tokio::time::timeout(Duration::from_secs(5), ends.recv())
+            .await
+            .expect("the server's side is closed");
+        client.write_all(b"lost").await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_millis(300), client.read(&mut buffer));
+        assert!(
+            answer.await.is_err(),
+            "no answer and no close on the client's side"
+        );
+        assert_eq!(proxy.swallowed(), 4);
+
+        // New connections still work.
+        let mut fresh = TcpStream::connect(proxy.addr).await.unwrap();
+        fresh.write_all(b"pong").await.unwrap();
+        fresh.read_exact(&mut buffer).await.unwrap();
+        assert_eq!(&buffer, b"pong");
+    }
+
     #[tokio::test]
     async fn rewrites_urls_to_point_at_the_proxy() {
         let target: SocketAddr = "127.0.0.1:9".parse().unwrap();

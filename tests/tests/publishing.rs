@@ -73,6 +73,14 @@ async fn an_event_no_queue_takes_stays_in_the_outbox_until_its_binding_is_back()
         "the unroutable OrderCreated is kept"
     );
     assert_eq!(stack.order(id).await["status"], "PENDING");
+    let (status, ready) = stack.get_json(Service::Order, "/ready").await;
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert!(
+        ready["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("no queue takes")),
+        "{ready}"
+    );
 
     for (queue, key) in &routes {
         channel
