@@ -124,19 +124,40 @@ async fn create_if_missing(options: &PgConnectOptions, name: &str) -> Result<(),
     Ok(())
 }
 
-/// Errors that mean "PostgreSQL is not (yet) there", worth waiting out rather than
-/// counting against a message.
+/// Errors that mean "PostgreSQL is not (yet) there, or has no room for us now", worth
+/// waiting out rather than counting against a message or failing a start.
 pub fn is_unreachable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        // Class 08: connection exceptions. 57P01-57P03: the server is shutting down,
-        // crashed, or starting up and not yet accepting connections.
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
-        }),
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| is_outage_code(&code)),
         _ => false,
+    }
+}
+
+/// SQLSTATEs that say nothing about the statement, only about the server's state:
+/// class 08 (connection exceptions), class 53 (insufficient resources: too many
+/// connections for the server, a database or a role, out of memory, disk full), and
+/// 57P01-57P03 (shutting down, crashed, starting up).
+fn is_outage_code(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_outage_code;
+
+    #[test]
+    fn resource_and_connection_errors_are_outages_but_statement_errors_are_not() {
+        for code in [
+            "08006", "53000", "53100", "53200", "53300", "53400", "57P01", "57P03",
+        ] {
+            assert!(is_outage_code(code), "{code}");
+        }
+        for code in ["23505", "40001", "40P01", "22003", "57014", "P0001"] {
+            assert!(!is_outage_code(code), "{code}");
+        }
     }
 }

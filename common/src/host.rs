@@ -4,7 +4,8 @@
 //! the broker supervisor, HTTP server, consumer, outbox relay and the service's workers,
 //! logs one `ready` line once RabbitMQ is connected, and on shutdown stops in order:
 //! HTTP and consumer first (in-flight work finishes and is acked), then the relay drains
-//! the outbox, then the broker connection and the pool close — within 10 s.
+//! the outbox, then the broker connection and the pool close — within 11 s whatever the
+//! links do: each step has a deadline, and what misses it is aborted.
 
 use crate::amqp::broker::Broker;
 use crate::amqp::consumer::{self, MessageHandler};
@@ -22,6 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
@@ -33,8 +35,13 @@ use tower_http::trace::TraceLayer;
 
 /// How long one HTTP request may take before it gets 503.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Shutdown must finish within this.
+/// Shutdown must finish within this (plus [`POOL_CLOSE_GRACE`] and the runtime's
+/// [`RUNTIME_SHUTDOWN`]): well inside an orchestrator's grace period, whatever the links do.
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(9);
+/// How long closing the pool may take past the budget.
+const POOL_CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// How long the runtime waits for blocking tasks once `main` is done.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -160,11 +167,14 @@ impl Host {
                     .make_span_with(crate::trace::http_server_span)
                     .on_failure(()),
             );
-        let http_task = tokio::spawn(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                .into_future(),
-        );
+        let serve = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future();
+        let http_task = tokio::spawn(async move {
+            if let Err(error) = serve.await {
+                tracing::error!(%error, "the HTTP server failed");
+            }
+        });
         let mut worker_tasks: Vec<_> = workers.into_iter().map(tokio::spawn).collect();
         worker_tasks.push(tokio::spawn(crate::store::prune_inbox(
             store.clone(),
@@ -183,26 +193,46 @@ impl Host {
         tracing::info!("stopping: finishing in-flight work");
 
         let deadline = Instant::now() + SHUTDOWN_BUDGET;
-        let intake = async {
-            let _ = http_task.await;
-            let _ = consumer_task.await;
-            for task in worker_tasks {
-                let _ = task.await;
-            }
-        };
-        if timeout_at(deadline - Duration::from_secs(3), intake)
-            .await
-            .is_err()
-        {
+        let mut intake: Vec<JoinHandle<()>> = vec![http_task, consumer_task];
+        intake.extend(worker_tasks);
+        if !finish_by(deadline - Duration::from_secs(3), &mut intake).await {
             tracing::warn!("in-flight work did not finish in time; RabbitMQ will redeliver it");
         }
         relay_stop.cancel();
-        let _ = timeout_at(deadline - Duration::from_secs(1), relay_task).await;
+        if !finish_by(deadline - Duration::from_secs(1), &mut [relay_task]).await {
+            tracing::warn!(
+                "the outbox relay did not stop in time; its events go out after the restart"
+            );
+        }
         broker_stop.cancel();
-        let _ = timeout_at(deadline, broker_task).await;
-        store.pool().close().await;
+        finish_by(deadline, &mut [broker_task]).await;
+        // Waits for checked-out connections to come back, which a query stuck on a dead
+        // link never does; past the budget the process exits and the sockets close with it.
+        if timeout_at(deadline + POOL_CLOSE_GRACE, store.pool().close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "database connections still busy at the end of the budget; dropping them"
+            );
+        }
         tracing::info!("stopped");
     }
+}
+
+/// Waits until `deadline` for the tasks to end, then aborts the rest (work that was
+/// already past its last chance to finish). True if all ended by themselves.
+async fn finish_by(deadline: Instant, tasks: &mut [JoinHandle<()>]) -> bool {
+    let all = async {
+        for task in tasks.iter_mut() {
+            let _ = task.await;
+        }
+    };
+    let finished = timeout_at(deadline, all).await.is_ok();
+    for task in tasks.iter() {
+        task.abort();
+    }
+    finished
 }
 
 /// Titles the generated OpenAPI document.
@@ -254,7 +284,7 @@ where
             return std::process::ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
         match run(config, shutdown).await {
@@ -264,7 +294,11 @@ where
                 std::process::ExitCode::FAILURE
             }
         }
-    })
+    });
+    // Dropping a runtime waits for its blocking tasks without limit; tasks still stuck on
+    // a dead link must not keep the process alive.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    code
 }
 
 /// Cancels `token` on the first SIGTERM or SIGINT.

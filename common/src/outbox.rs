@@ -6,12 +6,18 @@
 //! twice, and deleted in the same transaction only after every confirm arrived: a crash
 //! anywhere before the commit leaves the rows to be published again (at-least-once; the
 //! consumers' inbox makes the repeat harmless).
+//!
+//! A batch waits for RabbitMQ at most [`BROKER_TIMEOUT`]: a link that died without a reset
+//! never answers, and lapin would wait for ever while the batch's rows stay locked and
+//! other replicas skip them. Past the timeout the batch is rolled back and the link given
+//! up, so the broker supervisor opens a fresh one; [`RelayHealth`] tells `/ready`.
 
-use crate::amqp::broker::Broker;
+use crate::amqp::broker::{Broker, Link};
 use crate::amqp::publish::{self, OutgoingEvent, PublishError};
 use crate::retry::Backoff;
 use crate::store::Store;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// How many events one transaction publishes at most.
@@ -20,6 +26,13 @@ pub const BATCH_SIZE: i64 = 200;
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// Deleted rows after which the relay vacuums the outbox itself.
 const VACUUM_AFTER_ROWS: usize = 10_000;
+/// How long one batch may wait for RabbitMQ, publishes and confirms together. A working
+/// broker confirms a full batch in milliseconds; this leaves room for a busy one.
+pub const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A batch still waiting after this makes `/ready` answer 503.
+const STALLED_AFTER: Duration = Duration::from_secs(5);
+/// How long giving back a batch's locks may take before the connection is dropped instead.
+const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What one pass of the relay found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +49,67 @@ pub enum RelayError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error("RabbitMQ did not confirm the batch within {0:?}")]
+    Stalled(Duration),
+}
+
+/// What the relay reports about itself, for `/ready`: a service whose events cannot get out
+/// is not ready, even while its broker connection looks open.
+#[derive(Debug, Default)]
+pub struct RelayHealth {
+    state: Mutex<HealthState>,
+}
+
+#[derive(Debug, Default)]
+struct HealthState {
+    /// When the batch now waiting for RabbitMQ started.
+    batch_since: Option<Instant>,
+    /// Why the last pass failed, until one succeeds.
+    failure: Option<String>,
+}
+
+impl RelayHealth {
+    /// What is wrong with the relay, if anything.
+    pub fn problem(&self) -> Option<String> {
+        let state = self.lock();
+        if let Some(since) = state.batch_since
+            && since.elapsed() > STALLED_AFTER
+        {
+            return Some(format!(
+                "outbox relay: a batch has waited {} s for RabbitMQ",
+                since.elapsed().as_secs()
+            ));
+        }
+        state
+            .failure
+            .as_ref()
+            .map(|failure| format!("outbox relay: {failure}"))
+    }
+
+    /// Marks a batch as waiting for RabbitMQ until the returned guard is dropped.
+    fn waiting(&self) -> Waiting<'_> {
+        self.lock().batch_since = Some(Instant::now());
+        Waiting(self)
+    }
+
+    fn record(&self, result: Result<(), &RelayError>) {
+        self.lock().failure = result.err().map(ToString::to_string);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HealthState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A batch waiting for RabbitMQ; it stops counting when dropped, however the wait ended.
+struct Waiting<'a>(&'a RelayHealth);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.lock().batch_since = None;
+    }
 }
 
 /// Publishes the outbox of one service.
@@ -64,7 +138,11 @@ impl Relay {
                 // Nothing can go out before the broker is there; wait quietly for it.
                 self.broker.connected(&stop).await;
             }
-            match self.publish_batch().await {
+            let outcome = self.publish_batch().await;
+            self.store
+                .relay_health()
+                .record(outcome.as_ref().map(|_| ()));
+            match outcome {
                 Ok(RelayOutcome::Published(count)) => {
                     backoff.reset();
                     self.deleted += count;
@@ -127,10 +205,47 @@ impl Relay {
             return Ok(RelayOutcome::Empty);
         }
         let link = self.broker.current().ok_or(PublishError::NotConnected)?;
+        let sent = {
+            let _waiting = self.store.relay_health().waiting();
+            tokio::time::timeout(BROKER_TIMEOUT, self.send_all(&link, &events)).await
+        };
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                release(tx).await;
+                return Err(error.into());
+            }
+            Err(_) => {
+                release(tx).await;
+                tracing::warn!(
+                    events = events.len(),
+                    timeout = ?BROKER_TIMEOUT,
+                    "no confirms from RabbitMQ in time; gave up on the broker link and rolled the batch back"
+                );
+                abandon(&link);
+                return Err(RelayError::Stalled(BROKER_TIMEOUT));
+            }
+        }
+
+        let ids: Vec<_> = events.iter().map(|event| event.event_id).collect();
+        sqlx::query("DELETE FROM outbox WHERE event_id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        for event in &events {
+            metrics::counter!("messages_published_total", "event_type" => event.event_type.clone())
+                .increment(1);
+        }
+        Ok(RelayOutcome::Published(events.len()))
+    }
+
+    /// Sends every event of the batch, then waits for all their confirms.
+    async fn send_all(&self, link: &Link, events: &[OutgoingEvent]) -> Result<(), PublishError> {
         let exchange = &self.broker.topology().exchange;
         let service = self.broker.service();
         let mut confirms = Vec::with_capacity(events.len());
-        for event in &events {
+        for event in events {
             let properties = event.properties(service);
             confirms.push(
                 publish::send(
@@ -150,20 +265,31 @@ impl Relay {
                 "published {}", event.event_type
             );
         }
-        publish::confirmed(confirms).await?;
-
-        let ids: Vec<_> = events.iter().map(|event| event.event_id).collect();
-        sqlx::query("DELETE FROM outbox WHERE event_id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        for event in &events {
-            metrics::counter!("messages_published_total", "event_type" => event.event_type.clone())
-                .increment(1);
-        }
-        Ok(RelayOutcome::Published(events.len()))
+        publish::confirmed(confirms).await
     }
+}
+
+/// Rolls a batch back so its rows are free for the next pass or another replica at once.
+/// If the database does not answer either, dropping the transaction closes its connection,
+/// which frees the rows just the same once PostgreSQL notices.
+async fn release(tx: sqlx::Transaction<'static, sqlx::Postgres>) {
+    if tokio::time::timeout(ROLLBACK_TIMEOUT, tx.rollback())
+        .await
+        .is_err()
+    {
+        tracing::warn!("could not roll the outbox batch back in time");
+    }
+}
+
+/// Gives up on a link that stopped answering: closing marks its connection as closing at
+/// once, so the broker supervisor opens a fresh one and consumers resubscribe. The close
+/// handshake itself may never be answered, so it runs out in the background.
+fn abandon(link: &Link) {
+    let connection = link.connection.clone();
+    tokio::spawn(async move {
+        let close = connection.close(200, "publisher stopped answering".into());
+        let _ = tokio::time::timeout(BROKER_TIMEOUT, close).await;
+    });
 }
 
 /// How many events wait in the outbox (for `/metrics` and the tests).

@@ -2,17 +2,20 @@
 //! record the events it causes (outbox), commit — all or nothing.
 
 use crate::events::{Envelope, Event};
+use crate::outbox::RelayHealth;
 use crate::trace::TraceHeaders;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-/// The service's database, plus the bell that wakes its outbox relay.
+/// The service's database, plus the bell that wakes its outbox relay and what the relay
+/// reports about itself (for `/ready`).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
     outbox_bell: Arc<Notify>,
+    relay_health: Arc<RelayHealth>,
 }
 
 impl Store {
@@ -20,7 +23,13 @@ impl Store {
         Self {
             pool,
             outbox_bell: Arc::new(Notify::new()),
+            relay_health: Arc::default(),
         }
+    }
+
+    /// Whether the outbox relay is getting events out.
+    pub fn relay_health(&self) -> &Arc<RelayHealth> {
+        &self.relay_health
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -69,8 +69,11 @@ impl Tracing {
 }
 
 impl Drop for Tracing {
+    /// Flushes the last spans, briefly: an unreachable collector must not hold up the exit.
     fn drop(&mut self) {
-        let _ = self.provider.shutdown();
+        let _ = self
+            .provider
+            .shutdown_with_timeout(std::time::Duration::from_secs(2));
     }
 }
 

@@ -1,5 +1,5 @@
-//! A TCP proxy the tests put between a service and PostgreSQL or RabbitMQ, to cut or slow
-//! that one connection without touching the shared servers.
+//! A TCP proxy the tests put between a service and PostgreSQL or RabbitMQ, to cut, slow or
+//! blackhole that one connection without touching the shared servers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +23,12 @@ struct State {
     cuts: watch::Sender<u64>,
     /// Latency added to every chunk, in milliseconds.
     delay_ms: AtomicU64,
+    /// While set, new connections are accepted and then never answered.
+    silent: AtomicBool,
+    /// Bumped by each blackhole; live connections go silent for good when it changes.
+    holes: watch::Sender<u64>,
+    /// Bytes the service sent into the blackhole: proof that it had work in flight.
+    swallowed: AtomicU64,
 }
 
 impl Proxy {
@@ -35,6 +41,9 @@ impl Proxy {
             down: AtomicBool::new(false),
             cuts: watch::Sender::new(0),
             delay_ms: AtomicU64::new(0),
+            silent: AtomicBool::new(false),
+            holes: watch::Sender::new(0),
+            swallowed: AtomicU64::new(0),
         });
         let task = tokio::spawn({
             let state = state.clone();
@@ -42,6 +51,10 @@ impl Proxy {
                 while let Ok((client, _)) = listener.accept().await {
                     if state.down.load(Ordering::SeqCst) {
                         drop(client);
+                        continue;
+                    }
+                    if state.silent.load(Ordering::SeqCst) {
+                        tokio::spawn(swallow(client, state.clone()));
                         continue;
                     }
                     tokio::spawn(forward(client, target, state.clone()));
@@ -57,8 +70,30 @@ impl Proxy {
         self.state.cuts.send_modify(|n| *n += 1);
     }
 
+    /// A link that dies silently: every live connection stays open on the service's side
+    /// but no byte crosses it again, ever — no reset, no close, so the service learns
+    /// nothing from the socket. The server's side is closed, as a server does once it
+    /// notices a dead peer (so it frees that session's locks or unacked messages). New
+    /// connections still work.
+    pub fn blackhole(&self) {
+        self.state.holes.send_modify(|n| *n += 1);
+    }
+
+    /// From now until [`Proxy::restore`], new connections are accepted and never answered.
+    pub fn blackhole_new_connections(&self) {
+        self.state.silent.store(true, Ordering::SeqCst);
+    }
+
+    /// New connections work again (after [`Proxy::cut`] or
+    /// [`Proxy::blackhole_new_connections`]); the ones a blackhole swallowed stay silent.
     pub fn restore(&self) {
         self.state.down.store(false, Ordering::SeqCst);
+        self.state.silent.store(false, Ordering::SeqCst);
+    }
+
+    /// How many bytes the service sent into the blackhole so far.
+    pub fn swallowed(&self) -> u64 {
+        self.state.swallowed.load(Ordering::SeqCst)
     }
 
     /// Adds `delay` to every chunk in both directions.
@@ -95,18 +130,54 @@ async fn forward(client: TcpStream, target: SocketAddr, state: Arc<State>) {
     let _ = server.set_nodelay(true);
     let mut cuts = state.cuts.subscribe();
     cuts.borrow_and_update();
-    let (client_read, client_write) = client.into_split();
-    let (server_read, server_write) = server.into_split();
+    let mut holes = state.holes.subscribe();
+    holes.borrow_and_update();
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let blackholed = tokio::select! {
+        _ = pump(&mut client_read, &mut server_write, &state) => false,
+        _ = pump(&mut server_read, &mut client_write, &state) => false,
+        _ = cuts.changed() => false,
+        _ = holes.changed() => true,
+    };
+    if blackholed {
+        drop((server_read, server_write));
+        // The client's socket stays open; what it sends is read and dropped, so its writes
+        // succeed as they would into a dead network, and nothing ever comes back.
+        tokio::select! {
+            _ = drain(&mut client_read, &state) => {}
+            _ = cuts.changed() => {}
+        }
+    }
+}
+
+/// A connection accepted during a blackhole: held open, never answered.
+async fn swallow(client: TcpStream, state: Arc<State>) {
+    let mut cuts = state.cuts.subscribe();
+    cuts.borrow_and_update();
+    let (mut read, _write) = client.into_split();
     tokio::select! {
-        _ = pump(client_read, server_write, &state) => {}
-        _ = pump(server_read, client_write, &state) => {}
+        _ = drain(&mut read, &state) => {}
         _ = cuts.changed() => {}
     }
 }
 
+/// Reads and discards until the peer closes, counting the bytes.
+async fn drain(from: &mut tokio::net::tcp::OwnedReadHalf, state: &State) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                state.swallowed.fetch_add(n as u64, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
 async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
+    from: &mut tokio::net::tcp::OwnedReadHalf,
+    to: &mut tokio::net::tcp::OwnedWriteHalf,
     state: &State,
 ) {
     let mut buffer = vec![0u8; 16 * 1024];
@@ -139,6 +210,57 @@ pub fn target_of(url: &str) -> SocketAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An echo server; each connection's end is reported on the channel.
+    async fn echo_server() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (ended, ends) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let ended = ended.clone();
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 64];
+                    while let Ok(n) = socket.read(&mut buffer).await {
+                        if n == 0 || socket.write_all(&buffer[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = ended.send(());
+                });
+            }
+        });
+        (addr, ends)
+    }
+
+    #[tokio::test]
+    async fn a_blackhole_silences_the_client_side_and_closes_the_server_side() {
+        let (server, mut ends) = echo_server().await;
+        let proxy = Proxy::start(server).await;
+        let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+        let mut buffer = [0u8; 4];
+        client.write_all(b"ping").await.unwrap();
+        client.read_exact(&mut buffer).await.unwrap();
+        assert_eq!(&buffer, b"ping");
+
+        proxy.blackhole();
+        tokio::time::timeout(Duration::from_secs(5), ends.recv())
+            .await
+            .expect("the server's side is closed");
+        client.write_all(b"lost").await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_millis(300), client.read(&mut buffer));
+        assert!(
+            answer.await.is_err(),
+            "no answer and no close on the client's side"
+        );
+        assert_eq!(proxy.swallowed(), 4);
+
+        // New connections still work.
+        let mut fresh = TcpStream::connect(proxy.addr).await.unwrap();
+        fresh.write_all(b"pong").await.unwrap();
+        fresh.read_exact(&mut buffer).await.unwrap();
+        assert_eq!(&buffer, b"pong");
+    }
 
     #[tokio::test]
     async fn rewrites_urls_to_point_at_the_proxy() {

@@ -53,9 +53,16 @@ pub struct StackBuilder {
     env: Vec<(String, String)>,
     service_env: HashMap<Service, Vec<(String, String)>>,
     replicas: HashMap<Service, usize>,
+    database_user: Option<String>,
 }
 
 impl StackBuilder {
+    /// The services log in to PostgreSQL as `user` (the test's own checks stay superuser).
+    pub fn database_user(mut self, user: &str) -> Self {
+        self.database_user = Some(user.into());
+        self
+    }
+
     /// Sets a variable for every service.
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.into(), value.into()));
@@ -133,6 +140,7 @@ impl StackBuilder {
                 ("product-C".to_owned(), 0),
             ]),
             expected_dead_letters: HashMap::new(),
+            database_user: self.database_user,
             cleaned: false,
         };
         // order-service starts last: its dashboard needs inventory-service's address.
@@ -266,6 +274,8 @@ pub struct TestStack {
     pub expected_stock: BTreeMap<String, i64>,
     /// Dead letters a test put there on purpose, per service.
     pub expected_dead_letters: HashMap<Service, u32>,
+    /// Who the services log in to PostgreSQL as, if not the test's own user.
+    database_user: Option<String>,
     cleaned: bool,
 }
 
@@ -277,6 +287,7 @@ impl TestStack {
             env: Vec::new(),
             service_env: HashMap::new(),
             replicas: HashMap::new(),
+            database_user: None,
         }
     }
 
@@ -301,9 +312,15 @@ impl TestStack {
 
     /// The URL `service` uses for `dependency`: direct, or through its proxy.
     fn url_for(&self, service: Service, dependency: Dependency) -> String {
-        let direct = match dependency {
-            Dependency::Database => self.database_url(service),
-            Dependency::Broker => amqp_url(),
+        let direct = match (dependency, &self.database_user) {
+            (Dependency::Database, None) => self.database_url(service),
+            (Dependency::Database, Some(user)) => {
+                let url = self.database_url(service);
+                let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+                let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                format!("{scheme}://{user}@{host}")
+            }
+            (Dependency::Broker, _) => amqp_url(),
         };
         match self.proxies.get(&(service, dependency)) {
             Some(proxy) => proxy.rewrite(&direct),

@@ -142,6 +142,15 @@ enum ConsumeError {
     Amqp(#[from] lapin::Error),
     #[error("the broker cancelled the subscription")]
     Cancelled,
+    #[error("the connection was given up")]
+    LinkLost,
+}
+
+/// Resolves once `link` no longer counts as open.
+async fn link_closed(link: &Link) {
+    while link.is_open() {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// One received message and its delivery, kept together until it is settled.
@@ -202,10 +211,14 @@ impl<H: MessageHandler> Work<H> {
             };
             let first = tokio::select! {
                 _ = self.stop.cancelled() => {
-                    let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+                    let cancel = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default());
+                    let _ = tokio::time::timeout(BROKER_OP_TIMEOUT, cancel).await;
                     break Ok(());
                 }
                 next = deliveries.next() => next,
+                // Given up elsewhere (e.g. by the outbox relay after a silent link): its
+                // deliveries would never come, so subscribe again on the next link.
+                _ = link_closed(&self.link) => break Err(ConsumeError::LinkLost),
             };
             let mut batch = match first {
                 Some(Ok(delivery)) => vec![delivery],
@@ -227,7 +240,8 @@ impl<H: MessageHandler> Work<H> {
         };
         self.in_flight.close();
         self.in_flight.wait().await;
-        let _ = channel.close(200, "consumer stopping".into()).await;
+        let close = channel.close(200, "consumer stopping".into());
+        let _ = tokio::time::timeout(BROKER_OP_TIMEOUT, close).await;
         result
     }
 
@@ -476,6 +490,8 @@ impl<H: MessageHandler> Work<H> {
         let mut properties = delivery.properties.clone();
         let mut headers = properties.headers().clone().unwrap_or_default();
         headers.insert(RETRY_HEADER.into(), AMQPValue::LongUInt(retries));
+        // Back from the delay queue it is routed by queue name; keep where it first went.
+        dead_letters::keep_original_routing_key(&mut headers, delivery);
         properties = properties.with_headers(headers);
         let queue = self
             .broker

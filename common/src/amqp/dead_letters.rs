@@ -14,6 +14,10 @@ use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 
+/// Header keeping the routing key a message was first published with; delay queues
+/// re-route a retried message by queue name, so its own key no longer says where it goes.
+pub const ORIGINAL_ROUTING_KEY: &str = "x-original-routing-key";
+
 /// Publishes a copy of `delivery` to the service's dead-letter queue and waits for the
 /// confirm; the caller acks the original afterwards.
 pub async fn send(
@@ -30,16 +34,21 @@ pub async fn send(
         "x-failed-at".into(),
         AMQPValue::LongString(chrono::Utc::now().to_rfc3339().into()),
     );
-    if !headers.contains_key("x-original-routing-key") {
-        headers.insert(
-            "x-original-routing-key".into(),
-            AMQPValue::LongString(delivery.routing_key.as_str().into()),
-        );
-    }
+    keep_original_routing_key(&mut headers, delivery);
     let properties = delivery.properties.clone().with_headers(headers);
     let queue = broker.topology().dead_letter_queue(broker.service());
     let confirm = publish::send(&link.publisher, "", &queue, &delivery.data, properties).await?;
     publish::confirmed([confirm]).await
+}
+
+/// Records the routing key `delivery` came with, unless an earlier hop already did.
+pub fn keep_original_routing_key(headers: &mut FieldTable, delivery: &Delivery) {
+    if !headers.contains_key(ORIGINAL_ROUTING_KEY) {
+        headers.insert(
+            ORIGINAL_ROUTING_KEY.into(),
+            AMQPValue::LongString(delivery.routing_key.as_str().into()),
+        );
+    }
 }
 
 /// One dead-lettered message as the admin endpoint shows it.
@@ -94,7 +103,7 @@ pub async fn peek(broker: &Broker, link: &Link, limit: usize) -> lapin::Result<V
                 .as_ref()
                 .map(|id| id.to_string()),
             event_type: delivery.properties.kind().as_ref().map(|t| t.to_string()),
-            routing_key: header_string(headers, "x-original-routing-key"),
+            routing_key: header_string(headers, ORIGINAL_ROUTING_KEY),
             error: header_string(headers, "x-error"),
             attempts: header_u32(headers, "x-attempts"),
             failed_at: header_string(headers, "x-failed-at"),

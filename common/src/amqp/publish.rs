@@ -1,5 +1,7 @@
 //! Publishing with publisher confirms: a message counts as sent only once RabbitMQ has
-//! written it (persistent, to a durable queue) and said so.
+//! written it (persistent, to a durable queue) and said so. Every publish is `mandatory`:
+//! a message no queue takes (a binding or queue deleted by hand) comes back as
+//! `basic.return` and counts as a failed publish, instead of vanishing.
 
 use super::topology::Service;
 use chrono::{DateTime, Utc};
@@ -63,6 +65,12 @@ pub enum PublishError {
     Amqp(#[from] lapin::Error),
     #[error("RabbitMQ refused the message (negative confirm)")]
     Nacked,
+    #[error("no queue takes messages routed {routing_key:?} on {exchange:?} ({reply})")]
+    Returned {
+        exchange: String,
+        routing_key: String,
+        reply: String,
+    },
 }
 
 /// Sends one message and returns its pending confirm, so callers can pipeline many
@@ -78,21 +86,34 @@ pub async fn send(
         .basic_publish(
             exchange.into(),
             routing_key.into(),
-            BasicPublishOptions::default(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
             payload,
             properties,
         )
         .await?)
 }
 
-/// Waits for every confirm; any negative one fails the whole batch.
+/// Waits for every confirm; any negative one, or any message returned unrouted, fails the
+/// whole batch.
 pub async fn confirmed(
     confirms: impl IntoIterator<Item = PublisherConfirm>,
 ) -> Result<(), PublishError> {
+    let mut failure = None;
     for confirm in confirms {
-        if !confirm.await?.is_ack() {
-            return Err(PublishError::Nacked);
+        let confirmation = confirm.await?;
+        let acked = confirmation.is_ack();
+        if let Some(returned) = confirmation.take_message() {
+            failure.get_or_insert(PublishError::Returned {
+                exchange: returned.delivery.exchange.to_string(),
+                routing_key: returned.delivery.routing_key.to_string(),
+                reply: returned.reply_text.to_string(),
+            });
+        } else if !acked {
+            failure.get_or_insert(PublishError::Nacked);
         }
     }
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }

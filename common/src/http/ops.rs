@@ -61,7 +61,8 @@ async fn health() -> Json<Status> {
     })
 }
 
-/// 200 when the database answers and RabbitMQ is connected, else 503 with the reason.
+/// 200 when the database answers, RabbitMQ is connected and the outbox relay gets events
+/// out, else 503 with the reason.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses(
     (status = 200, description = "Database and broker work", body = Status),
     (status = 503, description = "Something does not work", body = NotReady)))]
@@ -80,7 +81,9 @@ async fn ready(State(state): State<OpsState>) -> Response {
         Some(_) => Ok(()),
         None => Err("RabbitMQ: not connected".to_owned()),
     };
-    let reasons: Vec<String> = [database, broker]
+    // A relay stuck on a link that looks open: the service takes orders it cannot pass on.
+    let relay = state.store.relay_health().problem().map_or(Ok(()), Err);
+    let reasons: Vec<String> = [database, broker, relay]
         .into_iter()
         .filter_map(Result::err)
         .collect();
