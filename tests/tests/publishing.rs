@@ -19,15 +19,16 @@ async fn channel() -> (Connection, Channel) {
     (connection, channel)
 }
 
-/// The queues `routing_key` reaches on the stack's exchange: the service's own, and the
-/// test's tap.
+/// The queues `routing_key` reaches on the stack's exchange: the service's own, the
+/// saga audit's, and the test's tap.
 fn bindings(
     stack: &TestStack,
     service: Service,
     routing_key: &'static str,
-) -> [(String, &'static str); 2] {
+) -> [(String, &'static str); 3] {
     [
         (stack.topology.queue(service), routing_key),
+        (format!("{}.audit", stack.topology.exchange), "#"),
         (format!("{}.tap", stack.topology.exchange), "#"),
     ]
 }
