@@ -11,12 +11,14 @@
 //! - [`invariants`]: CONTRACT §6, checked once the system goes quiet.
 //! - [`eventually`]: polling with a deadline, instead of sleeping.
 //! - [`proxy`]: a TCP proxy to cut or slow one service's connection.
+//! - [`provider_stub`]: a payment provider with a ledger and injected faults (CONTRACT §7).
 
 pub mod api;
 pub mod broker;
 pub mod browser;
 pub mod eventually;
 pub mod invariants;
+pub mod provider_stub;
 pub mod proxy;
 pub mod stack;
 
