@@ -11,7 +11,7 @@ use common::quantity::Quantity;
 use futures_util::future::join_all;
 use saga_tests::broker::Tapped;
 use saga_tests::provider_stub::{Fault, Kind, ProviderStub};
-use saga_tests::stack::StackBuilder;
+use saga_tests::stack::{Dependency, StackBuilder};
 use saga_tests::{Service, TestStack, eventually};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -358,6 +358,7 @@ async fn batches_that_touch_two_orders_in_opposite_orders_never_deadlock() {
     let stack = with_provider(&stub, 5_000)
         .only(&[Service::Payment])
         .replicas(Service::Payment, 2)
+        .through_proxy(Service::Payment, Dependency::Database)
         .start()
         .await;
     // Both replicas frozen, the broker deals the messages out in turn: one replica gets
@@ -402,6 +403,9 @@ async fn batches_that_touch_two_orders_in_opposite_orders_never_deadlock() {
         },
     )
     .await;
+    // Slow statements make the two batches overlap, as they would under load.
+    let database = stack.proxy(Service::Payment, Dependency::Database);
+    database.set_delay(Duration::from_millis(10));
     stack.resume(Service::Payment);
 
     eventually(
@@ -420,6 +424,7 @@ async fn batches_that_touch_two_orders_in_opposite_orders_never_deadlock() {
         },
     )
     .await;
+    database.set_delay(Duration::ZERO);
     let batches = stack
         .metric_sum(Service::Payment, "consumer_batch_size_count")
         .await;
