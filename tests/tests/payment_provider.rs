@@ -467,3 +467,92 @@ async fn batches_that_touch_two_orders_in_opposite_orders_never_deadlock() {
     assert_eq!(dead, 0);
     stack.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_built_in_simulator_charges_once_and_refunds_a_cancelled_order_once() {
+    let mut stack = TestStack::builder()
+        .env("PAYMENT_SUCCESS_RATE", "1")
+        .only(&[Service::Payment])
+        .start()
+        .await;
+    let order_id = Uuid::new_v4();
+    let reserved = Event::InventoryReserved(InventoryReserved {
+        order_id,
+        customer_id: "c".into(),
+        items: items(),
+        total_amount: Money::from_decimal(8.25).unwrap(),
+    });
+    stack
+        .broker
+        .publish_event(reserved.clone(), Service::Inventory)
+        .await;
+    let paid = eventually("the charge", Duration::from_secs(30), || async {
+        match stack.payment(&order_id.to_string()).await {
+            Some(p) if p["status"] == "PROCESSED" => Ok(p),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(
+        paid["charge_id"].as_str().unwrap().starts_with("ch_sim_"),
+        "{paid}"
+    );
+
+    // A restart and the same reservation again, as a new message: nothing more is charged.
+    stack.kill(Service::Payment).await;
+    stack.restart(Service::Payment, 1).await;
+    stack
+        .broker
+        .publish_event(reserved, Service::Inventory)
+        .await;
+    let cancel = OrderCancelled {
+        order_id,
+        customer_id: "c".into(),
+        reason: CancellationReason::Timeout,
+        items: items(),
+    };
+    for _ in 0..2 {
+        stack
+            .broker
+            .publish_event(Event::OrderCancelled(cancel.clone()), Service::Order)
+            .await;
+    }
+    let refunded = eventually("the refund", Duration::from_secs(30), || async {
+        match stack.payment(&order_id.to_string()).await {
+            Some(p) if p["status"] == "REFUNDED" => Ok(p),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(refunded["charge_id"], paid["charge_id"]);
+    assert!(
+        refunded["refund_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("re_sim_"),
+        "{refunded}"
+    );
+    eventually("the events", Duration::from_secs(30), || async {
+        let published = stack
+            .metric_sum(Service::Payment, "messages_consumed_total")
+            .await;
+        let backlog = stack.outbox_backlog(Service::Payment).await;
+        if published >= 3.0 && backlog == 0 {
+            Ok(())
+        } else {
+            Err(format!("{published} consumed, {backlog} in the outbox"))
+        }
+    })
+    .await;
+    assert_eq!(stack.broker.events_of("PaymentProcessed").await.len(), 1);
+    assert_eq!(stack.broker.events_of("PaymentRefunded").await.len(), 1);
+    let db = stack.db(Service::Payment).await;
+    let ledger: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM simulator_charges), (SELECT count(*) FROM simulator_refunds)",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(ledger, (1, 1));
+    stack.cleanup().await;
+}
