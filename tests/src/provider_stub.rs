@@ -28,6 +28,8 @@ pub enum Fault {
     ApplyThenAnswerAfter(Duration),
     /// Answer 503 without doing anything.
     Unavailable,
+    /// Answer with this status (e.g. 409, 429, 422) without doing anything.
+    Refuse(u16),
     /// Wait this long, then do the work and answer. A repeat of the key meanwhile gets 409,
     /// as with the big processors.
     Slow(Duration),
@@ -366,6 +368,7 @@ async fn handle(
     let fault = arrive(&stub, kind, &key);
     match fault {
         Some(Fault::Unavailable) => return answer(503, json!({"error": "try again later"})),
+        Some(Fault::Refuse(status)) => return answer(status, json!({"error": "refused"})),
         Some(Fault::Slow(delay)) => {
             if !stub
                 .ledger

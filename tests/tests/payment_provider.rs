@@ -52,15 +52,18 @@ fn with_new_id(event: &Tapped) -> Tapped {
 async fn every_kind_of_provider_fault_still_charges_each_order_exactly_once() {
     let stub = ProviderStub::start().await;
     // Every first attempt is declined, so each order uses two keys; the first request of
-    // each key meets one of the four faults in turn (the slow one outlasts the timeout).
+    // each key meets one of six faults in turn (the slow one outlasts the timeout; a 422
+    // says the provider thinks our request is wrong — still the same key next time).
     stub.set_declines(|_, attempt| attempt == 1);
     let turn = AtomicUsize::new(0);
     stub.set_faults(move |request| {
-        (request.try_of_key == 1).then(|| match turn.fetch_add(1, Ordering::SeqCst) % 4 {
+        (request.try_of_key == 1).then(|| match turn.fetch_add(1, Ordering::SeqCst) % 6 {
             0 => Fault::ApplyThen500,
             1 => Fault::ApplyThenAnswerAfter(Duration::from_secs(3)),
             2 => Fault::Unavailable,
-            _ => Fault::Slow(Duration::from_millis(1_500)),
+            3 => Fault::Slow(Duration::from_millis(1_500)),
+            4 => Fault::Refuse(429),
+            _ => Fault::Refuse(422),
         })
     });
     let stack = with_provider(&stub, 1_000).start().await;
@@ -86,6 +89,12 @@ async fn every_kind_of_provider_fault_still_charges_each_order_exactly_once() {
     }
     stub.assert_charged_once(&stack).await;
     assert_eq!(stack.broker.events_of("PaymentProcessed").await.len(), 6);
+    assert!(
+        stack
+            .logs(Service::Payment)
+            .contains("the provider refused our request"),
+        "a 422 was not logged as our bug"
+    );
     stack.cleanup().await;
 }
 
