@@ -95,6 +95,10 @@ async fn every_kind_of_provider_fault_still_charges_each_order_exactly_once() {
             .contains("the provider refused our request"),
         "a 422 was not logged as our bug"
     );
+    let asked = stack
+        .metric_sum(Service::Payment, "payment_provider_requests_total")
+        .await;
+    assert!(asked >= 24.0, "{asked} provider requests counted");
     stack.cleanup().await;
 }
 

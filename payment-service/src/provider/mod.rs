@@ -11,6 +11,7 @@ pub mod http;
 pub mod simulator;
 
 use common::money::Money;
+use std::time::Instant;
 use uuid::Uuid;
 
 /// One try of a payment attempt. Every try of the same attempt carries the same key.
@@ -69,6 +70,15 @@ pub struct Unknown {
 }
 
 impl Unknown {
+    /// The metric label: an alert should fire on `client_bug`.
+    fn outcome(&self) -> &'static str {
+        if self.client_bug {
+            "client_bug"
+        } else {
+            "unknown"
+        }
+    }
+
     pub fn new(reason: impl Into<String>) -> Self {
         Self {
             reason: reason.into(),
@@ -84,18 +94,36 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// Asks for a charge; counts it in `payment_provider_requests_total{kind, outcome}` and
+    /// `payment_provider_duration_seconds{kind}`.
     pub async fn charge(&self, request: &ChargeRequest) -> ChargeAnswer {
-        match self {
+        let started = Instant::now();
+        let answer = match self {
             Self::Http(provider) => provider.charge(request).await,
             Self::Simulator(simulator) => simulator.charge(request).await,
-        }
+        };
+        let outcome = match &answer {
+            ChargeAnswer::Succeeded { .. } => "succeeded",
+            ChargeAnswer::Declined { .. } => "declined",
+            ChargeAnswer::Unknown(unknown) => unknown.outcome(),
+        };
+        record("charge", outcome, started);
+        answer
     }
 
+    /// Asks for a refund; counted like [`Provider::charge`].
     pub async fn refund(&self, request: &RefundRequest) -> RefundAnswer {
-        match self {
+        let started = Instant::now();
+        let answer = match self {
             Self::Http(provider) => provider.refund(request).await,
             Self::Simulator(simulator) => simulator.refund(request).await,
-        }
+        };
+        let outcome = match &answer {
+            RefundAnswer::Succeeded { .. } => "succeeded",
+            RefundAnswer::Unknown(unknown) => unknown.outcome(),
+        };
+        record("refund", outcome, started);
+        answer
     }
 
     /// For the log line at start.
@@ -105,4 +133,11 @@ impl Provider {
             Self::Simulator(_) => "built-in simulator".to_owned(),
         }
     }
+}
+
+fn record(kind: &'static str, outcome: &'static str, started: Instant) {
+    metrics::counter!("payment_provider_requests_total", "kind" => kind, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("payment_provider_duration_seconds", "kind" => kind)
+        .record(started.elapsed().as_secs_f64());
 }
