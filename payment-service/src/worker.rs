@@ -1,7 +1,7 @@
 //! The payment worker: takes due payment rows and asks the provider, outside any
 //! transaction and without holding a consumer slot.
 //!
-//! One row at a time it goes: commit the attempt (number and key) → ask the provider →
+//! For each row it goes: commit the attempt (number and key) → ask the provider →
 //! in one transaction, record the answer and the event it causes in the outbox.
 //! - succeeded → `PROCESSED` + `PaymentProcessed` (a cancelled order's refund is then due);
 //! - declined → the next attempt after the backoff, or `FAILED` + `PaymentFailed` after
