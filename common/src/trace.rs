@@ -130,27 +130,40 @@ impl TraceHeaders {
             }
         }
     }
+
+    /// Makes `span` (not yet entered) continue the trace these headers carry.
+    pub fn continue_in(&self, span: &Span) {
+        let carrier: HashMap<String, String> = [
+            (TRACEPARENT, &self.traceparent),
+            (TRACESTATE, &self.tracestate),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value.clone()?)))
+        .collect();
+        if carrier.is_empty() {
+            return;
+        }
+        let parent = TraceContextPropagator::new().extract(&carrier);
+        let _ = span.set_parent(parent);
+    }
+
+    /// The trace context a message carries in its headers.
+    pub fn from_amqp(headers: Option<&FieldTable>) -> Self {
+        let read = |name: &str| match headers?.inner().get(name)? {
+            AMQPValue::LongString(text) => Some(text.to_string()),
+            AMQPValue::ShortString(text) => Some(text.as_str().to_owned()),
+            _ => None,
+        };
+        Self {
+            traceparent: read(TRACEPARENT),
+            tracestate: read(TRACESTATE),
+        }
+    }
 }
 
 /// Makes `span` continue the trace whose context a message carries in its headers.
 pub fn continue_from_amqp(span: &Span, headers: Option<&FieldTable>) {
-    let Some(headers) = headers else { return };
-    let carrier: HashMap<String, String> = [TRACEPARENT, TRACESTATE]
-        .into_iter()
-        .filter_map(|name| {
-            let value = match headers.inner().get(name)? {
-                AMQPValue::LongString(text) => text.to_string(),
-                AMQPValue::ShortString(text) => text.as_str().to_owned(),
-                _ => return None,
-            };
-            Some((name.to_owned(), value))
-        })
-        .collect();
-    if carrier.is_empty() {
-        return;
-    }
-    let parent = TraceContextPropagator::new().extract(&carrier);
-    let _ = span.set_parent(parent);
+    TraceHeaders::from_amqp(headers).continue_in(span);
 }
 
 /// The server span of one HTTP request, continuing the caller's `traceparent` if it sent

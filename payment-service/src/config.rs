@@ -14,8 +14,13 @@ pub struct Config {
     pub max_attempts: u32,
     /// The first delay between attempts; it doubles each retry, with jitter.
     pub retry_base: Duration,
-    /// When set, outcomes are reproducible.
+    /// Makes the simulator's outcomes reproducible: attempt k of the n-th order charged
+    /// depends only on the seed, n and k.
     pub seed: Option<u64>,
+    /// The card processor's base URL (`PAYMENT_PROVIDER_URL`); unset → the simulator.
+    pub provider_url: Option<String>,
+    /// A provider call that takes longer has an unknown outcome.
+    pub provider_timeout: Duration,
 }
 
 impl ServiceConfig for Config {
@@ -36,8 +41,23 @@ impl ServiceConfig for Config {
                 "must be at most 100",
             ));
         }
+        let provider_url: Option<String> = vars.get("PAYMENT_PROVIDER_URL")?;
+        if let Some(url) = &provider_url {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|error| invalid("PAYMENT_PROVIDER_URL", url, error))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                return Err(invalid(
+                    "PAYMENT_PROVIDER_URL",
+                    url,
+                    "must be an http:// or https:// URL",
+                ));
+            }
+        }
+        let timeout_ms = positive(vars, "PAYMENT_PROVIDER_TIMEOUT_MS", 5_000u64)?;
         Ok(Self {
             common: CommonConfig::from_vars(Service::Payment, vars)?,
+            provider_url,
+            provider_timeout: Duration::from_millis(timeout_ms),
             success_rate,
             max_attempts,
             retry_base: Duration::from_millis(vars.get_or("PAYMENT_RETRY_BASE_MS", 200u64)?),
@@ -61,6 +81,8 @@ mod tests {
         assert_eq!(config.max_attempts, 3);
         assert_eq!(config.retry_base, Duration::from_millis(200));
         assert_eq!(config.seed, None);
+        assert_eq!(config.provider_url, None);
+        assert_eq!(config.provider_timeout, Duration::from_secs(5));
     }
 
     #[test]
@@ -71,6 +93,9 @@ mod tests {
             ("PAYMENT_MAX_ATTEMPTS", "0"),
             ("PAYMENT_RETRY_BASE_MS", "-1"),
             ("PAYMENT_SEED", "x"),
+            ("PAYMENT_PROVIDER_URL", "not a url"),
+            ("PAYMENT_PROVIDER_URL", "ftp://provider"),
+            ("PAYMENT_PROVIDER_TIMEOUT_MS", "0"),
         ] {
             let error = Config::from_vars(&Vars::from_pairs([(name, value)])).unwrap_err();
             assert_eq!(error.name, name);

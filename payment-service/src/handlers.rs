@@ -1,27 +1,18 @@
-//! `InventoryReserved` → charge, retrying with backoff; `OrderCancelled` → refund a charge
-//! already made, stop one in progress, or leave a tombstone so a late reservation is never
-//! charged.
-//!
-//! Each attempt commits the attempt count. Between attempts the handler answers
-//! [`Handled::RetryAfter`]: the consumer keeps the delivery and applies it again after the
-//! backoff, holding no transaction meanwhile and going on with other orders. A crash between
-//! attempts therefore resumes the same payment at the next attempt.
+//! What the consumer does, quickly and in the batch's transaction: `InventoryReserved`
+//! records that the order is to be paid; `OrderCancelled` stops a payment, lets an attempt
+//! in flight finish (a success is then refunded), or leaves a tombstone so a late
+//! reservation is never charged. The provider is never called here: the worker
+//! ([`crate::worker`]) does that outside any transaction, so a rolled-back batch, a
+//! redelivery or a duplicate with a new message id cannot charge or start anything twice.
 
-use crate::gateway::Gateway;
 use crate::payments::{self, PaymentStatus};
 use common::amqp::consumer::{Handled, HandlerError, Incoming, MessageHandler};
-use common::events::{
-    Event, InventoryReserved, OrderCancelled, PaymentFailed, PaymentProcessed, PaymentRefunded,
-};
-use common::retry::Backoff;
+use common::events::{Event, InventoryReserved, OrderCancelled};
 use common::store::UnitOfWork;
-use std::time::Duration;
+use common::trace::TraceHeaders;
+use uuid::Uuid;
 
-pub struct PaymentHandler {
-    pub gateway: Gateway,
-    pub max_attempts: u32,
-    pub retry_base: Duration,
-}
+pub struct PaymentHandler;
 
 impl MessageHandler for PaymentHandler {
     async fn apply(
@@ -29,149 +20,102 @@ impl MessageHandler for PaymentHandler {
         uow: &mut UnitOfWork,
         message: &Incoming,
     ) -> Result<Handled, HandlerError> {
+        let cause = message.envelope.event_id;
         match &message.envelope.event {
-            Event::InventoryReserved(reserved) => self.attempt(uow, message, reserved).await,
-            Event::OrderCancelled(cancelled) => {
-                self.cancel(uow, message, cancelled).await?;
-                Ok(Handled::Done)
-            }
-            _ => {
-                tracing::debug!("not an event payment-service acts on; ignored");
-                Ok(Handled::Done)
-            }
+            Event::InventoryReserved(reserved) => want_payment(uow, reserved, cause).await?,
+            Event::OrderCancelled(cancelled) => cancel(uow, cancelled, cause).await?,
+            _ => tracing::debug!("not an event payment-service acts on; ignored"),
         }
-    }
-}
-
-impl PaymentHandler {
-    /// One payment attempt. A declined attempt that may be retried is recorded and the
-    /// consumer is asked to come back after the backoff.
-    async fn attempt(
-        &self,
-        uow: &mut UnitOfWork,
-        message: &Incoming,
-        reserved: &InventoryReserved,
-    ) -> Result<Handled, HandlerError> {
-        let order_id = reserved.order_id;
-        let payment = payments::start(uow.conn(), order_id, reserved.total_amount).await?;
-        match payment.status() {
-            PaymentStatus::Pending => {}
-            PaymentStatus::Void => {
-                tracing::info!("order already cancelled; not charging");
-                return Ok(Handled::Done);
-            }
-            settled => {
-                tracing::info!(
-                    status = settled.as_str(),
-                    "payment already settled; not charging again"
-                );
-                return Ok(Handled::Done);
-            }
-        }
-        if message.rounds == 0 && payment.attempts() > 0 {
-            // Redelivered after a restart: keep the backoff that was due before going on.
-            let delay = Backoff::nth_delay(self.retry_base, payment.attempts());
-            tracing::info!(attempts = payment.attempts(), retry_in = ?delay, "resuming an interrupted payment");
-            return Ok(Handled::RetryAfter(delay));
-        }
-
-        let attempt = payment.attempts() + 1;
-        if self.gateway.charge(order_id, attempt) {
-            payments::record(
-                uow.conn(),
-                order_id,
-                attempt,
-                PaymentStatus::Processed,
-                None,
-            )
-            .await?;
-            let processed = Event::PaymentProcessed(PaymentProcessed {
-                order_id,
-                payment_id: payment.payment_id,
-                amount: payment.amount(),
-                attempts: attempt,
-            });
-            uow.publish(processed, Some(message.envelope.event_id));
-            tracing::info!(attempt, amount = %payment.amount(), payment_id = %payment.payment_id, "payment processed");
-            return Ok(Handled::Done);
-        }
-        if attempt >= self.max_attempts {
-            let reason = format!("Payment declined {attempt} times");
-            payments::record(
-                uow.conn(),
-                order_id,
-                attempt,
-                PaymentStatus::Failed,
-                Some(&reason),
-            )
-            .await?;
-            let failed = Event::PaymentFailed(PaymentFailed {
-                order_id,
-                amount: payment.amount(),
-                reason: reason.clone(),
-                attempts: attempt,
-            });
-            uow.publish(failed, Some(message.envelope.event_id));
-            tracing::info!(attempt, %reason, "payment failed");
-            return Ok(Handled::Done);
-        }
-        payments::record(
-            uow.conn(),
-            order_id,
-            attempt,
-            PaymentStatus::Pending,
-            Some("declined"),
-        )
-        .await?;
-        let delay = Backoff::nth_delay(self.retry_base, attempt);
-        tracing::info!(attempt, max_attempts = self.max_attempts, retry_in = ?delay, "payment declined; will retry");
-        Ok(Handled::RetryAfter(delay))
+        Ok(Handled::Done)
     }
 
-    async fn cancel(
+    /// Locks the batch's orders in one fixed order before any row is touched: two batches
+    /// such as `[InventoryReserved(X), OrderCancelled(Y)]` and `[InventoryReserved(Y),
+    /// OrderCancelled(X)]` would otherwise lock X and Y in opposite orders and deadlock.
+    async fn prepare(
         &self,
         uow: &mut UnitOfWork,
-        message: &Incoming,
-        cancelled: &OrderCancelled,
+        messages: &[&Incoming],
     ) -> Result<(), HandlerError> {
-        let order_id = cancelled.order_id;
-        let payment = payments::void(uow.conn(), order_id).await?;
-        match payment.status() {
-            PaymentStatus::Processed => {
-                payments::set_status(
-                    uow.conn(),
-                    order_id,
-                    PaymentStatus::Refunded,
-                    "order cancelled after payment",
-                )
-                .await?;
-                let event = Event::PaymentRefunded(PaymentRefunded {
-                    order_id,
-                    payment_id: payment.payment_id,
-                    amount: payment.amount(),
-                });
-                uow.publish(event, Some(message.envelope.event_id));
-                tracing::info!(amount = %payment.amount(), reason = cancelled.reason.as_str(), "payment refunded");
-            }
-            PaymentStatus::Pending => {
-                payments::set_status(
-                    uow.conn(),
-                    order_id,
-                    PaymentStatus::Failed,
-                    "order cancelled while payment was being retried",
-                )
-                .await?;
-                tracing::info!("order cancelled mid-payment; retries stopped");
-            }
-            PaymentStatus::Void => {
-                tracing::info!(
-                    "cancelled before any payment; a late reservation will charge nothing"
-                )
-            }
-            PaymentStatus::Failed | PaymentStatus::Refunded => {
-                tracing::info!("no payment to refund")
-            }
+        let mut orders: Vec<Uuid> = messages
+            .iter()
+            .filter_map(|m| match &m.envelope.event {
+                Event::InventoryReserved(e) => Some(e.order_id),
+                Event::OrderCancelled(e) => Some(e.order_id),
+                _ => None,
+            })
+            .collect();
+        orders.sort();
+        orders.dedup();
+        if orders.len() > 1 {
+            payments::lock_orders(uow.conn(), &orders).await?;
         }
         Ok(())
     }
+}
+
+async fn want_payment(
+    uow: &mut UnitOfWork,
+    reserved: &InventoryReserved,
+    cause: Uuid,
+) -> Result<(), sqlx::Error> {
+    let amount = reserved.total_amount;
+    // Handled inside the message's span: the payment's steps continue its trace.
+    let trace = TraceHeaders::of(&tracing::Span::current());
+    match payments::want(uow.conn(), reserved.order_id, amount, cause, &trace).await? {
+        None => tracing::info!(%amount, "payment wanted; the payment worker charges it"),
+        Some(row) if row.status() == PaymentStatus::Void => {
+            tracing::info!("order already cancelled; not charging")
+        }
+        Some(row) => tracing::info!(
+            status = row.status().as_str(),
+            "payment already recorded; nothing more to start"
+        ),
+    }
+    Ok(())
+}
+
+async fn cancel(
+    uow: &mut UnitOfWork,
+    cancelled: &OrderCancelled,
+    cause: Uuid,
+) -> Result<(), sqlx::Error> {
+    let order_id = cancelled.order_id;
+    let payment = payments::void(uow.conn(), order_id, cause).await?;
+    match payment.status() {
+        PaymentStatus::Pending if !payment.attempt_open => {
+            payments::fail(
+                uow.conn(),
+                order_id,
+                "order cancelled before the payment went through",
+            )
+            .await?;
+            tracing::info!(
+                attempts = payment.attempts(),
+                "order cancelled between payment attempts; no more attempts"
+            );
+        }
+        PaymentStatus::Pending if !payment.cancel_requested => {
+            payments::request_cancel(uow.conn(), order_id, cause, false).await?;
+            tracing::info!(
+                attempt = payment.attempts(),
+                "order cancelled while an attempt is with the provider; a success will be refunded"
+            );
+        }
+        PaymentStatus::Processed if !payment.cancel_requested => {
+            payments::request_cancel(uow.conn(), order_id, cause, true).await?;
+            tracing::info!(
+                reason = cancelled.reason.as_str(),
+                "order cancelled after payment; refund due"
+            );
+        }
+        PaymentStatus::Void => {
+            tracing::info!("cancelled before any payment; a late reservation will charge nothing")
+        }
+        _ => tracing::info!(
+            status = payment.status().as_str(),
+            "cancellation already handled or nothing to refund"
+        ),
+    }
+    Ok(())
 }

@@ -31,6 +31,10 @@ pub struct PaymentView {
     pub amount: f64,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// The provider's id of the charge that succeeded, once one has.
+    pub charge_id: Option<String>,
+    /// The provider's id of the refund, once the charge was given back.
+    pub refund_id: Option<String>,
     #[serde(with = "common::timefmt")]
     #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
     pub created_at: DateTime<Utc>,
@@ -48,6 +52,8 @@ impl From<PaymentRow> for PaymentView {
             order_id: row.order_id,
             payment_id: row.payment_id,
             last_error: row.last_error,
+            charge_id: row.charge_id,
+            refund_id: row.refund_id,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

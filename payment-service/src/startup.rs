@@ -1,11 +1,16 @@
 //! Wires payment-service together; `main` and the tests both start it through [`run`].
 
 use crate::config::Config;
-use crate::gateway::Gateway;
 use crate::handlers::PaymentHandler;
 use crate::http::{AppState, router};
+use crate::provider::Provider;
+use crate::provider::http::HttpProvider;
+use crate::provider::simulator::Simulator;
+use crate::worker::{PaymentWorker, Policy};
 use common::host::{Host, StartupError};
 use sqlx::migrate::Migrator;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations/payment");
@@ -14,15 +19,34 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations/payment");
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartupError> {
     let host = Host::build(config.common.clone(), &MIGRATOR, shutdown).await?;
     let store = host.store.clone();
-    let handler = PaymentHandler {
-        gateway: Gateway {
+    let provider = match &config.provider_url {
+        // Building a client fails only if the TLS backend cannot start: nothing to go on with.
+        Some(url) => Provider::Http(
+            HttpProvider::new(url, config.provider_timeout)
+                .expect("the HTTP client for the payment provider builds"),
+        ),
+        None => Provider::Simulator(Simulator {
+            pool: store.pool().clone(),
             success_rate: config.success_rate,
             seed: config.seed,
-        },
-        max_attempts: config.max_attempts,
-        retry_base: config.retry_base,
+        }),
     };
-    host.run(router(AppState { store }), handler, Vec::new())
-        .await;
+    let worker = PaymentWorker {
+        store: store.clone(),
+        provider: Arc::new(provider),
+        policy: Policy {
+            max_attempts: config.max_attempts,
+            retry_base: config.retry_base,
+            // A claimed row outlives its provider call; past this, another worker takes it.
+            lease: config.provider_timeout + Duration::from_secs(5),
+        },
+    };
+    let worker_task = Box::pin(worker.run(host.shutdown_token()));
+    host.run(
+        router(AppState { store }),
+        PaymentHandler,
+        vec![worker_task],
+    )
+    .await;
     Ok(())
 }

@@ -12,6 +12,7 @@
 //! - [`eventually`]: polling with a deadline, instead of sleeping.
 //! - [`proxy`]: a TCP proxy to cut or slow one service's connection.
 //! - [`otlp`]: an OTLP/HTTP receiver that collects the services' spans.
+//! - [`provider_stub`]: a payment provider with a ledger and injected faults (CONTRACT §7).
 
 pub mod api;
 pub mod broker;
@@ -19,6 +20,7 @@ pub mod browser;
 pub mod eventually;
 pub mod invariants;
 pub mod otlp;
+pub mod provider_stub;
 pub mod proxy;
 pub mod stack;
 

@@ -35,7 +35,10 @@ async fn a_failed_payment_cancels_the_order_and_releases_its_stock() {
 
 #[tokio::test]
 async fn payment_retries_until_an_attempt_succeeds() {
-    // With this seed and a 50 % rate, some orders need more than one attempt.
+    // With seed 7 and a 50 % rate, the simulator declines the first attempt of one of
+    // the first eight orders it charges, in every run: outcomes depend on the seed, the
+    // order's rank and the attempt, not on the random order id (payment-service's unit
+    // test `seed_7_declines_a_first_attempt_among_eight_orders` pins it).
     let stack = TestStack::builder()
         .env("PAYMENT_SUCCESS_RATE", "0.5")
         .env("PAYMENT_SEED", "7")

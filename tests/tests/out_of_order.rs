@@ -6,6 +6,7 @@ use common::events::{
 };
 use common::money::Money;
 use common::quantity::Quantity;
+use saga_tests::provider_stub::{Fault, ProviderStub};
 use saga_tests::{Service, TestStack, eventually};
 use std::time::Duration;
 use uuid::Uuid;
@@ -117,14 +118,18 @@ async fn a_cancellation_seen_first_stops_a_late_reservation_and_charge() {
 
 #[tokio::test]
 async fn an_order_that_times_out_after_payment_is_refunded() {
-    // payment-service holds one message at a time, so it sees InventoryReserved first.
+    // The provider takes longer over the charge than the saga may last: the order times
+    // out while its charge is in flight, the charge then succeeds and must be refunded.
+    let stub = ProviderStub::start().await;
+    stub.set_faults(|request| {
+        (request.try_of_key == 1).then_some(Fault::Slow(Duration::from_secs(5)))
+    });
     let stack = TestStack::builder()
-        .env("PAYMENT_SUCCESS_RATE", "1")
+        .service_env(Service::Payment, "PAYMENT_PROVIDER_URL", &stub.url())
+        .service_env(Service::Payment, "PAYMENT_PROVIDER_TIMEOUT_MS", "15000")
         .service_env(Service::Order, "SAGA_TIMEOUT_SECS", "2")
-        .service_env(Service::Payment, "AMQP_PREFETCH", "1")
         .start()
         .await;
-    stack.pause(Service::Payment);
 
     let order = stack
         .place_order("customer-late", &[("product-A", 2)], 30.0)
@@ -133,7 +138,7 @@ async fn an_order_that_times_out_after_payment_is_refunded() {
     let done = stack.final_order(id).await;
     assert_eq!(done["status"], "CANCELLED");
     assert_eq!(done["cancellation_reason"], "TIMEOUT");
-    stack.resume(Service::Payment);
+    assert_eq!(stub.in_progress(), 1, "the charge is no longer in flight");
 
     eventually("the refund", Duration::from_secs(20), || async {
         match stack.payment(id).await {
@@ -151,5 +156,6 @@ async fn an_order_that_times_out_after_payment_is_refunded() {
     );
     assert_eq!(stack.broker.events_of("PaymentRefunded").await.len(), 1);
     assert_eq!(stack.order(id).await["status"], "CANCELLED");
+    stub.assert_charged_once(&stack).await;
     stack.cleanup().await;
 }

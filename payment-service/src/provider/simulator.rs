@@ -1,0 +1,241 @@
+//! The built-in provider, used when `PAYMENT_PROVIDER_URL` is unset. It keeps its ledger in
+//! the service's database (the `simulator_*` tables), so like a real provider it gives every
+//! repeat of a key the stored answer — across restarts and replicas — and refuses a key
+//! reused with another body.
+//!
+//! Each attempt succeeds with `PAYMENT_SUCCESS_RATE`. With `PAYMENT_SEED` the answer to the
+//! k-th attempt of the n-th order the simulator is asked to charge depends only on the
+//! seed, n and k — not on the (random) order id — so a test's outcomes are the same in
+//! every run; which of its orders gets which outcome follows the order they arrive in.
+
+use super::{ChargeAnswer, ChargeRequest, RefundAnswer, RefundRequest, Unknown};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub struct Simulator {
+    pub pool: PgPool,
+    pub success_rate: f64,
+    pub seed: Option<u64>,
+}
+
+/// A stored charge: the request it answered and the answer.
+#[derive(sqlx::FromRow)]
+struct StoredCharge {
+    order_id: Uuid,
+    amount_cents: i64,
+    charge_id: String,
+    succeeded: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredRefund {
+    charge_id: String,
+    amount_cents: i64,
+    refund_id: String,
+}
+
+impl Simulator {
+    pub async fn charge(&self, request: &ChargeRequest) -> ChargeAnswer {
+        match self.try_charge(request).await {
+            Ok(answer) => answer,
+            Err(error) => ChargeAnswer::Unknown(Unknown::new(format!("simulator: {error}"))),
+        }
+    }
+
+    pub async fn refund(&self, request: &RefundRequest) -> RefundAnswer {
+        match self.try_refund(request).await {
+            Ok(answer) => answer,
+            Err(error) => RefundAnswer::Unknown(Unknown::new(format!("simulator: {error}"))),
+        }
+    }
+
+    async fn try_charge(&self, request: &ChargeRequest) -> Result<ChargeAnswer, sqlx::Error> {
+        if let Some(stored) = self.stored_charge(&request.key).await? {
+            return Ok(answer_again(&stored, request));
+        }
+        let rank = self.rank(request.order_id).await?;
+        let tried: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM simulator_charges WHERE order_id = $1")
+                .bind(request.order_id)
+                .fetch_one(&self.pool)
+                .await?;
+        let succeeded = decide(self.seed, self.success_rate, rank, tried as u64 + 1);
+        sqlx::query(
+            "INSERT INTO simulator_charges (idempotency_key, order_id, amount_cents, charge_id, succeeded)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&request.key)
+        .bind(request.order_id)
+        .bind(request.amount.cents())
+        .bind(format!("ch_sim_{}", Uuid::new_v4().simple()))
+        .bind(succeeded)
+        .execute(&self.pool)
+        .await?;
+        // A concurrent try of the same key may have stored its answer first; that one holds.
+        let stored = self.stored_charge(&request.key).await?;
+        Ok(stored.map_or_else(
+            || ChargeAnswer::Unknown(Unknown::new("simulator lost its answer")),
+            |stored| answer_again(&stored, request),
+        ))
+    }
+
+    async fn stored_charge(&self, key: &str) -> Result<Option<StoredCharge>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT order_id, amount_cents, charge_id, succeeded FROM simulator_charges
+             WHERE idempotency_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// The order's place among the orders charged so far (1 for the first).
+    async fn rank(&self, order_id: Uuid) -> Result<u64, sqlx::Error> {
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO simulator_orders (order_id) VALUES ($1)
+             ON CONFLICT (order_id) DO NOTHING RETURNING rank",
+        )
+        .bind(order_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let rank = match inserted {
+            Some(rank) => rank,
+            None => {
+                sqlx::query_scalar("SELECT rank FROM simulator_orders WHERE order_id = $1")
+                    .bind(order_id)
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+        };
+        Ok(rank.max(1) as u64)
+    }
+
+    async fn try_refund(&self, request: &RefundRequest) -> Result<RefundAnswer, sqlx::Error> {
+        let charge: Option<StoredCharge> = sqlx::query_as(
+            "SELECT order_id, amount_cents, charge_id, succeeded FROM simulator_charges
+             WHERE charge_id = $1",
+        )
+        .bind(&request.charge_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match charge {
+            Some(charge) if charge.succeeded && charge.amount_cents >= request.amount.cents() => {}
+            _ => return Ok(refused("no succeeded charge of that amount")),
+        }
+        sqlx::query(
+            "INSERT INTO simulator_refunds (idempotency_key, charge_id, amount_cents, refund_id)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&request.key)
+        .bind(&request.charge_id)
+        .bind(request.amount.cents())
+        .bind(format!("re_sim_{}", Uuid::new_v4().simple()))
+        .execute(&self.pool)
+        .await?;
+        let stored: StoredRefund = sqlx::query_as(
+            "SELECT charge_id, amount_cents, refund_id FROM simulator_refunds
+             WHERE idempotency_key = $1",
+        )
+        .bind(&request.key)
+        .fetch_one(&self.pool)
+        .await?;
+        if stored.charge_id != request.charge_id || stored.amount_cents != request.amount.cents() {
+            return Ok(refused("idempotency key reused with another body"));
+        }
+        Ok(RefundAnswer::Succeeded {
+            refund_id: stored.refund_id,
+        })
+    }
+}
+
+/// The stored answer of a key, or a refusal if the request is not the one it answered.
+fn answer_again(stored: &StoredCharge, request: &ChargeRequest) -> ChargeAnswer {
+    if stored.order_id != request.order_id || stored.amount_cents != request.amount.cents() {
+        return ChargeAnswer::Unknown(Unknown {
+            reason: "simulator refused: idempotency key reused with another body".into(),
+            client_bug: true,
+        });
+    }
+    if stored.succeeded {
+        ChargeAnswer::Succeeded {
+            charge_id: stored.charge_id.clone(),
+        }
+    } else {
+        ChargeAnswer::Declined {
+            reason: "card declined (simulated)".into(),
+        }
+    }
+}
+
+fn refused(reason: &str) -> RefundAnswer {
+    RefundAnswer::Unknown(Unknown {
+        reason: format!("simulator refused: {reason}"),
+        client_bug: true,
+    })
+}
+
+/// Whether attempt `attempt` of the `rank`-th order succeeds. With a seed this depends only
+/// on the seed, the rank and the attempt.
+pub fn decide(seed: Option<u64>, success_rate: f64, rank: u64, attempt: u64) -> bool {
+    match seed {
+        Some(seed) => {
+            let mixed = splitmix(seed ^ splitmix(rank ^ splitmix(attempt)));
+            StdRng::seed_from_u64(mixed).random_bool(success_rate)
+        }
+        None => rand::rng().random_bool(success_rate),
+    }
+}
+
+/// A 64-bit finaliser, so neighbouring ranks and attempts give unrelated seeds.
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_of_one_and_zero_are_certain() {
+        for rank in 1..50 {
+            assert!(decide(None, 1.0, rank, 1));
+            assert!(!decide(Some(7), 0.0, rank, 2));
+        }
+    }
+
+    #[test]
+    fn a_seed_fixes_the_outcome_of_each_rank_and_attempt() {
+        let first: Vec<bool> = (1..64).map(|rank| decide(Some(42), 0.5, rank, 1)).collect();
+        let again: Vec<bool> = (1..64).map(|rank| decide(Some(42), 0.5, rank, 1)).collect();
+        assert_eq!(first, again);
+        assert!(first.contains(&true) && first.contains(&false));
+    }
+
+    #[test]
+    fn the_default_rate_succeeds_about_four_times_in_five() {
+        let successes = (1..=10_000)
+            .filter(|rank| decide(Some(1), 0.8, *rank, 1))
+            .count();
+        assert!((7_600..=8_400).contains(&successes), "{successes}");
+    }
+
+    /// tests/tests/duplicates.rs: seed 3, one attempt at 50 %, six orders — some are paid
+    /// and some fail, in every run.
+    #[test]
+    fn seed_3_pays_some_and_fails_some_of_six_orders() {
+        let paid: Vec<bool> = (1..=6).map(|rank| decide(Some(3), 0.5, rank, 1)).collect();
+        assert!(paid.contains(&true) && paid.contains(&false), "{paid:?}");
+    }
+
+    /// tests/tests/compensation.rs: seed 7, 50 %, eight orders — the first attempt of one
+    /// of them is declined, so it needs another attempt.
+    #[test]
+    fn seed_7_declines_a_first_attempt_among_eight_orders() {
+        assert!((1..=8).any(|rank| !decide(Some(7), 0.5, rank, 1)));
+    }
+}
