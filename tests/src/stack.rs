@@ -53,9 +53,17 @@ pub struct StackBuilder {
     env: Vec<(String, String)>,
     service_env: HashMap<Service, Vec<(String, String)>>,
     replicas: HashMap<Service, usize>,
+    amqp_url: Option<String>,
 }
 
 impl StackBuilder {
+    /// Uses these RabbitMQ nodes (`AMQP_URL`, comma-separated) instead of [`amqp_url`],
+    /// for the services and the test's own connection.
+    pub fn amqp_url(mut self, list: &str) -> Self {
+        self.amqp_url = Some(list.into());
+        self
+    }
+
     /// Sets a variable for every service.
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.into(), value.into()));
@@ -102,19 +110,22 @@ impl StackBuilder {
         let topology = Topology {
             exchange: name.clone(),
             retry_delays: TEST_RETRY_DELAYS_MS.map(Duration::from_millis).to_vec(),
+            queue_type: Default::default(),
         };
-        let broker = TestBroker::connect(&topology).await;
+        let amqp_url = self.amqp_url.unwrap_or_else(amqp_url);
+        let broker = TestBroker::connect(&topology, &amqp_url).await;
         let mut proxies = HashMap::new();
         for (service, dependency) in self.proxied {
             let url = match dependency {
                 Dependency::Database => postgres_url(),
-                Dependency::Broker => amqp_url(),
+                Dependency::Broker => amqp_url.clone(),
             };
             proxies.insert((service, dependency), Proxy::start(target_of(&url)).await);
         }
         let mut stack = TestStack {
             proxies,
             name,
+            amqp_url,
             topology,
             broker,
             http: reqwest::Client::builder()
@@ -252,6 +263,8 @@ impl Instance {
 pub struct TestStack {
     /// Names the exchange (and so every queue) and prefixes the databases.
     pub name: String,
+    /// The RabbitMQ node or nodes the services use (`AMQP_URL`).
+    pub amqp_url: String,
     pub topology: Topology,
     pub broker: TestBroker,
     pub http: reqwest::Client,
@@ -277,6 +290,7 @@ impl TestStack {
             env: Vec::new(),
             service_env: HashMap::new(),
             replicas: HashMap::new(),
+            amqp_url: None,
         }
     }
 
@@ -303,7 +317,7 @@ impl TestStack {
     fn url_for(&self, service: Service, dependency: Dependency) -> String {
         let direct = match dependency {
             Dependency::Database => self.database_url(service),
-            Dependency::Broker => amqp_url(),
+            Dependency::Broker => self.amqp_url.clone(),
         };
         match self.proxies.get(&(service, dependency)) {
             Some(proxy) => proxy.rewrite(&direct),
@@ -496,7 +510,7 @@ impl TestStack {
         for pool in pools {
             pool.close().await;
         }
-        remove_resources(&self.name, &self.topology).await;
+        remove_resources(&self.name, &self.topology, &self.amqp_url).await;
     }
 }
 
@@ -512,19 +526,20 @@ impl Drop for TestStack {
         }
         let name = self.name.clone();
         let topology = self.topology.clone();
+        let amqp_url = self.amqp_url.clone();
         let _ = std::thread::spawn(move || {
             if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
-                runtime.block_on(remove_resources(&name, &topology));
+                runtime.block_on(remove_resources(&name, &topology, &amqp_url));
             }
         })
         .join();
     }
 }
 
-async fn remove_resources(name: &str, topology: &Topology) {
+async fn remove_resources(name: &str, topology: &Topology, amqp_url: &str) {
     if let Ok(pool) = PgPool::connect(&format!("{}/postgres", postgres_url())).await {
         for service in Service::ALL {
             let database = format!("{name}_{}", service.short_name());
@@ -536,5 +551,5 @@ async fn remove_resources(name: &str, topology: &Topology) {
         }
         pool.close().await;
     }
-    crate::broker::delete_topology(topology).await;
+    crate::broker::delete_topology(topology, amqp_url).await;
 }
