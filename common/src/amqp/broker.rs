@@ -149,7 +149,7 @@ impl Broker {
                 }
                 Err(error) => {
                     let delay = backoff.next_delay();
-                    tracing::warn!(%error, retry_in = ?delay, "cannot reach RabbitMQ");
+                    tracing::warn!(%error, retry_in = ?delay, "cannot connect to RabbitMQ or declare the topology");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = stop.cancelled() => return,
