@@ -179,8 +179,8 @@ impl Broker {
         Err(last.expect("a list of nodes is never empty"))
     }
 
-    /// Connects to `node`, declares the topology and opens the publisher channel, within
-    /// [`OPEN_TIMEOUT`].
+    /// Connects to `node` (within [`OPEN_TIMEOUT`]), then declares the topology and opens
+    /// the publisher channel (within it again).
     async fn open(&self, node: &Node) -> Result<Link, OpenError> {
         let name = format!("{} ({})", self.inner.service.name(), std::process::id());
         let properties = ConnectionProperties::default().with_connection_name(name.into());
