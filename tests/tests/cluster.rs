@@ -13,16 +13,27 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use saga_tests::{Service, TestStack, eventually};
 use serde_json::Value;
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/rabbit-cluster.sh");
+
 /// Runs `tests/rabbit-cluster.sh` with `args` and returns what it printed.
 async fn script(args: &[&str]) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/rabbit-cluster.sh");
-    let output = tokio::process::Command::new(path)
+    let child = tokio::process::Command::new(SCRIPT)
         .args(args)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the cluster script runs");
+    finished(child, args).await
+}
+
+async fn finished(child: tokio::process::Child, args: &[&str]) -> String {
+    let output = child
+        .wait_with_output()
         .await
         .expect("the cluster script runs");
     assert!(
@@ -57,18 +68,26 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// Starts the nodes and, while they boot, builds the service binaries.
     async fn start() -> Self {
-        script(&["start"]).await;
-        Self {
+        let cluster = Self {
             urls: script(&["urls"]).await,
-        }
+        };
+        let starting = tokio::process::Command::new(SCRIPT)
+            .arg("start")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the cluster script runs");
+        devstack::build_services(false).expect("the services build");
+        finished(starting, &["start"]).await;
+        cluster
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/rabbit-cluster.sh");
-        let _ = std::process::Command::new(path).arg("stop").status();
+        let _ = std::process::Command::new(SCRIPT).arg("stop").status();
     }
 }
 
