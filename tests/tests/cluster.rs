@@ -239,6 +239,8 @@ async fn kill_the_connected_node(stack: &TestStack) {
     }
     stack.resume(Service::Payment);
     all_moved_off(stack, victim).await;
+    // Round the list: the node after the lost one, which answers.
+    assert_eq!(node_of(stack, Service::Order).await, victim % 3 + 1);
     all_complete(stack, &orders).await;
     script(&["start-node", &victim.to_string()]).await;
 }
@@ -353,6 +355,13 @@ async fn with_quorum_queues_on_three_nodes_losing_any_node_loses_no_order() {
         .start()
         .await;
     stack.set_stock("product-A", 100_000).await;
+    for service in Service::ALL {
+        assert_eq!(
+            node_of(&stack, service).await,
+            1,
+            "the first node listed answers"
+        );
+    }
     let types = rabbitmqctl(1, &["list_queues", "name", "type", "--no-table-headers"]).await;
     let ours: Vec<&str> = types
         .lines()
