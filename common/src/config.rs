@@ -2,6 +2,8 @@
 //! structs. A bad value stops the service with a message that names the variable.
 
 use crate::Service;
+use crate::amqp::nodes::Nodes;
+use crate::amqp::topology::QueueType;
 use std::fmt::Display;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -119,7 +121,11 @@ impl FromStr for LogFormat {
 pub struct CommonConfig {
     pub service: Service,
     pub database_url: String,
+    /// `AMQP_URL` as given: one URL, or the nodes of one cluster separated by commas
+    /// (checked to parse as [`Nodes`]).
     pub amqp_url: String,
+    /// How every queue is declared (`AMQP_QUEUE_TYPE`).
+    pub amqp_queue_type: QueueType,
     /// The topic exchange; every queue name is derived from it.
     pub exchange: String,
     pub http_addr: SocketAddr,
@@ -175,7 +181,8 @@ impl CommonConfig {
             "AMQP_URL",
             "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
         )?;
-        lapin::uri::AMQPUri::from_str(&amqp_url)
+        amqp_url
+            .parse::<Nodes>()
             .map_err(|reason| invalid("AMQP_URL", &amqp_url, reason))?;
 
         let exchange = vars.get_or("AMQP_EXCHANGE", "orders".to_owned())?;
@@ -199,6 +206,7 @@ impl CommonConfig {
             service,
             database_url,
             amqp_url,
+            amqp_queue_type: vars.get_or("AMQP_QUEUE_TYPE", QueueType::Classic)?,
             exchange,
             http_addr: vars.get_or("HTTP_ADDR", service.default_http_addr())?,
             log_filter,
@@ -235,6 +243,7 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/payment_db"
         );
         assert_eq!(config.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
+        assert_eq!(config.amqp_queue_type, QueueType::Classic);
         assert_eq!(config.exchange, "orders");
         assert_eq!(config.http_addr.to_string(), "0.0.0.0:8002");
         assert_eq!(config.log_format, LogFormat::Pretty);
@@ -247,6 +256,8 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("AMQP_EXCHANGE", "has space"),
             ("AMQP_URL", "http://nope"),
+            ("AMQP_URL", "amqp://a@h1/%2f,,amqp://a@h3/%2f"),
+            ("AMQP_QUEUE_TYPE", "mirrored"),
             ("DATABASE_URL", "postgres://127.0.0.1:5432/"),
             ("RUST_LOG", "info,[[["),
             ("RETRY_DELAYS_MS", "100,abc"),
@@ -257,5 +268,17 @@ mod tests {
             assert_eq!(error.name, name);
             assert!(error.to_string().contains(name), "{error}");
         }
+    }
+
+    #[test]
+    fn a_cluster_is_a_list_of_nodes_with_quorum_queues() {
+        let list = "amqp://u:p@rabbit-1:5672/%2f,amqp://u:p@rabbit-2:5672/%2f";
+        let config = CommonConfig::from_vars(
+            Service::Order,
+            &Vars::from_pairs([("AMQP_URL", list), ("AMQP_QUEUE_TYPE", "quorum")]),
+        )
+        .unwrap();
+        assert_eq!(config.amqp_url, list);
+        assert_eq!(config.amqp_queue_type, QueueType::Quorum);
     }
 }

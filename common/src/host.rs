@@ -91,6 +91,7 @@ impl Host {
         let topology = Topology {
             exchange: config.exchange.clone(),
             retry_delays: config.retry_delays.clone(),
+            queue_type: config.amqp_queue_type,
         };
         let broker = Broker::new(config.amqp_url.clone(), config.service, topology);
         Ok(Self {
@@ -186,6 +187,7 @@ impl Host {
                 service = config.service.name(),
                 http_addr = %http_addr.map(|a| a.to_string()).unwrap_or_default(),
                 exchange = %config.exchange,
+                rabbitmq_node = %broker.current().map(|link| link.node).unwrap_or_default(),
                 "ready"
             );
         }

@@ -45,6 +45,8 @@ impl Tapped {
 }
 
 pub struct TestBroker {
+    /// `AMQP_URL`: one node or several, separated by commas.
+    url: String,
     exchange: String,
     tap: String,
     /// The live connection and confirm-mode channel; replaced after a broker restart.
@@ -55,8 +57,9 @@ pub struct TestBroker {
 impl TestBroker {
     /// Connects, declares the exchange and binds the tap queue, so every event published
     /// from now on is recorded.
-    pub async fn connect(topology: &Topology) -> Self {
+    pub async fn connect(topology: &Topology, url: &str) -> Self {
         let broker = Self {
+            url: url.to_owned(),
             exchange: topology.exchange.clone(),
             tap: format!("{}.tap", topology.exchange),
             link: tokio::sync::Mutex::new(None),
@@ -76,10 +79,9 @@ impl TestBroker {
         {
             return channel.clone();
         }
-        let connection =
-            Connection::connect(&crate::stack::amqp_url(), ConnectionProperties::default())
-                .await
-                .expect("RabbitMQ is reachable");
+        let connection = connect_any(&self.url)
+            .await
+            .expect("a RabbitMQ node is reachable");
         let channel = connection.create_channel().await.expect("a channel");
         channel
             .exchange_declare(
@@ -197,10 +199,8 @@ impl TestBroker {
 }
 
 /// Deletes every queue of the stack and its exchange.
-pub async fn delete_topology(topology: &Topology) {
-    let Ok(connection) =
-        Connection::connect(&crate::stack::amqp_url(), ConnectionProperties::default()).await
-    else {
+pub async fn delete_topology(topology: &Topology, url: &str) {
+    let Ok(connection) = connect_any(url).await else {
         return;
     };
     let Ok(channel) = connection.create_channel().await else {
@@ -229,6 +229,18 @@ pub async fn delete_topology(topology: &Topology) {
         )
         .await;
     let _ = connection.close(200, "cleaned up".into()).await;
+}
+
+/// Connects to the first node of a comma-separated list that answers.
+pub async fn connect_any(list: &str) -> lapin::Result<Connection> {
+    let mut last = None;
+    for url in list.split(',') {
+        match Connection::connect(url.trim(), ConnectionProperties::default()).await {
+            Ok(connection) => return Ok(connection),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(last.expect("at least one URL"))
 }
 
 impl TestBroker {

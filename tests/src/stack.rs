@@ -54,12 +54,20 @@ pub struct StackBuilder {
     service_env: HashMap<Service, Vec<(String, String)>>,
     replicas: HashMap<Service, usize>,
     database_user: Option<String>,
+    amqp_url: Option<String>,
 }
 
 impl StackBuilder {
     /// The services log in to PostgreSQL as `user` (the test's own checks stay superuser).
     pub fn database_user(mut self, user: &str) -> Self {
         self.database_user = Some(user.into());
+        self
+    }
+
+    /// Uses these RabbitMQ nodes (`AMQP_URL`, comma-separated) instead of [`amqp_url`],
+    /// for the services and the test's own connection.
+    pub fn amqp_url(mut self, list: &str) -> Self {
+        self.amqp_url = Some(list.into());
         self
     }
 
@@ -109,19 +117,22 @@ impl StackBuilder {
         let topology = Topology {
             exchange: name.clone(),
             retry_delays: TEST_RETRY_DELAYS_MS.map(Duration::from_millis).to_vec(),
+            queue_type: Default::default(),
         };
-        let broker = TestBroker::connect(&topology).await;
+        let amqp_url = self.amqp_url.unwrap_or_else(amqp_url);
+        let broker = TestBroker::connect(&topology, &amqp_url).await;
         let mut proxies = HashMap::new();
         for (service, dependency) in self.proxied {
             let url = match dependency {
                 Dependency::Database => postgres_url(),
-                Dependency::Broker => amqp_url(),
+                Dependency::Broker => amqp_url.clone(),
             };
             proxies.insert((service, dependency), Proxy::start(target_of(&url)).await);
         }
         let mut stack = TestStack {
             proxies,
             name,
+            amqp_url,
             topology,
             broker,
             http: reqwest::Client::builder()
@@ -260,6 +271,8 @@ impl Instance {
 pub struct TestStack {
     /// Names the exchange (and so every queue) and prefixes the databases.
     pub name: String,
+    /// The RabbitMQ node or nodes the services use (`AMQP_URL`).
+    pub amqp_url: String,
     pub topology: Topology,
     pub broker: TestBroker,
     pub http: reqwest::Client,
@@ -288,6 +301,7 @@ impl TestStack {
             service_env: HashMap::new(),
             replicas: HashMap::new(),
             database_user: None,
+            amqp_url: None,
         }
     }
 
@@ -320,7 +334,7 @@ impl TestStack {
                 let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
                 format!("{scheme}://{user}@{host}")
             }
-            (Dependency::Broker, _) => amqp_url(),
+            (Dependency::Broker, _) => self.amqp_url.clone(),
         };
         match self.proxies.get(&(service, dependency)) {
             Some(proxy) => proxy.rewrite(&direct),
@@ -513,7 +527,7 @@ impl TestStack {
         for pool in pools {
             pool.close().await;
         }
-        remove_resources(&self.name, &self.topology).await;
+        remove_resources(&self.name, &self.topology, &self.amqp_url).await;
     }
 }
 
@@ -529,19 +543,20 @@ impl Drop for TestStack {
         }
         let name = self.name.clone();
         let topology = self.topology.clone();
+        let amqp_url = self.amqp_url.clone();
         let _ = std::thread::spawn(move || {
             if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
-                runtime.block_on(remove_resources(&name, &topology));
+                runtime.block_on(remove_resources(&name, &topology, &amqp_url));
             }
         })
         .join();
     }
 }
 
-async fn remove_resources(name: &str, topology: &Topology) {
+async fn remove_resources(name: &str, topology: &Topology, amqp_url: &str) {
     if let Ok(pool) = PgPool::connect(&format!("{}/postgres", postgres_url())).await {
         for service in Service::ALL {
             let database = format!("{name}_{}", service.short_name());
@@ -553,5 +568,5 @@ async fn remove_resources(name: &str, topology: &Topology) {
         }
         pool.close().await;
     }
-    crate::broker::delete_topology(topology).await;
+    crate::broker::delete_topology(topology, amqp_url).await;
 }

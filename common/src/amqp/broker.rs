@@ -2,9 +2,14 @@
 //!
 //! [`Broker::run`] connects (with backoff), declares the topology, opens a publisher channel
 //! in confirm mode, and publishes the live [`Link`] to everyone waiting for it. When the
-//! connection dies it withdraws the link and starts over; consumers and the outbox relay
-//! simply wait for the next link.
+//! connection or its publisher channel dies it withdraws the link, closes that connection
+//! (so consumers on it resubscribe rather than keep a link that cannot publish) and starts
+//! over; consumers and the outbox relay simply wait for the next link.
+//!
+//! With several nodes ([`Nodes`]) it connects to the first that answers and, when its node
+//! goes away, tries the next one round the list; the backoff applies once every node failed.
 
+use super::nodes::{Node, Nodes};
 use super::topology::{Service, Topology};
 use crate::retry::Backoff;
 use lapin::options::ConfirmSelectOptions;
@@ -20,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Link {
     pub connection: Arc<Connection>,
     pub publisher: Channel,
+    /// `host:port` of the node this connection is on (no credentials).
+    pub node: String,
 }
 
 impl Link {
@@ -35,17 +42,29 @@ pub struct Broker {
 }
 
 struct Inner {
-    url: String,
+    nodes: Nodes,
     service: Service,
     topology: Topology,
     link: watch::Sender<Option<Link>>,
 }
 
+/// How long connecting to one node and declaring the topology may take before the next
+/// node is tried: a node cut off by the network never refuses, it just does not answer.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long closing a connection may take; a dead one may never answer.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Broker {
+    /// `url` is `AMQP_URL`: one URL or several nodes separated by commas (the configuration
+    /// has checked it; see [`Nodes::lenient`]).
     pub fn new(url: impl Into<String>, service: Service, topology: Topology) -> Self {
+        Self::with_nodes(Nodes::lenient(&url.into()), service, topology)
+    }
+
+    pub fn with_nodes(nodes: Nodes, service: Service, topology: Topology) -> Self {
         Self {
             inner: Arc::new(Inner {
-                url: url.into(),
+                nodes,
                 service,
                 topology,
                 link: watch::Sender::new(None),
@@ -92,30 +111,45 @@ impl Broker {
         }
     }
 
+    /// The nodes this broker connects to.
+    pub fn nodes(&self) -> &Nodes {
+        &self.inner.nodes
+    }
+
     /// Keeps a connection up until `stop`, then closes it.
     pub async fn run(&self, stop: CancellationToken) {
         let mut backoff = Backoff::reconnect();
+        // The node to try first: the first listed, then the one after the node just lost.
+        let mut next = 0;
         while !stop.is_cancelled() {
-            match self.open().await {
-                Ok(link) => {
+            match self.open_any(next).await {
+                Ok((index, link)) => {
                     backoff.reset();
-                    tracing::info!(exchange = %self.inner.topology.exchange, "connected to RabbitMQ");
+                    next = index + 1;
+                    tracing::info!(exchange = %self.inner.topology.exchange, node = %link.node, "connected to RabbitMQ");
                     self.inner.link.send_replace(Some(link.clone()));
                     tokio::select! {
                         _ = stop.cancelled() => {
                             self.inner.link.send_replace(None);
-                            let _ = link.connection.close(200, "service stopping".into()).await;
+                            close(&link, "service stopping").await;
                             return;
                         }
                         _ = closed(&link) => {
                             self.inner.link.send_replace(None);
-                            tracing::warn!("lost the RabbitMQ connection; reconnecting");
+                            if link.connection.status().connected() {
+                                tracing::warn!(node = %link.node, "the publisher channel failed; replacing the connection");
+                            } else {
+                                tracing::warn!(node = %link.node, "lost the RabbitMQ connection; reconnecting");
+                            }
+                            // Consumers subscribed on this connection end with it and
+                            // resubscribe on the next link; nothing keeps it open.
+                            close(&link, "replaced").await;
                         }
                     }
                 }
                 Err(error) => {
                     let delay = backoff.next_delay();
-                    tracing::warn!(%error, retry_in = ?delay, "cannot reach RabbitMQ");
+                    tracing::warn!(%error, retry_in = ?delay, "cannot connect to RabbitMQ or declare the topology");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = stop.cancelled() => return,
@@ -125,10 +159,39 @@ impl Broker {
         }
     }
 
-    async fn open(&self) -> lapin::Result<Link> {
+    /// Tries every node once, starting at `first`; returns the index of the node it
+    /// reached, or the last node's error.
+    async fn open_any(&self, first: usize) -> Result<(usize, Link), OpenError> {
+        let nodes = &self.inner.nodes;
+        let mut last = None;
+        for index in first..first + nodes.len() {
+            let node = nodes.get(index);
+            match self.open(node).await {
+                Ok(link) => return Ok((index % nodes.len(), link)),
+                Err(error) => {
+                    if nodes.len() > 1 {
+                        tracing::warn!(node = %node, %error, "cannot use this RabbitMQ node; trying the next");
+                    }
+                    last = Some(error);
+                }
+            }
+        }
+        Err(last.expect("a list of nodes is never empty"))
+    }
+
+    /// Connects to `node` (within [`OPEN_TIMEOUT`]), then declares the topology and opens
+    /// the publisher channel (within it again).
+    async fn open(&self, node: &Node) -> Result<Link, OpenError> {
         let name = format!("{} ({})", self.inner.service.name(), std::process::id());
         let properties = ConnectionProperties::default().with_connection_name(name.into());
-        let connection = Connection::connect(&self.inner.url, properties).await?;
+        let connecting = Connection::connect(node.url(), properties);
+        let connection = match tokio::time::timeout(OPEN_TIMEOUT, connecting).await {
+            Ok(connection) => connection.map_err(|source| OpenError::Amqp {
+                node: node.to_string(),
+                source,
+            })?,
+            Err(_) => return Err(OpenError::Timeout(node.to_string())),
+        };
         let setup = async {
             let publisher = connection.create_channel().await?;
             self.inner
@@ -138,19 +201,41 @@ impl Broker {
             publisher
                 .confirm_select(ConfirmSelectOptions::default())
                 .await?;
-            Ok(publisher)
+            Ok::<_, lapin::Error>(publisher)
         };
-        match setup.await {
-            Ok(publisher) => Ok(Link {
-                connection: Arc::new(connection),
-                publisher,
-            }),
-            Err(error) => {
-                let _ = connection.close(200, "setup failed".into()).await;
-                Err(error)
+        let failed = match tokio::time::timeout(OPEN_TIMEOUT, setup).await {
+            Ok(Ok(publisher)) => {
+                return Ok(Link {
+                    connection: Arc::new(connection),
+                    publisher,
+                    node: node.to_string(),
+                });
             }
-        }
+            Ok(Err(source)) => OpenError::Amqp {
+                node: node.to_string(),
+                source,
+            },
+            Err(_) => OpenError::Timeout(node.to_string()),
+        };
+        let _ =
+            tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, "setup failed".into())).await;
+        Err(failed)
     }
+}
+
+/// Why a node could not be used. Names the node by `host:port`, never by its URL.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{node}: {source}")]
+    Amqp { node: String, source: lapin::Error },
+    #[error("{0}: no answer within {OPEN_TIMEOUT:?}")]
+    Timeout(String),
+}
+
+/// Closes the link's connection, giving up after [`CLOSE_TIMEOUT`].
+async fn close(link: &Link, reason: &str) {
+    let closing = link.connection.close(200, reason.into());
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
 }
 
 /// Resolves when the link stops working.

@@ -4,5 +4,6 @@
 pub mod broker;
 pub mod consumer;
 pub mod dead_letters;
+pub mod nodes;
 pub mod publish;
 pub mod topology;

@@ -41,6 +41,9 @@ pub fn router(state: OpsState) -> OpenApiRouter {
 pub struct Status {
     /// `ok` or `ready`.
     pub status: String,
+    /// `/ready` only: the RabbitMQ node (`host:port`) the service is connected to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rabbitmq_node: Option<String>,
 }
 
 /// A `/ready` that is not.
@@ -58,6 +61,7 @@ pub struct NotReady {
 async fn health() -> Json<Status> {
     Json(Status {
         status: "ok".into(),
+        rabbitmq_node: None,
     })
 }
 
@@ -77,7 +81,8 @@ async fn ready(State(state): State<OpsState>) -> Response {
         Ok(Err(error)) => Err(format!("database: {error}")),
         Err(_) => Err("database: no answer within 2 s".to_owned()),
     };
-    let broker = match state.broker.current() {
+    let link = state.broker.current();
+    let broker = match &link {
         Some(_) => Ok(()),
         None => Err("RabbitMQ: not connected".to_owned()),
     };
@@ -90,6 +95,7 @@ async fn ready(State(state): State<OpsState>) -> Response {
     if reasons.is_empty() {
         Json(Status {
             status: "ready".into(),
+            rabbitmq_node: link.map(|link| link.node),
         })
         .into_response()
     } else {

@@ -1,0 +1,382 @@
+//! CONTRACT §11: on a three-node RabbitMQ cluster with quorum queues, losing any one node at
+//! any moment loses no order and every saga finishes. The services get all three nodes in
+//! `AMQP_URL` and `AMQP_QUEUE_TYPE=quorum`; the test SIGKILLs the node they are connected
+//! to mid-flow, restarts each node in turn under load, and cuts one node off the cluster
+//! (`rabbitmqctl stop_app`). After each, every order is `COMPLETED` (the saga timeout is far
+//! away, so a lost message would leave its order `PENDING`), the §6 invariants hold, and
+//! the dead-letter queues are empty.
+//!
+//! It starts three extra RabbitMQ nodes (`tests/rabbit-cluster.sh`, ports 5681-5683; the
+//! system node on 5672 is not touched) and is heavy, so `.config/nextest.toml` runs it alone.
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use saga_tests::{Service, TestStack, eventually};
+use serde_json::Value;
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/rabbit-cluster.sh");
+
+/// Runs `tests/rabbit-cluster.sh` with `args` and returns what it printed.
+async fn script(args: &[&str]) -> String {
+    let child = tokio::process::Command::new(SCRIPT)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the cluster script runs");
+    finished(child, args).await
+}
+
+async fn finished(child: tokio::process::Child, args: &[&str]) -> String {
+    let output = child
+        .wait_with_output()
+        .await
+        .expect("the cluster script runs");
+    assert!(
+        output.status.success(),
+        "rabbit-cluster.sh {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// `rabbitmqctl` on node `n`.
+async fn rabbitmqctl(n: usize, args: &[&str]) -> String {
+    let node = format!("saga-{n}@localhost");
+    let output = tokio::process::Command::new("rabbitmqctl")
+        .args(["-q", "-n", &node])
+        .args(args)
+        .output()
+        .await
+        .expect("rabbitmqctl runs");
+    assert!(
+        output.status.success(),
+        "rabbitmqctl -n {node} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The cluster runs for the test and is stopped after it, even when it fails.
+struct Cluster {
+    urls: String,
+}
+
+impl Cluster {
+    /// Starts the nodes and, while they boot, builds the service binaries.
+    async fn start() -> Self {
+        let cluster = Self {
+            urls: script(&["urls"]).await,
+        };
+        let starting = tokio::process::Command::new(SCRIPT)
+            .arg("start")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the cluster script runs");
+        devstack::build_services(false).expect("the services build");
+        finished(starting, &["start"]).await;
+        cluster
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(SCRIPT).arg("stop").status();
+    }
+}
+
+/// The node (1-3) a `host:port` is on.
+fn node_number(address: &str) -> usize {
+    match address.rsplit(':').next() {
+        Some("5681") => 1,
+        Some("5682") => 2,
+        Some("5683") => 3,
+        _ => panic!("{address} is not a node of the test cluster"),
+    }
+}
+
+/// The node `service` says it is connected to on `/ready`, once it is ready.
+async fn node_of(stack: &TestStack, service: Service) -> usize {
+    let node = eventually(
+        &format!("{} to be ready", service.name()),
+        Duration::from_secs(60),
+        || async {
+            match stack.get_json(service, "/ready").await {
+                (StatusCode::OK, body) => body["rabbitmq_node"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("no node in {body}")),
+                (status, body) => Err(format!("{status} {body}")),
+            }
+        },
+    )
+    .await;
+    node_number(&node)
+}
+
+/// Waits until every service is ready on a node other than `gone`.
+async fn all_moved_off(stack: &TestStack, gone: usize) {
+    for service in Service::ALL {
+        eventually(
+            &format!("{} to move off node {gone}", service.name()),
+            Duration::from_secs(60),
+            || async {
+                match node_of(stack, service).await {
+                    n if n == gone => Err(format!("still on node {n}")),
+                    _ => Ok(()),
+                }
+            },
+        )
+        .await;
+    }
+}
+
+/// Messages (ready and unacknowledged) in `queue`, asked of node `via`.
+async fn queue_messages(via: usize, queue: &str) -> u64 {
+    let listing = rabbitmqctl(
+        via,
+        &["list_queues", "name", "messages", "--no-table-headers"],
+    )
+    .await;
+    listing
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .find(|(name, _)| *name == queue)
+        .and_then(|(_, count)| count.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The node leading `queue` (a quorum queue), asked of node `via`; `None` while it has none.
+async fn leader_of(via: usize, queue: &str) -> Option<usize> {
+    let listing = rabbitmqctl(
+        via,
+        &["list_queues", "name", "leader", "--no-table-headers"],
+    )
+    .await;
+    let leader = listing
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .find(|(name, _)| *name == queue)
+        .map(|(_, leader)| leader.trim().to_owned())
+        .unwrap_or_else(|| panic!("{queue} is not listed:\n{listing}"));
+    match leader.as_str() {
+        "saga-1@localhost" => Some(1),
+        "saga-2@localhost" => Some(2),
+        "saga-3@localhost" => Some(3),
+        _ => None,
+    }
+}
+
+/// Places orders every 100 ms until `stop`, and collects them.
+async fn load(stack: &TestStack, stop: &AtomicBool, placed: &Mutex<Vec<Value>>) {
+    while !stop.load(Ordering::SeqCst) {
+        let order = stack.place_order("c", &[("product-A", 1)], 2.5).await;
+        placed.lock().expect("not poisoned").push(order);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until some order is `PENDING`: the strike that follows hits a saga in flight.
+async fn an_order_in_flight(stack: &TestStack) {
+    eventually("an order in flight", Duration::from_secs(30), || async {
+        let (status, pending) = stack
+            .get_json(Service::Order, "/api/orders?status=PENDING&limit=1")
+            .await;
+        match pending.as_array().map(Vec::len) {
+            Some(1..) => Ok(()),
+            _ => Err(format!("{status} {pending}")),
+        }
+    })
+    .await;
+}
+
+/// Every order ends `COMPLETED`, then the §6 invariants hold with empty dead-letter queues.
+async fn all_complete(stack: &TestStack, orders: &[Value]) {
+    for order in orders {
+        let done = stack.final_order(order["id"].as_str().unwrap()).await;
+        assert_eq!(done["status"], "COMPLETED", "{done}");
+    }
+    stack.assert_invariants().await;
+}
+
+/// SIGKILL the node the services are on, with payments frozen so that every order is
+/// provably `PENDING` and its `InventoryReserved` waits in the payment queue at the strike.
+async fn kill_the_connected_node(stack: &TestStack) {
+    let victim = node_of(stack, Service::Order).await;
+    let witness = victim % 3 + 1;
+    stack.pause(Service::Payment);
+    let mut orders =
+        join_all((0..20).map(|_| stack.place_order("c", &[("product-A", 2)], 9.0))).await;
+    let payment_queue = stack.topology.queue(Service::Payment);
+    eventually(
+        "20 payments waiting in the payment queue",
+        Duration::from_secs(30),
+        || async {
+            match queue_messages(witness, &payment_queue).await {
+                20.. => Ok(()),
+                n => Err(format!("{n} messages")),
+            }
+        },
+    )
+    .await;
+    for order in &orders {
+        assert_eq!(
+            stack.order(order["id"].as_str().unwrap()).await["status"],
+            "PENDING"
+        );
+    }
+
+    script(&["kill-node", &victim.to_string()]).await;
+    // Orders keep coming while the services fail over.
+    for _ in 0..5 {
+        orders.push(stack.place_order("c", &[("product-A", 1)], 3.0).await);
+    }
+    stack.resume(Service::Payment);
+    all_moved_off(stack, victim).await;
+    // Round the list: the node after the lost one, which answers.
+    assert_eq!(node_of(stack, Service::Order).await, victim % 3 + 1);
+    all_complete(stack, &orders).await;
+    script(&["start-node", &victim.to_string()]).await;
+}
+
+/// Stops and starts each node in turn while orders keep coming.
+async fn rolling_restart(stack: &TestStack) {
+    let stop = AtomicBool::new(false);
+    let placed = Mutex::new(Vec::new());
+    let restarts = async {
+        for n in 1..=3 {
+            // As an operator would: only take a node down when every quorum queue keeps a
+            // majority without it.
+            rabbitmqctl_upgrade(n).await;
+            an_order_in_flight(stack).await;
+            script(&["stop-node", &n.to_string()]).await;
+            let during = placed.lock().expect("not poisoned").len();
+            eventually(
+                "orders placed while the node is down",
+                Duration::from_secs(30),
+                || async {
+                    match placed.lock().expect("not poisoned").len() {
+                        now if now >= during + 5 => Ok(()),
+                        now => Err(format!("{} orders", now - during)),
+                    }
+                },
+            )
+            .await;
+            script(&["start-node", &n.to_string()]).await;
+        }
+        stop.store(true, Ordering::SeqCst);
+    };
+    tokio::join!(load(stack, &stop, &placed), restarts);
+    let orders = placed.into_inner().expect("not poisoned");
+    all_complete(stack, &orders).await;
+}
+
+/// `rabbitmq-upgrade await_online_quorum_plus_one` on node `n`.
+async fn rabbitmqctl_upgrade(n: usize) {
+    let node = format!("saga-{n}@localhost");
+    let status = tokio::process::Command::new("rabbitmq-upgrade")
+        .args([
+            "-q",
+            "-n",
+            &node,
+            "await_online_quorum_plus_one",
+            "-t",
+            "120",
+        ])
+        .status()
+        .await
+        .expect("rabbitmq-upgrade runs");
+    assert!(
+        status.success(),
+        "quorum queues lack a replica beyond quorum"
+    );
+}
+
+/// Cuts the node leading the payment queue off the cluster (`stop_app`: its VM lives, its
+/// RabbitMQ does not) under load, then brings it back.
+async fn partition_a_node(stack: &TestStack) {
+    let queue = stack.topology.queue(Service::Payment);
+    let services_on = node_of(stack, Service::Payment).await;
+    let victim = leader_of(services_on, &queue)
+        .await
+        .expect("the payment queue has a leader");
+    let stop = AtomicBool::new(false);
+    let placed = Mutex::new(Vec::new());
+    let partition = async {
+        an_order_in_flight(stack).await;
+        rabbitmqctl(victim, &["stop_app"]).await;
+        let during = placed.lock().expect("not poisoned").len();
+        eventually(
+            "orders placed while the node is cut off",
+            Duration::from_secs(30),
+            || async {
+                match placed.lock().expect("not poisoned").len() {
+                    now if now >= during + 10 => Ok(()),
+                    now => Err(format!("{} orders", now - during)),
+                }
+            },
+        )
+        .await;
+        let survivor = victim % 3 + 1;
+        eventually(
+            "the payment queue to elect a leader on another node",
+            Duration::from_secs(30),
+            || async {
+                match leader_of(survivor, &queue).await {
+                    Some(n) if n != victim => Ok(()),
+                    leader => Err(format!("led by {leader:?}")),
+                }
+            },
+        )
+        .await;
+        script(&["start-node", &victim.to_string()]).await;
+        stop.store(true, Ordering::SeqCst);
+    };
+    tokio::join!(load(stack, &stop, &placed), partition);
+    let orders = placed.into_inner().expect("not poisoned");
+    all_complete(stack, &orders).await;
+}
+
+#[tokio::test]
+async fn with_quorum_queues_on_three_nodes_losing_any_node_loses_no_order() {
+    let started = Instant::now();
+    let cluster = Cluster::start().await;
+    let mut stack = TestStack::builder()
+        .amqp_url(&cluster.urls)
+        .env("AMQP_QUEUE_TYPE", "quorum")
+        .env("PAYMENT_SUCCESS_RATE", "1")
+        .env("SAGA_TIMEOUT_SECS", "3600")
+        .start()
+        .await;
+    stack.set_stock("product-A", 100_000).await;
+    for service in Service::ALL {
+        assert_eq!(
+            node_of(&stack, service).await,
+            1,
+            "the first node listed answers"
+        );
+    }
+    let types = rabbitmqctl(1, &["list_queues", "name", "type", "--no-table-headers"]).await;
+    let ours: Vec<&str> = types
+        .lines()
+        .filter(|line| line.starts_with(&format!("{}.", stack.name)) && !line.contains(".tap"))
+        .collect();
+    // Per service its queue, its DLQ and three delay queues; and the saga audit's queue.
+    assert_eq!(ours.len(), 4 * (2 + 3) + 1, "{types}");
+    assert!(ours.iter().all(|line| line.ends_with("quorum")), "{ours:?}");
+    eprintln!("cluster and stack up after {:?}", started.elapsed());
+
+    kill_the_connected_node(&stack).await;
+    eprintln!("node killed and back after {:?}", started.elapsed());
+    rolling_restart(&stack).await;
+    eprintln!("rolling restart done after {:?}", started.elapsed());
+    partition_a_node(&stack).await;
+    eprintln!("partition healed after {:?}", started.elapsed());
+    stack.cleanup().await;
+}

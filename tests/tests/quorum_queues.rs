@@ -1,0 +1,139 @@
+//! `AMQP_QUEUE_TYPE=quorum` on the system's single node (a one-member quorum queue is still
+//! one): retries through the TTL delay queues, dead letters and replay work as with classic
+//! queues (CONTRACT §11), and a message returned again and again without an ack hits the
+//! delivery limit and lands in the dead-letter queue.
+//! (The node-loss tests on three nodes are in `cluster.rs`.)
+
+use common::amqp::topology::DELIVERY_LIMIT;
+use lapin::BasicProperties;
+use lapin::options::{BasicGetOptions, BasicNackOptions};
+use reqwest::StatusCode;
+use saga_tests::broker::connect_any;
+use saga_tests::{Service, TestStack, eventually};
+use serde_json::Value;
+use std::time::Duration;
+
+async fn dead_letter_depth(stack: &TestStack, service: Service, depth: u32) {
+    let queue = stack.topology.dead_letter_queue(service);
+    eventually(
+        &format!("{depth} messages in {queue}"),
+        Duration::from_secs(30),
+        || async {
+            match stack.broker.depth(&queue).await {
+                found if found == depth => Ok(()),
+                found => Err(format!("depth {found}")),
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn on_quorum_queues_a_failing_handler_is_retried_dead_lettered_and_replayed() {
+    let stack = TestStack::builder()
+        .env("AMQP_QUEUE_TYPE", "quorum")
+        .env("PAYMENT_SUCCESS_RATE", "1")
+        .start()
+        .await;
+    let notifications = stack.db(Service::Notification).await;
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$;
+         CREATE TRIGGER refuse BEFORE INSERT ON notifications FOR EACH ROW EXECUTE FUNCTION refuse();",
+    )
+    .execute(&notifications)
+    .await
+    .unwrap();
+
+    let order = stack.place_order("c", &[("product-A", 1)], 5.0).await;
+    let id = order["id"].as_str().unwrap();
+    assert_eq!(stack.final_order(id).await["status"], "COMPLETED");
+
+    // PaymentProcessed and OrderConfirmed: each went through all three delay queues.
+    dead_letter_depth(&stack, Service::Notification, 2).await;
+    let (status, letters) = stack.get_json(Service::Notification, "/admin/dlq").await;
+    assert_eq!(status, StatusCode::OK, "{letters}");
+    for letter in letters["messages"].as_array().unwrap() {
+        assert_eq!(letter["attempts"], 4, "{letter}");
+    }
+
+    sqlx::raw_sql("DROP TRIGGER refuse ON notifications")
+        .execute(&notifications)
+        .await
+        .unwrap();
+    let response = stack
+        .http
+        .post(stack.url(Service::Notification, "/admin/dlq/replay"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["replayed"], 2);
+
+    stack.assert_invariants().await;
+    // Either may come back first: they were dead-lettered in whatever order they arrived.
+    let mut sent = stack.notifications(id).await;
+    sent.sort();
+    assert_eq!(sent, ["OrderConfirmed", "PaymentProcessed"]);
+    stack.cleanup().await;
+}
+
+#[tokio::test]
+async fn on_quorum_queues_a_message_never_acked_is_dead_lettered_at_the_delivery_limit() {
+    // Only inventory-service runs: it declares every queue, and nothing consumes
+    // order-service's, so the test can take and return a message there itself.
+    let stack = TestStack::builder()
+        .env("AMQP_QUEUE_TYPE", "quorum")
+        .only(&[Service::Inventory])
+        .start()
+        .await;
+    let json = BasicProperties::default().with_content_type("application/json".into());
+    stack
+        .broker
+        .publish(
+            "inventory.unavailable",
+            b"a message that kills its consumer",
+            json,
+        )
+        .await;
+
+    // A consumer that takes it and dies (here: returns it) each time.
+    let queue = stack.topology.queue(Service::Order);
+    let connection = connect_any(&stack.amqp_url).await.expect("RabbitMQ");
+    let channel = connection.create_channel().await.expect("a channel");
+    let dead_letters = stack.topology.dead_letter_queue(Service::Order);
+    let mut deliveries = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "never dead-lettered");
+        let got = channel
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+            .await
+            .expect("basic.get");
+        let Some(message) = got else {
+            // Returned messages come back a moment later; or it has gone to the DLQ.
+            if stack.broker.depth(&dead_letters).await == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        deliveries += 1;
+        assert!(deliveries <= DELIVERY_LIMIT + 1, "no delivery limit");
+        message
+            .delivery
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await
+            .expect("nack");
+    }
+    let _ = connection.close(200, "done".into()).await;
+    assert!(
+        deliveries >= DELIVERY_LIMIT,
+        "dead-lettered after {deliveries} deliveries"
+    );
+    assert_eq!(stack.broker.depth(&queue).await, 0);
+    stack.cleanup().await;
+}
