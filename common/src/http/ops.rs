@@ -1,7 +1,8 @@
 //! Operational endpoints every service serves: `/health`, `/ready`, `/metrics`, and the
-//! dead-letter admin (`GET /admin/dlq`, `POST /admin/dlq/replay`). Also the middleware that
-//! counts and times HTTP requests.
+//! dead-letter admin (`GET /admin/dlq`, `POST /admin/dlq/replay`, which need the admin
+//! token: see [`super::admin`]). Also the middleware that counts and times HTTP requests.
 
+use super::admin::Admin;
 use super::error::{ApiError, ErrorBody, ValidationErrorBody};
 use super::extract::Query;
 use crate::amqp::broker::Broker;
@@ -9,7 +10,7 @@ use crate::amqp::dead_letters;
 use crate::store::Store;
 use axum::Json;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -73,7 +74,7 @@ async fn ready(State(state): State<OpsState>) -> Response {
     .await;
     let database = match database {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(format!("database: {error}")),
+        Ok(Err(error)) => Err(crate::config::redact_urls(&format!("database: {error}"))),
         Err(_) => Err("database: no answer within 2 s".to_owned()),
     };
     let broker = match state.broker.current() {
@@ -135,11 +136,16 @@ pub struct Replayed {
 }
 
 /// The service's dead-letter queue: its depth and up to `limit` messages, left in place.
+/// Admin route: `Authorization: Bearer $ADMIN_TOKEN`.
 #[utoipa::path(get, path = "/admin/dlq", tag = "operations", params(PeekParams), responses(
     (status = 200, description = "The queue and its first messages", body = DeadLetterQueue),
+    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
+    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
     (status = 422, description = "A bad parameter", body = ValidationErrorBody),
-    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)))]
+    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    security(("admin_token" = [])))]
 async fn list_dead_letters(
+    _admin: Admin,
     State(state): State<OpsState>,
     Query(params): Query<PeekParams>,
 ) -> Result<Json<DeadLetterQueue>, ApiError> {
@@ -170,11 +176,20 @@ async fn list_dead_letters(
     }))
 }
 
-/// Moves every dead letter back to the service's queue for another try.
+/// Moves every dead letter back to the service's queue for another try. Admin route:
+/// `Authorization: Bearer $ADMIN_TOKEN`, and `Content-Type: application/json` or an
+/// `X-Requested-By` header (a cross-site form has neither).
 #[utoipa::path(post, path = "/admin/dlq/replay", tag = "operations", responses(
     (status = 200, description = "How many were moved", body = Replayed),
-    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)))]
-async fn replay_dead_letters(State(state): State<OpsState>) -> Result<Json<Replayed>, ApiError> {
+    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
+    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
+    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    security(("admin_token" = [])))]
+async fn replay_dead_letters(
+    _admin: Admin,
+    State(state): State<OpsState>,
+) -> Result<Json<Replayed>, ApiError> {
     let link = state
         .broker
         .current()
@@ -186,10 +201,11 @@ async fn replay_dead_letters(State(state): State<OpsState>) -> Result<Json<Repla
 }
 
 /// Counts and times every request by its route template (not the raw path, which would
-/// make one series per order id).
+/// make one series per order id) and its method, `OTHER` for a made-up one (which would
+/// otherwise add series forever).
 pub async fn track_requests(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let path = request
         .extensions()
         .get::<MatchedPath>()
@@ -197,9 +213,25 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".to_owned());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method.clone(), "path" => path.clone(), "status" => status)
+    metrics::counter!("http_requests_total", "method" => method, "path" => path.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method, "path" => path)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The standard methods by name; anything else is `OTHER`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
 }
