@@ -112,12 +112,10 @@ pub fn redact_urls(text: &str) -> String {
             .unwrap_or(tail.len());
         let authority = &tail[..end];
         match authority.rsplit_once('@') {
-            Some((userinfo, host)) => {
-                match userinfo.split_once(':') {
-                    Some((user, _)) => out.push_str(&format!("{user}:***@{host}")),
-                    None => out.push_str(authority),
-                }
-            }
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => out.push_str(&format!("{user}:***@{host}")),
+                None => out.push_str(authority),
+            },
             None => out.push_str(authority),
         }
         rest = &tail[end..];
@@ -345,8 +343,14 @@ mod tests {
     fn url_passwords_never_reach_an_error_or_debug_output() {
         for (name, value) in [
             ("DATABASE_URL", "postgres://app:Sup3r%2Fsecret@db:5432/"),
-            ("DATABASE_URL", "postgres://app:Sup3r%2Fsecret@db:notaport/x"),
-            ("AMQP_URL", "amqp://app:Sup3r%2Fsecret@mq:5672/%2f?heartbeat=x"),
+            (
+                "DATABASE_URL",
+                "postgres://app:Sup3r%2Fsecret@db:notaport/x",
+            ),
+            (
+                "AMQP_URL",
+                "amqp://app:Sup3r%2Fsecret@mq:5672/%2f?heartbeat=x",
+            ),
             ("AMQP_URL", "http://app:Sup3r%2Fsecret@mq"),
         ] {
             let error = CommonConfig::from_vars(Service::Order, &Vars::from_pairs([(name, value)]))

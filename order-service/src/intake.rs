@@ -169,7 +169,8 @@ async fn write_isolated(store: &Store, batch: &[Request]) -> Vec<Answer> {
             let (unavailable, why) = match failure {
                 Failure::TimedOut => (
                     true,
-                    "the database did not answer in time; nothing was written, try again".to_owned(),
+                    "the database did not answer in time; nothing was written, try again"
+                        .to_owned(),
                 ),
                 Failure::Retry(error) | Failure::NotWritten(ApiError::Database(error)) => {
                     (common::db::is_unreachable(&error), error.to_string())
@@ -302,7 +303,9 @@ async fn write_once(store: &Store, batch: &[Request]) -> Result<Vec<Answer>, Fai
             Some(_) => Err(ApiError::Conflict(
                 "Idempotency-Key was already used with a different request body".into(),
             )),
-            None => Err(ApiError::Conflict("Idempotency-Key is in use; retry".into())),
+            None => Err(ApiError::Conflict(
+                "Idempotency-Key is in use; retry".into(),
+            )),
         });
     }
 

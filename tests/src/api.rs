@@ -145,7 +145,12 @@ impl TestStack {
     }
 
     /// A request to an admin route of `service`, with the stack's admin token.
-    pub fn admin(&self, method: reqwest::Method, service: Service, path: &str) -> reqwest::RequestBuilder {
+    pub fn admin(
+        &self,
+        method: reqwest::Method,
+        service: Service,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         self.http
             .request(method, self.url(service, path))
             .bearer_auth(TEST_ADMIN_TOKEN)

@@ -38,11 +38,18 @@ async fn admin_routes_refuse_callers_without_the_token_and_forms() {
                 request = request.bearer_auth(token);
             }
             let (status, body) = answer(request).await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{}: {body}", service.name());
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{}: {body}",
+                service.name()
+            );
             assert!(body["detail"].is_string(), "{body}");
         }
     }
-    let (_, product) = stack.get_json(Service::Inventory, "/api/inventory/product-A").await;
+    let (_, product) = stack
+        .get_json(Service::Inventory, "/api/inventory/product-A")
+        .await;
     assert_eq!(product["available"], 10, "a refused PUT changed the stock");
 
     // A cross-site form can carry neither a JSON content type nor a custom header.
@@ -63,7 +70,8 @@ async fn admin_routes_refuse_callers_without_the_token_and_forms() {
     let (status, body) = answer(stack.admin(Method::GET, Service::Order, "/admin/dlq")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["depth"], 0);
-    let (status, body) = answer(stack.admin(Method::POST, Service::Payment, "/admin/dlq/replay")).await;
+    let (status, body) =
+        answer(stack.admin(Method::POST, Service::Payment, "/admin/dlq/replay")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["replayed"], 0);
     stack.cleanup().await;
@@ -77,7 +85,9 @@ async fn without_an_admin_token_admin_routes_are_off() {
         .start()
         .await;
     for request in [
-        stack.admin(Method::PUT, Service::Inventory, "/api/inventory/product-A").json(&json!({"available": 1})),
+        stack
+            .admin(Method::PUT, Service::Inventory, "/api/inventory/product-A")
+            .json(&json!({"available": 1})),
         stack.admin(Method::GET, Service::Inventory, "/admin/dlq"),
         stack.admin(Method::POST, Service::Inventory, "/admin/dlq/replay"),
     ] {
@@ -86,7 +96,9 @@ async fn without_an_admin_token_admin_routes_are_off() {
         assert_eq!(body["detail"], "admin routes are off: set ADMIN_TOKEN");
     }
     // Reading stock is not an admin route.
-    let (status, _) = stack.get_json(Service::Inventory, "/api/inventory/product-A").await;
+    let (status, _) = stack
+        .get_json(Service::Inventory, "/api/inventory/product-A")
+        .await;
     assert_eq!(status, StatusCode::OK);
     stack.cleanup().await;
 }
@@ -96,7 +108,10 @@ const MQ_SECRET: &str = "mq-Pa55word-SECRET";
 
 /// Runs order-service with these variables, its output in a file; returns the child and
 /// the file's path.
-fn run_order_service(name: &str, vars: &[(&str, String)]) -> (std::process::Child, std::path::PathBuf) {
+fn run_order_service(
+    name: &str,
+    vars: &[(&str, String)],
+) -> (std::process::Child, std::path::PathBuf) {
     devstack::build_services(false).expect("the services build");
     let log = std::env::temp_dir().join(format!("{name}-{}.log", uuid::Uuid::new_v4().simple()));
     let file = std::fs::File::create(&log).unwrap();
@@ -104,7 +119,10 @@ fn run_order_service(name: &str, vars: &[(&str, String)]) -> (std::process::Chil
     command
         .env_clear()
         .env("LOG_FORMAT", "json")
-        .env("AMQP_EXCHANGE", format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]))
+        .env(
+            "AMQP_EXCHANGE",
+            format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]),
+        )
         .stdin(Stdio::null())
         .stdout(file.try_clone().unwrap())
         .stderr(file);
@@ -115,7 +133,11 @@ fn run_order_service(name: &str, vars: &[(&str, String)]) -> (std::process::Chil
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test]
@@ -123,68 +145,97 @@ async fn passwords_in_urls_never_reach_logs_errors_or_ready() {
     // A URL that does not parse: the service stops at once, naming the variable.
     let (mut child, log) = run_order_service(
         "bad-url",
-        &[("DATABASE_URL", format!("postgres://postgres:{DB_SECRET}@127.0.0.1:5432/"))],
+        &[(
+            "DATABASE_URL",
+            format!("postgres://postgres:{DB_SECRET}@127.0.0.1:5432/"),
+        )],
     );
     let status = child.wait().unwrap();
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(status.code(), Some(2), "{text}");
     assert!(text.contains("DATABASE_URL"), "{text}");
-    assert!(!text.contains(DB_SECRET), "the password was printed: {text}");
+    assert!(
+        !text.contains(DB_SECRET),
+        "the password was printed: {text}"
+    );
 
     // PostgreSQL is unreachable: the service retries and says so.
     let (mut child, log) = run_order_service(
         "no-db",
         &[
-            ("DATABASE_URL", format!("postgres://postgres:{DB_SECRET}@127.0.0.1:1/x_db")),
+            (
+                "DATABASE_URL",
+                format!("postgres://postgres:{DB_SECRET}@127.0.0.1:1/x_db"),
+            ),
             ("HTTP_ADDR", format!("127.0.0.1:{}", free_port())),
         ],
     );
     eventually("a retry to be logged", Duration::from_secs(30), || async {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        text.contains("not reachable").then_some(text).ok_or("no retry yet".to_owned())
+        text.contains("not reachable")
+            .then_some(text)
+            .ok_or("no retry yet".to_owned())
     })
     .await;
     let _ = child.kill();
     let _ = child.wait();
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(!text.contains(DB_SECRET), "the password was printed: {text}");
+    assert!(
+        !text.contains(DB_SECRET),
+        "the password was printed: {text}"
+    );
 
     // RabbitMQ refuses the password: logs and /ready say so, without it.
-    let database = format!("t{}_order", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let database = format!(
+        "t{}_order",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
     let port = free_port();
     let amqp = stack::amqp_url();
-    let (_, host) = amqp.split_once('@').expect("the test AMQP URL has credentials");
+    let (_, host) = amqp
+        .split_once('@')
+        .expect("the test AMQP URL has credentials");
     let database_url = format!("{}/{database}", stack::postgres_url());
     let (mut child, log) = run_order_service(
         "bad-mq",
         &[
-            ("DATABASE_URL", database_url.replacen("postgres@", &format!("postgres:{DB_SECRET}@"), 1)),
+            (
+                "DATABASE_URL",
+                database_url.replacen("postgres@", &format!("postgres:{DB_SECRET}@"), 1),
+            ),
             ("AMQP_URL", format!("amqp://guest:{MQ_SECRET}@{host}")),
             ("HTTP_ADDR", format!("127.0.0.1:{port}")),
         ],
     );
     let http = reqwest::Client::new();
-    let ready = eventually("/ready to explain the broker", Duration::from_secs(60), || async {
-        let response = http
-            .get(format!("http://127.0.0.1:{port}/ready"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let body = response.text().await.map_err(|e| e.to_string())?;
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if body.contains("RabbitMQ") && text.contains("cannot reach RabbitMQ") {
-            Ok(body)
-        } else {
-            Err(body)
-        }
-    })
+    let ready = eventually(
+        "/ready to explain the broker",
+        Duration::from_secs(60),
+        || async {
+            let response = http
+                .get(format!("http://127.0.0.1:{port}/ready"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let body = response.text().await.map_err(|e| e.to_string())?;
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if body.contains("RabbitMQ") && text.contains("cannot reach RabbitMQ") {
+                Ok(body)
+            } else {
+                Err(body)
+            }
+        },
+    )
     .await;
     let _ = child.kill();
     let _ = child.wait();
     let text = std::fs::read_to_string(&log).unwrap();
     for secret in [DB_SECRET, MQ_SECRET] {
         assert!(!text.contains(secret), "the password was printed: {text}");
-        assert!(!ready.contains(secret), "/ready shows the password: {ready}");
+        assert!(
+            !ready.contains(secret),
+            "/ready shows the password: {ready}"
+        );
     }
     if let Ok(pool) = sqlx::PgPool::connect(&format!("{}/postgres", stack::postgres_url())).await {
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(

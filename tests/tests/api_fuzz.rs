@@ -43,7 +43,10 @@ fn fuzz(stack: &TestStack, service: Service, examples: u32) {
             "/admin/dlq/replay",
             // Fuzz the admin routes as an operator would call them.
             "--header",
-            &format!("Authorization: Bearer {}", saga_tests::stack::TEST_ADMIN_TOKEN),
+            &format!(
+                "Authorization: Bearer {}",
+                saga_tests::stack::TEST_ADMIN_TOKEN
+            ),
         ])
         .env("SCHEMATHESIS_HOOKS", "")
         .output()

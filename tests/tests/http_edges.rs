@@ -15,7 +15,11 @@ async fn unknown_paths_methods_and_huge_numbers_answer_in_json() {
     let made_up = Method::from_bytes(b"FROBNICATE").unwrap();
     for (method, path, expected) in [
         (made_up.clone(), "/health", StatusCode::METHOD_NOT_ALLOWED),
-        (Method::DELETE, "/api/orders", StatusCode::METHOD_NOT_ALLOWED),
+        (
+            Method::DELETE,
+            "/api/orders",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
         (Method::GET, "/no/such/path", StatusCode::NOT_FOUND),
     ] {
         let response = stack
@@ -43,7 +47,8 @@ async fn unknown_paths_methods_and_huge_numbers_answer_in_json() {
     assert!(
         metrics
             .lines()
-            .any(|line| line.starts_with("http_requests_total{") && line.contains("method=\"OTHER\"")),
+            .any(|line| line.starts_with("http_requests_total{")
+                && line.contains("method=\"OTHER\"")),
         "{metrics}"
     );
 
@@ -58,9 +63,17 @@ async fn unknown_paths_methods_and_huge_numbers_answer_in_json() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{amount}");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{amount}"
+        );
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body["detail"][0]["loc"], serde_json::json!(["body", "total_amount"]), "{body}");
+        assert_eq!(
+            body["detail"][0]["loc"],
+            serde_json::json!(["body", "total_amount"]),
+            "{body}"
+        );
     }
     assert!(stack.all_orders().await.is_empty());
     stack.cleanup().await;

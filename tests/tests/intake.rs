@@ -11,8 +11,16 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-async fn post(stack: &TestStack, addr: SocketAddr, key: Option<&str>, body: &Value) -> (StatusCode, Value) {
-    let mut request = stack.http.post(format!("http://{addr}/api/orders")).json(body);
+async fn post(
+    stack: &TestStack,
+    addr: SocketAddr,
+    key: Option<&str>,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let mut request = stack
+        .http
+        .post(format!("http://{addr}/api/orders"))
+        .json(body);
     if let Some(key) = key {
         request = request.header("Idempotency-Key", key);
     }
@@ -37,7 +45,11 @@ async fn two_replicas_taking_the_same_keys_in_opposite_orders_answer_every_post(
         .replicas(Service::Order, 2)
         .start()
         .await;
-    let replicas: Vec<SocketAddr> = stack.instances(Service::Order).iter().map(|i| i.addr).collect();
+    let replicas: Vec<SocketAddr> = stack
+        .instances(Service::Order)
+        .iter()
+        .map(|i| i.addr)
+        .collect();
     const ROUNDS: usize = 10;
     const KEYS: usize = 100;
     let customer = "customer-contended";
@@ -45,11 +57,18 @@ async fn two_replicas_taking_the_same_keys_in_opposite_orders_answer_every_post(
 
     let mut ids: HashMap<String, Value> = HashMap::new();
     for round in 0..ROUNDS {
-        let keys: Vec<String> = (0..KEYS).map(|k| format!("round-{round}-key-{k:02}")).collect();
+        let keys: Vec<String> = (0..KEYS)
+            .map(|k| format!("round-{round}-key-{k:02}"))
+            .collect();
         // Replica 0 gets the keys in ascending order, replica 1 in descending order, all
         // at once: their group commits insert the same keys in opposite orders.
-        let forward = keys.iter().map(|key| post(&stack, replicas[0], Some(key), &body));
-        let backward = keys.iter().rev().map(|key| post(&stack, replicas[1], Some(key), &body));
+        let forward = keys
+            .iter()
+            .map(|key| post(&stack, replicas[0], Some(key), &body));
+        let backward = keys
+            .iter()
+            .rev()
+            .map(|key| post(&stack, replicas[1], Some(key), &body));
         let (forward, backward) = tokio::join!(join_all(forward), join_all(backward));
         let answers = keys
             .iter()
@@ -78,7 +97,9 @@ async fn a_post_given_up_while_the_database_stalls_is_never_written() {
         .through_proxy(Service::Order, Dependency::Database)
         .start()
         .await;
-    let order = stack.place_order("customer-before", &[("product-A", 1)], 10.0).await;
+    let order = stack
+        .place_order("customer-before", &[("product-A", 1)], 10.0)
+        .await;
     stack.final_order(order["id"].as_str().unwrap()).await;
 
     // Every byte between order-service and PostgreSQL now takes 1.5 s each way: the order's
@@ -99,20 +120,28 @@ async fn a_post_given_up_while_the_database_stalls_is_never_written() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body["detail"].is_string(), "a 503 says why: {body}");
     assert!(retry_after.is_some(), "a 503 says when to retry");
-    assert!(started.elapsed() < Duration::from_secs(14), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(14),
+        "{:?}",
+        started.elapsed()
+    );
 
     // The link heals. order-service writes orders one batch after another, so once a later
     // order is written, whatever happened to the stalled one has happened.
     proxy.set_delay(Duration::ZERO);
-    let later = eventually("an order to be written after the stall", Duration::from_secs(90), || async {
-        match stack
-            .post_order_raw(&order_body("customer-after", &[("product-A", 1)], 10.0))
-            .await
-        {
-            (StatusCode::CREATED, order) => Ok(order),
-            (status, body) => Err(format!("{status} {body}")),
-        }
-    })
+    let later = eventually(
+        "an order to be written after the stall",
+        Duration::from_secs(90),
+        || async {
+            match stack
+                .post_order_raw(&order_body("customer-after", &[("product-A", 1)], 10.0))
+                .await
+            {
+                (StatusCode::CREATED, order) => Ok(order),
+                (status, body) => Err(format!("{status} {body}")),
+            }
+        },
+    )
     .await;
     stack.final_order(later["id"].as_str().unwrap()).await;
 

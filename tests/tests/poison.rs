@@ -131,7 +131,11 @@ async fn a_failing_handler_is_retried_with_delays_then_dead_lettered_and_can_be_
         .await
         .unwrap();
     let response = stack
-        .admin(reqwest::Method::POST, Service::Notification, "/admin/dlq/replay")
+        .admin(
+            reqwest::Method::POST,
+            Service::Notification,
+            "/admin/dlq/replay",
+        )
         .send()
         .await
         .unwrap();

@@ -97,7 +97,14 @@ fn explicit(parts: &Parts) -> bool {
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .map(|value| value.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
     json || parts.headers.contains_key(EXPLICIT_HEADER)
 }
@@ -129,13 +136,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_or_wrong_token_is_unauthorized() {
-        for header in [None, Some("Bearer nope"), Some("Basic s3cret"), Some("s3cret")] {
+        for header in [
+            None,
+            Some("Bearer nope"),
+            Some("Basic s3cret"),
+            Some("s3cret"),
+        ] {
             let mut request = Request::get("/admin/dlq");
             if let Some(value) = header {
                 request = request.header("authorization", value);
             }
             let error = check(on(), request.body(()).unwrap()).await.unwrap_err();
-            assert!(matches!(error, ApiError::Unauthorized(_)), "{header:?}: {error}");
+            assert!(
+                matches!(error, ApiError::Unauthorized(_)),
+                "{header:?}: {error}"
+            );
         }
         let ok = Request::get("/admin/dlq")
             .header("authorization", "bearer s3cret")
@@ -152,7 +167,10 @@ mod tests {
             .body(())
             .unwrap();
         let error = check(on(), form).await.unwrap_err();
-        assert!(matches!(error, ApiError::UnsupportedMediaType(_)), "{error}");
+        assert!(
+            matches!(error, ApiError::UnsupportedMediaType(_)),
+            "{error}"
+        );
         for (name, value) in [
             ("content-type", "application/json"),
             (EXPLICIT_HEADER, "ops"),

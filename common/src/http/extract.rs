@@ -227,7 +227,10 @@ mod tests {
             r#"{"more": [1e999, 2e999], "total": 1e400}"#,
         ] {
             let amount: Amount = parse_json(body.as_bytes()).expect(body);
-            assert!(amount.total.is_finite() && amount.total.abs() == f64::MAX, "{body}");
+            assert!(
+                amount.total.is_finite() && amount.total.abs() == f64::MAX,
+                "{body}"
+            );
             assert!(amount.more.iter().all(|m| *m == f64::MAX), "{body}");
         }
         assert!(matches!(
