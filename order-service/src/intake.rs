@@ -154,7 +154,7 @@ enum Failure {
 async fn write_isolated(store: &Store, batch: &[Request]) -> Vec<Answer> {
     match write_retrying(store, batch).await {
         Ok(answers) => answers,
-        Err(Failure::NotWritten(ApiError::Database(error)))
+        Err(Failure::Retry(error) | Failure::NotWritten(ApiError::Database(error)))
             if batch.len() > 1 && !common::db::is_unreachable(&error) =>
         {
             tracing::warn!(%error, orders = batch.len(), "a batch of new orders failed; writing them one by one");
@@ -216,11 +216,12 @@ async fn write_retrying(store: &Store, batch: &[Request]) -> Result<Vec<Answer>,
     }
 }
 
-/// The backend a transaction runs on, to end it when its `COMMIT` is in doubt.
+/// The backend a transaction runs on and when the transaction began, to end it when its
+/// `COMMIT` is in doubt (the start time tells that transaction from a later one).
 #[derive(Debug, Clone, Copy, sqlx::FromRow)]
 struct Backend {
     pid: i32,
-    backend_start: DateTime<Utc>,
+    started: DateTime<Utc>,
 }
 
 /// Writes a batch in one transaction; one answer per request, in order.
@@ -243,11 +244,9 @@ async fn write_once(store: &Store, batch: &[Request]) -> Result<Vec<Answer>, Fai
 
     let prepared = timeout(WRITE_TIMEOUT, async {
         let mut uow = store.begin().await?;
-        let backend: Backend = sqlx::query_as(
-            "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()",
-        )
-        .fetch_one(uow.conn())
-        .await?;
+        let backend: Backend = sqlx::query_as("SELECT pg_backend_pid() AS pid, now() AS started")
+            .fetch_one(uow.conn())
+            .await?;
         let written: HashMap<Uuid, OrderRow> = repo::insert_all(uow.conn(), &insertions)
             .await?
             .into_iter()
@@ -369,10 +368,10 @@ async fn resolve(store: &Store, backend: Backend, ids: Vec<Uuid>) -> bool {
                 .await?;
             loop {
                 let alive: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2)",
+                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND xact_start = $2)",
                 )
                 .bind(backend.pid)
-                .bind(backend.backend_start)
+                .bind(backend.started)
                 .fetch_one(&mut *conn)
                 .await?;
                 if !alive {

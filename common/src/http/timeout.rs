@@ -101,3 +101,87 @@ pub async fn limit(State(limit): State<Duration>, mut request: Request, next: Ne
     }
     handler.await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{StatusCode, header};
+    use axum::routing::get;
+    use std::sync::Mutex;
+    use tower::ServiceExt;
+
+    const LIMIT: Duration = Duration::from_millis(100);
+
+    async fn call(app: Router) -> (StatusCode, Option<String>, Vec<u8>) {
+        let app = app.layer(axum::middleware::from_fn_with_state(LIMIT, limit));
+        let response = app
+            .oneshot(axum::http::Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, retry_after, body.to_vec())
+    }
+
+    #[tokio::test]
+    async fn a_request_over_the_limit_gets_503_with_a_detail() {
+        let app = Router::new().route(
+            "/",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "late"
+            }),
+        );
+        let (status, retry_after, body) = call(app).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(retry_after.is_some());
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(body["detail"].is_string(), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_committed_request_is_waited_for() {
+        let app = Router::new().route(
+            "/",
+            get(|budget: Budget| async move {
+                assert!(budget.commit());
+                tokio::time::sleep(LIMIT * 3).await;
+                "done"
+            }),
+        );
+        let (status, _, body) = call(app).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, b"done");
+    }
+
+    #[tokio::test]
+    async fn a_request_given_up_on_cannot_commit_any_more() {
+        let seen: Arc<Mutex<Option<Budget>>> = Arc::default();
+        let app = Router::new().route(
+            "/",
+            get({
+                let seen = seen.clone();
+                |budget: Budget| async move {
+                    *seen.lock().unwrap() = Some(budget);
+                    std::future::pending::<()>().await;
+                }
+            }),
+        );
+        let (status, _, _) = call(app).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let budget = seen.lock().unwrap().take().expect("the handler ran");
+        assert!(budget.given_up());
+        assert!(
+            !budget.commit(),
+            "work the caller was told failed must not be done"
+        );
+    }
+}
