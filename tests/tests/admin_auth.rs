@@ -103,6 +103,69 @@ async fn without_an_admin_token_admin_routes_are_off() {
     stack.cleanup().await;
 }
 
+#[tokio::test]
+async fn an_operator_can_discard_one_dead_letter_and_keep_the_others() {
+    let stack = TestStack::start().await;
+    let json = lapin::BasicProperties::default().with_content_type("application/json".into());
+    for id in ["poison-1", "poison-2"] {
+        stack
+            .broker
+            .publish(
+                "order.created",
+                b"not json at all",
+                json.clone().with_message_id(id.into()),
+            )
+            .await;
+    }
+    let depth = || async {
+        let (status, body) =
+            answer(stack.admin(Method::GET, Service::Inventory, "/admin/dlq")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    };
+    eventually("two dead letters", Duration::from_secs(30), || async {
+        match depth().await["depth"].as_u64() {
+            Some(2) => Ok(()),
+            other => Err(format!("depth {other:?}")),
+        }
+    })
+    .await;
+
+    let discard = |id: &str| {
+        stack
+            .admin(Method::POST, Service::Inventory, "/admin/dlq/discard")
+            .json(&json!({ "message_id": id }))
+    };
+    let (status, body) = answer(
+        stack
+            .http
+            .post(stack.url(Service::Inventory, "/admin/dlq/discard"))
+            .json(&json!({"message_id": "poison-1"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = answer(discard("no-such-message")).await;
+    assert_eq!(
+        (status, &body["discarded"]),
+        (StatusCode::OK, &json!(0)),
+        "{body}"
+    );
+    let (status, body) = answer(discard("poison-1")).await;
+    assert_eq!(
+        (status, &body["discarded"]),
+        (StatusCode::OK, &json!(1)),
+        "{body}"
+    );
+
+    let left = depth().await;
+    assert_eq!(left["depth"], 1, "{left}");
+    assert_eq!(left["messages"][0]["message_id"], "poison-2", "{left}");
+    let mut stack = stack;
+    stack.expected_dead_letters.insert(Service::Inventory, 1);
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
+
 const DB_SECRET: &str = "db-Pa55word-SECRET";
 const MQ_SECRET: &str = "mq-Pa55word-SECRET";
 

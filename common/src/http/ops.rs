@@ -1,10 +1,10 @@
 //! Operational endpoints every service serves: `/health`, `/ready`, `/metrics`, and the
-//! dead-letter admin (`GET /admin/dlq`, `POST /admin/dlq/replay`, which need the admin
-//! token: see [`super::admin`]). Also the middleware that counts and times HTTP requests.
+//! dead-letter admin (`GET /admin/dlq`, `POST /admin/dlq/replay`, `POST /admin/dlq/discard`,
+//! which need the admin token: see [`super::admin`]). Also the middleware that counts and times HTTP requests.
 
 use super::admin::Admin;
 use super::error::{ApiError, ErrorBody, ValidationErrorBody};
-use super::extract::Query;
+use super::extract::{Json as JsonBody, Query};
 use crate::amqp::broker::Broker;
 use crate::amqp::dead_letters;
 use crate::store::Store;
@@ -34,6 +34,7 @@ pub fn router(state: OpsState) -> OpenApiRouter {
         .routes(routes!(metrics))
         .routes(routes!(list_dead_letters))
         .routes(routes!(replay_dead_letters))
+        .routes(routes!(discard_dead_letter))
         .with_state(state)
 }
 
@@ -198,6 +199,53 @@ async fn replay_dead_letters(
         .await
         .map_err(|error| ApiError::Unavailable(format!("RabbitMQ: {error}")))?;
     Ok(Json(Replayed { replayed }))
+}
+
+/// Which dead letter to discard.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Discard {
+    /// The `message_id` of the dead letters to remove (as `GET /admin/dlq` shows it).
+    #[schema(min_length = 1, max_length = 255)]
+    pub message_id: String,
+}
+
+/// How many dead letters a discard removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Discarded {
+    pub discarded: u32,
+}
+
+/// Removes the dead letters with one `message_id` for good, leaving the others in place.
+/// Admin route: `Authorization: Bearer $ADMIN_TOKEN` and a JSON body.
+#[utoipa::path(post, path = "/admin/dlq/discard", tag = "operations", request_body = Discard,
+    responses(
+    (status = 200, description = "How many were removed", body = Discarded),
+    (status = 400, description = "Not JSON", body = ErrorBody),
+    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
+    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
+    (status = 415, description = "Not application/json", body = ErrorBody),
+    (status = 422, description = "A bad message id", body = ValidationErrorBody),
+    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    security(("admin_token" = [])))]
+async fn discard_dead_letter(
+    _admin: Admin,
+    State(state): State<OpsState>,
+    JsonBody(body): JsonBody<Discard>,
+) -> Result<Json<Discarded>, ApiError> {
+    if body.message_id.is_empty() || body.message_id.len() > 255 {
+        return Err(ApiError::invalid(
+            vec!["body".into(), "message_id".into()],
+            "must be 1 to 255 characters",
+        ));
+    }
+    let link = state
+        .broker
+        .current()
+        .ok_or_else(|| ApiError::Unavailable("RabbitMQ is not connected".into()))?;
+    let discarded = dead_letters::discard(&state.broker, &link, &body.message_id)
+        .await
+        .map_err(|error| ApiError::Unavailable(format!("RabbitMQ: {error}")))?;
+    Ok(Json(Discarded { discarded }))
 }
 
 /// Counts and times every request by its route template (not the raw path, which would
