@@ -12,6 +12,9 @@ pub struct Config {
     pub saga_timeout: Duration,
     /// Where the dashboard reads stock from (`INVENTORY_URL`).
     pub inventory_url: reqwest::Url,
+    /// Past this many `PENDING` orders, `POST /api/orders` answers 503 at once
+    /// (`MAX_PENDING_ORDERS`, CONTRACT §9).
+    pub max_pending_orders: i64,
 }
 
 /// `INVENTORY_URL`, default `http://127.0.0.1:8001`; must be http(s).
@@ -36,6 +39,7 @@ impl ServiceConfig for Config {
             common: CommonConfig::from_vars(Service::Order, vars)?,
             saga_timeout: Duration::from_secs(positive(vars, "SAGA_TIMEOUT_SECS", 60u64)?),
             inventory_url: inventory_url(vars)?,
+            max_pending_orders: positive(vars, "MAX_PENDING_ORDERS", 50_000i64)?,
         })
     }
 

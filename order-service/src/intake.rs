@@ -1,8 +1,9 @@
 //! Group commit for new orders. `POST /api/orders` hands its validated order to the
 //! intake, which writes whatever orders are waiting — one at low load, dozens under load —
 //! in one transaction: one insert for the orders, one for their `OrderCreated` events, one
-//! commit. When the queue in front of it is full the POST answers 503 with `Retry-After`
-//! instead of piling up work.
+//! commit. When the queue in front of it is full, or more than `MAX_PENDING_ORDERS` orders
+//! are `PENDING` (CONTRACT §9), the POST answers 503 with `Retry-After` at once instead of
+//! piling up work.
 //!
 //! A 5xx means nothing was created (CONTRACT §9):
 //! - a request is *claimed* ([`Budget::commit`]) before it goes into a transaction; one
@@ -26,9 +27,12 @@ use common::http::ApiError;
 use common::http::timeout::Budget;
 use common::store::Store;
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Orders written in one transaction at most.
@@ -41,6 +45,8 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Tries of a batch that hit a deadlock or a serialization failure.
 const MAX_TRIES: u32 = 4;
+/// How often the number of `PENDING` orders is counted for load shedding.
+const PENDING_RECOUNT: Duration = Duration::from_millis(250);
 
 /// What happened to a placed order.
 pub enum Placed {
@@ -54,6 +60,9 @@ pub enum Placed {
 #[derive(Clone)]
 pub struct Intake {
     queue: mpsc::Sender<Request>,
+    /// `PENDING` orders at the last count (every [`PENDING_RECOUNT`]).
+    pending: Arc<AtomicI64>,
+    max_pending: i64,
 }
 
 struct Request {
@@ -67,11 +76,18 @@ struct Request {
 type Answer = Result<Placed, ApiError>;
 
 impl Intake {
-    /// Starts the writer; it stops when every handle is dropped.
-    pub fn start(store: Store) -> Self {
+    /// Starts the writer (it stops when every handle is dropped) and the counter of
+    /// `PENDING` orders (it stops with `stop`).
+    pub fn start(store: Store, max_pending: i64, stop: CancellationToken) -> Self {
         let (queue, requests) = mpsc::channel(QUEUE_LENGTH);
+        let pending = Arc::new(AtomicI64::new(0));
+        tokio::spawn(count_pending(store.clone(), pending.clone(), stop));
         tokio::spawn(write_loop(store, requests));
-        Self { queue }
+        Self {
+            queue,
+            pending,
+            max_pending,
+        }
     }
 
     pub async fn place(
@@ -80,6 +96,14 @@ impl Intake {
         idempotency_key: Option<String>,
         budget: Budget,
     ) -> Answer {
+        let pending = self.pending.load(Ordering::Relaxed);
+        if pending >= self.max_pending {
+            metrics::counter!("intake_shed_total").increment(1);
+            return Err(ApiError::Unavailable(format!(
+                "{pending} orders are waiting to finish (MAX_PENDING_ORDERS is {}); retry shortly",
+                self.max_pending
+            )));
+        }
         let (reply, answer) = oneshot::channel();
         let request = Request {
             order,
@@ -98,6 +122,26 @@ impl Intake {
         answer
             .await
             .map_err(|_| ApiError::Unavailable("the service is stopping".into()))?
+    }
+}
+
+/// Keeps `pending` near the number of `PENDING` orders (a small partial index).
+async fn count_pending(store: Store, pending: Arc<AtomicI64>, stop: CancellationToken) {
+    loop {
+        let counted = timeout(
+            WRITE_TIMEOUT,
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM orders WHERE status = 'PENDING'")
+                .fetch_one(store.pool()),
+        )
+        .await;
+        if let Ok(Ok(count)) = counted {
+            pending.store(count, Ordering::Relaxed);
+            metrics::gauge!("orders_pending").set(count as f64);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PENDING_RECOUNT) => {}
+            _ = stop.cancelled() => return,
+        }
     }
 }
 

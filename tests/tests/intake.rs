@@ -153,3 +153,50 @@ async fn a_post_given_up_while_the_database_stalls_is_never_written() {
     stack.assert_invariants().await;
     stack.cleanup().await;
 }
+
+#[tokio::test]
+async fn past_max_pending_orders_a_post_is_shed_at_once_and_creates_nothing() {
+    // Without inventory-service nothing moves on: every order stays PENDING.
+    let stack = TestStack::builder()
+        .only(&[Service::Order])
+        .service_env(Service::Order, "MAX_PENDING_ORDERS", "3")
+        .start()
+        .await;
+    let body = order_body("customer-shed", &[("product-A", 1)], 10.0);
+    for _ in 0..3 {
+        stack
+            .place_order("customer-shed", &[("product-A", 1)], 10.0)
+            .await;
+    }
+    // The count of PENDING orders is refreshed a few times a second: soon a POST is shed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut created = 3;
+    loop {
+        assert!(Instant::now() < deadline, "no POST was shed");
+        let started = Instant::now();
+        let response = stack
+            .http
+            .post(stack.url(Service::Order, "/api/orders"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let retry_after = response.headers().contains_key("retry-after");
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(answer["detail"].is_string(), "{answer}");
+                assert!(retry_after, "a shed POST says when to retry");
+                assert!(started.elapsed() < Duration::from_secs(2), "shed at once");
+                break;
+            }
+            other => panic!("{other}: {answer}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(created <= 5, "{created} orders accepted past a bound of 3");
+    assert_eq!(orders_of(&stack, "customer-shed").await, created);
+    stack.cleanup().await;
+}
