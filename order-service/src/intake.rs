@@ -444,3 +444,88 @@ async fn resolve(store: &Store, backend: Backend, ids: Vec<Uuid>) -> bool {
         delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The in-doubt path against a real PostgreSQL (`TEST_POSTGRES_URL`), in a database of
+    //! its own: a transaction whose `COMMIT` never arrives is ended and reads as not written;
+    //! one that committed reads as written.
+
+    use super::*;
+    use sqlx::Connection;
+
+    async fn scratch_store() -> (Store, String) {
+        let server = std::env::var("TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let url = format!("{server}/intake_{}", Uuid::new_v4().simple());
+        let pool = common::db::prepare(
+            &url,
+            4,
+            &crate::startup::MIGRATOR,
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("a scratch database");
+        (Store::new(pool), url)
+    }
+
+    async fn drop_database(store: Store, url: &str) {
+        store.pool().close().await;
+        let (server, name) = url.rsplit_once('/').unwrap();
+        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+
+    async fn insert_in(conn: &mut sqlx::PgConnection, id: Uuid) -> Backend {
+        let backend: Backend = sqlx::query_as("SELECT pg_backend_pid() AS pid, now() AS started")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO orders (id, customer_id, items, total_cents, status, timeline)
+             VALUES ($1, 'c', '[]', 100, 'PENDING', '[]')",
+        )
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        backend
+    }
+
+    #[tokio::test]
+    async fn a_commit_in_doubt_is_settled_by_what_the_database_holds() {
+        let (store, url) = scratch_store().await;
+
+        // Never committed: the transaction is still open when it is settled.
+        let mut open = store.pool().acquire().await.unwrap().detach();
+        sqlx::query("BEGIN").execute(&mut open).await.unwrap();
+        let stuck = Uuid::now_v7();
+        let backend = insert_in(&mut open, stuck).await;
+        assert!(!resolve(&store, backend, vec![stuck]).await);
+        // Its backend is gone: a late COMMIT cannot write it any more.
+        assert!(sqlx::query("COMMIT").execute(&mut open).await.is_err());
+        let found: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE id = $1")
+            .bind(stuck)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(found, 0);
+
+        // Committed, but its answer was lost.
+        let mut conn = store.pool().acquire().await.unwrap().detach();
+        sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+        let written = Uuid::now_v7();
+        let backend = insert_in(&mut conn, written).await;
+        sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+        assert!(resolve(&store, backend, vec![written]).await);
+
+        drop_database(store, &url).await;
+    }
+}
