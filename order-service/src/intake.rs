@@ -210,24 +210,27 @@ async fn write_isolated(store: &Store, batch: &[Request]) -> Vec<Answer> {
             answers
         }
         Err(failure) => {
+            tracing::warn!(?failure, orders = batch.len(), "new orders not written");
             let (unavailable, why) = match failure {
                 Failure::TimedOut => (
                     true,
                     "the database did not answer in time; nothing was written, try again"
                         .to_owned(),
                 ),
+                Failure::Retry(error) | Failure::NotWritten(ApiError::Database(error))
+                    if common::db::is_unreachable(&error) =>
+                {
+                    (
+                        true,
+                        "the database is unavailable; nothing was written, try again shortly"
+                            .to_owned(),
+                    )
+                }
+                Failure::NotWritten(other @ ApiError::Unavailable(_)) => (true, other.to_string()),
                 Failure::Retry(error) | Failure::NotWritten(ApiError::Database(error)) => {
-                    (common::db::is_unreachable(&error), error.to_string())
+                    (false, error.to_string())
                 }
-                Failure::NotWritten(other) => {
-                    (matches!(other, ApiError::Unavailable(_)), other.to_string())
-                }
-            };
-            tracing::warn!(error = %why, orders = batch.len(), "new orders not written");
-            let why = if unavailable && !why.starts_with("the database did not answer") {
-                "the database is unavailable; nothing was written, try again shortly".to_owned()
-            } else {
-                why
+                Failure::NotWritten(other) => (false, other.to_string()),
             };
             batch
                 .iter()
