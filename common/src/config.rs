@@ -87,13 +87,83 @@ where
     Ok(value)
 }
 
-/// Builds the error for a variable that parsed but is out of range.
+/// Builds the error for a variable that parsed but is out of range. Passwords in URLs
+/// (in the value or in a parser's message quoting it) are replaced by `***`.
 pub fn invalid(name: &str, value: &str, reason: impl Display) -> ConfigError {
+    let mut reason = redact_urls(&reason.to_string());
+    for password in passwords(value) {
+        reason = reason.replace(&password, "***");
+    }
     ConfigError {
         name: name.to_owned(),
-        value: value.to_owned(),
-        reason: reason.to_string(),
+        value: redact_urls(value),
+        reason,
     }
+}
+
+/// `text` with the password of every `scheme://user:password@host` in it replaced by
+/// `***`, so a URL can be logged or shown in an error.
+pub fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | ',' | '"' | '\'') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => out.push_str(&format!("{user}:***@{host}")),
+                None => out.push_str(authority),
+            },
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The passwords of the URLs in `text`, as written (and percent-decoded, as a parser
+/// may quote either).
+fn passwords(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for part in text.split("://").skip(1) {
+        let end = part
+            .find(|c: char| matches!(c, '/' | '?' | '#' | ',') || c.is_whitespace())
+            .unwrap_or(part.len());
+        if let Some((userinfo, _)) = part[..end].rsplit_once('@')
+            && let Some((_, password)) = userinfo.split_once(':')
+            && !password.is_empty()
+        {
+            found.push(password.to_owned());
+            if let Ok(decoded) = percent_decode(password)
+                && decoded != password
+            {
+                found.push(decoded);
+            }
+        }
+    }
+    found
+}
+
+fn percent_decode(text: &str) -> Result<String, ()> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3).ok_or(())?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| ())?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| ())
 }
 
 /// How log lines are written.
@@ -116,8 +186,8 @@ impl FromStr for LogFormat {
     }
 }
 
-/// The settings every service has.
-#[derive(Debug, Clone)]
+/// The settings every service has. Its `Debug` hides the passwords in the URLs.
+#[derive(Clone)]
 pub struct CommonConfig {
     pub service: Service,
     pub database_url: String,
@@ -142,6 +212,45 @@ pub struct CommonConfig {
     pub otel_endpoint: Option<String>,
     /// `service.name` of the spans (`OTEL_SERVICE_NAME`, default the binary's name).
     pub otel_service_name: String,
+    /// `ADMIN_TOKEN`: admin routes need it as a bearer token; unset, they are off (403).
+    pub admin_token: Option<crate::http::AdminToken>,
+}
+
+/// `ADMIN_TOKEN`: unset or empty turns admin routes off; a set one must be long enough
+/// that guessing it is hopeless.
+fn admin_token(vars: &Vars) -> Result<Option<crate::http::AdminToken>, ConfigError> {
+    let Some(token) = vars.get::<String>("ADMIN_TOKEN")? else {
+        return Ok(None);
+    };
+    if token.len() < 16 || !token.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(invalid(
+            "ADMIN_TOKEN",
+            "***",
+            "use at least 16 visible ASCII characters (e.g. `openssl rand -hex 32`)",
+        ));
+    }
+    Ok(Some(crate::http::AdminToken::new(&token)))
+}
+
+impl std::fmt::Debug for CommonConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommonConfig")
+            .field("service", &self.service)
+            .field("database_url", &redact_urls(&self.database_url))
+            .field("amqp_url", &redact_urls(&self.amqp_url))
+            .field("exchange", &self.exchange)
+            .field("http_addr", &self.http_addr)
+            .field("log_filter", &self.log_filter)
+            .field("log_format", &self.log_format)
+            .field("retry_delays", &self.retry_delays)
+            .field("prefetch", &self.prefetch)
+            .field("db_pool_size", &self.db_pool_size)
+            .field("amqp_queue_type", &self.amqp_queue_type)
+            .field("otel_endpoint", &self.otel_endpoint)
+            .field("otel_service_name", &self.otel_service_name)
+            .field("admin_token", &self.admin_token)
+            .finish()
+    }
 }
 
 /// A comma-separated list of milliseconds, e.g. `1000,5000,30000`.
@@ -227,6 +336,7 @@ impl CommonConfig {
                 .get::<String>("OTEL_EXPORTER_OTLP_ENDPOINT")?
                 .filter(|url| !url.trim().is_empty()),
             otel_service_name: vars.get_or("OTEL_SERVICE_NAME", service.name().to_owned())?,
+            admin_token: admin_token(vars)?,
         })
     }
 }
@@ -247,6 +357,64 @@ mod tests {
         assert_eq!(config.exchange, "orders");
         assert_eq!(config.http_addr.to_string(), "0.0.0.0:8002");
         assert_eq!(config.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn url_passwords_never_reach_an_error_or_debug_output() {
+        for (name, value) in [
+            ("DATABASE_URL", "postgres://app:Sup3r%2Fsecret@db:5432/"),
+            (
+                "DATABASE_URL",
+                "postgres://app:Sup3r%2Fsecret@db:notaport/x",
+            ),
+            (
+                "AMQP_URL",
+                "amqp://app:Sup3r%2Fsecret@mq:5672/%2f?heartbeat=x",
+            ),
+            ("AMQP_URL", "http://app:Sup3r%2Fsecret@mq"),
+        ] {
+            let error = CommonConfig::from_vars(Service::Order, &Vars::from_pairs([(name, value)]))
+                .unwrap_err();
+            let shown = format!("{error} {error:?}");
+            assert!(shown.contains(name), "{shown}");
+            assert!(!shown.contains("Sup3r"), "{shown}");
+            assert!(!shown.contains("secret"), "{shown}");
+        }
+        let config = CommonConfig::from_vars(
+            Service::Order,
+            &Vars::from_pairs([
+                ("DATABASE_URL", "postgres://app:Sup3rsecret@db:5432/x"),
+                ("AMQP_URL", "amqp://app:Sup3rsecret@mq:5672/%2f"),
+                ("ADMIN_TOKEN", "admin-token-Sup3rsecret"),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("Sup3rsecret"), "{shown}");
+        assert!(shown.contains("app:***@db:5432"), "{shown}");
+    }
+
+    #[test]
+    fn redaction_keeps_everything_but_the_password() {
+        assert_eq!(
+            redact_urls("a amqp://u:p@h:1/%2f,amqp://u:p@h2:2/%2f b"),
+            "a amqp://u:***@h:1/%2f,amqp://u:***@h2:2/%2f b"
+        );
+        assert_eq!(
+            redact_urls("postgres://postgres@127.0.0.1:5432/x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused_without_echoing_it() {
+        let error = CommonConfig::from_vars(
+            Service::Order,
+            &Vars::from_pairs([("ADMIN_TOKEN", "short-tok")]),
+        )
+        .unwrap_err();
+        assert_eq!(error.name, "ADMIN_TOKEN");
+        assert!(!error.to_string().contains("short-tok"), "{error}");
     }
 
     #[test]

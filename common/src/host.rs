@@ -12,11 +12,11 @@ use crate::amqp::consumer::{self, MessageHandler};
 use crate::amqp::topology::Topology;
 use crate::config::CommonConfig;
 use crate::db::{self, DbSetupError};
-use crate::http::{MAX_BODY_BYTES, ops};
+use crate::http::{AdminAccess, ApiError, MAX_BODY_BYTES, ops, timeout};
 use crate::outbox::Relay;
 use crate::store::Store;
+use axum::Extension;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use futures_util::future::BoxFuture;
 use sqlx::migrate::Migrator;
 use std::net::SocketAddr;
@@ -26,14 +26,15 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
-use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 // Errors are logged where they are mapped to a status (`ApiError`), not again here.
 use tower_http::trace::TraceLayer;
 
-/// How long one HTTP request may take before it gets 503.
+/// How long one HTTP request may take before it gets 503 (unless its handler committed to
+/// finishing it: see [`timeout::Budget`]).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Shutdown must finish within this (plus [`POOL_CLOSE_GRACE`] and the runtime's
 /// [`RUNTIME_SHUTDOWN`]): well inside an orchestrator's grace period, whatever the links do.
@@ -157,11 +158,14 @@ impl Host {
             .split_for_parts();
         let app = routes
             .merge(SwaggerUi::new("/docs").url("/openapi.json", describe(openapi, config.service)))
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
             .layer(axum::middleware::from_fn(ops::track_requests))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::SERVICE_UNAVAILABLE,
+            .layer(Extension(AdminAccess(config.admin_token.clone())))
+            .layer(axum::middleware::from_fn_with_state(
                 REQUEST_TIMEOUT,
+                timeout::limit,
             ))
             .layer(
                 TraceLayer::new_for_http()
@@ -237,6 +241,15 @@ async fn finish_by(deadline: Instant, tasks: &mut [JoinHandle<()>]) -> bool {
     finished
 }
 
+/// Unknown paths answer in the same JSON shape as every other error.
+async fn not_found() -> ApiError {
+    ApiError::NotFound("Not Found".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("Method Not Allowed".into())
+}
+
 /// Titles the generated OpenAPI document.
 fn describe(mut openapi: OpenApi, service: crate::Service) -> OpenApi {
     openapi.info.title = service.name().to_owned();
@@ -250,6 +263,19 @@ fn describe(mut openapi: OpenApi, service: crate::Service) -> OpenApi {
         }
         .to_owned(),
     );
+    // The admin routes' `security(("admin_token" = []))` refers to this.
+    openapi
+        .components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The service's ADMIN_TOKEN"))
+                    .build(),
+            ),
+        );
     // utoipa fills these from its own crate metadata otherwise.
     openapi.info.license = None;
     openapi.info.contact = None;

@@ -19,9 +19,19 @@ async fn main() -> ExitCode {
         eprintln!("devstack: {error}");
         return ExitCode::FAILURE;
     }
+    let admin_token = match std::env::var("ADMIN_TOKEN") {
+        Ok(token) if !token.is_empty() => token,
+        _ => match random_token() {
+            Ok(token) => token,
+            Err(error) => {
+                eprintln!("devstack: cannot make an admin token: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let mut children = Vec::new();
     for (name, colour) in devstack::SERVICES.iter().zip(COLOURS) {
-        match start(name, colour) {
+        match start(name, colour, &admin_token) {
             Ok(child) => children.push(child),
             Err(error) => {
                 eprintln!("devstack: cannot start {name}: {error}");
@@ -32,6 +42,9 @@ async fn main() -> ExitCode {
     }
     eprintln!(
         "devstack: API on http://localhost:8000 (inventory :8001, payment :8002, notification :8003); Ctrl-C stops"
+    );
+    eprintln!(
+        "devstack: admin routes (PUT /api/inventory/…, /admin/…) need: Authorization: Bearer {admin_token}"
     );
 
     let (Ok(mut interrupt), Ok(mut term)) = (
@@ -65,9 +78,17 @@ async fn main() -> ExitCode {
     }
 }
 
+/// A fresh admin token for this run (CONTRACT §8): 32 hex digits from the kernel's CSPRNG.
+fn random_token() -> std::io::Result<String> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Starts one service with its output prefixed by its name.
-fn start(name: &str, colour: &str) -> std::io::Result<Child> {
+fn start(name: &str, colour: &str, admin_token: &str) -> std::io::Result<Child> {
     let mut child = Command::new(devstack::binary(name)?)
+        .env("ADMIN_TOKEN", admin_token)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;

@@ -41,6 +41,9 @@ pub struct Args {
     pub amqp_url: String,
     #[arg(long, env = "AMQP_EXCHANGE", default_value = "orders")]
     pub exchange: String,
+    /// The services' admin token, for restocking and the dead-letter check.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     /// Seconds to wait, after the last POST, for every saga to end.
     #[arg(long, default_value_t = 120)]
     pub settle_secs: u64,

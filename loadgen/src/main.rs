@@ -66,7 +66,16 @@ async fn check_until_quiet(
 
 /// One load run; `Ok(false)` when an invariant does not hold or sagas did not finish.
 async fn run(args: &args::Args) -> Result<bool, String> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &args.admin_token {
+        // Restocking and reading dead-letter depths are admin routes (CONTRACT §8).
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| "ADMIN_TOKEN is not a valid header value".to_owned())?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     let http = reqwest::Client::builder()
+        .default_headers(headers)
         .pool_max_idle_per_host(args.concurrency)
         .timeout(std::time::Duration::from_secs(30))
         .build()

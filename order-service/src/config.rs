@@ -14,6 +14,9 @@ pub struct Config {
     pub inventory_url: reqwest::Url,
     /// How long the saga view keeps an event (`SAGA_AUDIT_RETENTION_HOURS`, default 168).
     pub saga_audit_retention: Duration,
+    /// Past this many `PENDING` orders, `POST /api/orders` answers 503 at once
+    /// (`MAX_PENDING_ORDERS`, CONTRACT §9).
+    pub max_pending_orders: i64,
 }
 
 /// `INVENTORY_URL`, default `http://127.0.0.1:8001`; must be http(s).
@@ -41,6 +44,7 @@ impl ServiceConfig for Config {
             saga_audit_retention: Duration::from_secs(
                 3600 * positive(vars, "SAGA_AUDIT_RETENTION_HOURS", 168u64)?,
             ),
+            max_pending_orders: positive(vars, "MAX_PENDING_ORDERS", 50_000i64)?,
         })
     }
 

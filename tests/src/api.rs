@@ -1,7 +1,7 @@
 //! Calls to the services' HTTP APIs, as methods of [`TestStack`].
 
 use crate::eventually;
-use crate::stack::TestStack;
+use crate::stack::{TEST_ADMIN_TOKEN, TestStack};
 use common::Service;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -144,11 +144,27 @@ impl TestStack {
             .collect()
     }
 
+    /// A request to an admin route of `service`, with the stack's admin token.
+    pub fn admin(
+        &self,
+        method: reqwest::Method,
+        service: Service,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(service, path))
+            .bearer_auth(TEST_ADMIN_TOKEN)
+            .header("x-requested-by", "saga-tests")
+    }
+
     /// Sets a product's stock through the API and remembers it for the invariants.
     pub async fn set_stock(&mut self, product: &str, available: i64) -> Value {
         let response = self
-            .http
-            .put(self.url(Service::Inventory, &format!("/api/inventory/{product}")))
+            .admin(
+                reqwest::Method::PUT,
+                Service::Inventory,
+                &format!("/api/inventory/{product}"),
+            )
             .json(&json!({"available": available}))
             .send()
             .await

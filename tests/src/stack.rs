@@ -28,6 +28,9 @@ pub fn amqp_url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
+/// The `ADMIN_TOKEN` every test service gets; the API helpers send it.
+pub const TEST_ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
 /// Short retry delays so tests that exhaust retries finish quickly.
 pub const TEST_RETRY_DELAYS_MS: [u64; 3] = [100, 200, 400];
 /// How long a service may take to log `ready`.
@@ -358,7 +361,8 @@ impl TestStack {
                 "RETRY_DELAYS_MS",
                 TEST_RETRY_DELAYS_MS.map(|ms| ms.to_string()).join(","),
             )
-            .env("PAYMENT_RETRY_BASE_MS", "20");
+            .env("PAYMENT_RETRY_BASE_MS", "20")
+            .env("ADMIN_TOKEN", TEST_ADMIN_TOKEN);
         for (name, value) in self
             .env
             .iter()

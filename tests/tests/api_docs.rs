@@ -14,6 +14,7 @@ fn promised(service: Service) -> BTreeSet<(String, String)> {
         ("get", "/metrics"),
         ("get", "/admin/dlq"),
         ("post", "/admin/dlq/replay"),
+        ("post", "/admin/dlq/discard"),
     ];
     let own: &[(&str, &str)] = match service {
         Service::Order => &[
@@ -75,12 +76,20 @@ async fn every_documented_operation_is_served_and_every_endpoint_documented() {
                 .replace("{id}", &order_id)
                 .replace("{order_id}", &order_id)
                 .replace("{product_id}", "product-A");
-            let mut request = stack.http.request(
-                method.to_uppercase().parse::<Method>().unwrap(),
-                stack.url(service, &path),
-            );
+            // Admin routes need the token; the others ignore it.
+            let mut request = stack
+                .http
+                .request(
+                    method.to_uppercase().parse::<Method>().unwrap(),
+                    stack.url(service, &path),
+                )
+                .bearer_auth(saga_tests::stack::TEST_ADMIN_TOKEN)
+                .header("x-requested-by", "saga-tests");
             if method == "post" && path == "/api/orders" {
                 request = request.json(&json!({"customer_id": "c", "items": [{"product_id": "product-A", "quantity": 1}], "total_amount": 1}));
+            }
+            if path == "/admin/dlq/discard" {
+                request = request.json(&json!({"message_id": "no-such-message"}));
             }
             if method == "put" {
                 request = request.json(&json!({"available": 9}));

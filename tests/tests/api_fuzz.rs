@@ -41,6 +41,12 @@ fn fuzz(stack: &TestStack, service: Service, examples: u32) {
             // Replaying dead letters is fine to call but not to fuzz in a loop.
             "--exclude-path",
             "/admin/dlq/replay",
+            // Fuzz the admin routes as an operator would call them.
+            "--header",
+            &format!(
+                "Authorization: Bearer {}",
+                saga_tests::stack::TEST_ADMIN_TOKEN
+            ),
         ])
         .env("SCHEMATHESIS_HOOKS", "")
         .output()

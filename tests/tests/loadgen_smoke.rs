@@ -33,6 +33,7 @@ async fn loadgen_drives_a_stack_and_reports_every_saga() {
         .args(["--notification-url", &stack.url(Service::Notification, "")])
         .args(["--amqp-url", &stack::amqp_url()])
         .args(["--exchange", &stack.topology.exchange])
+        .env("ADMIN_TOKEN", stack::TEST_ADMIN_TOKEN)
         .output()
         .await
         .expect("loadgen runs");

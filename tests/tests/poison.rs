@@ -9,9 +9,13 @@ use serde_json::Value;
 use std::time::Duration;
 
 async fn dead_letters(stack: &TestStack, service: Service) -> Value {
-    let (status, answer) = stack.get_json(service, "/admin/dlq").await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    answer
+    let response = stack
+        .admin(reqwest::Method::GET, service, "/admin/dlq")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
 }
 
 async fn wait_for_depth(stack: &TestStack, service: Service, depth: u64) {
@@ -127,8 +131,11 @@ async fn a_failing_handler_is_retried_with_delays_then_dead_lettered_and_can_be_
         .await
         .unwrap();
     let response = stack
-        .http
-        .post(stack.url(Service::Notification, "/admin/dlq/replay"))
+        .admin(
+            reqwest::Method::POST,
+            Service::Notification,
+            "/admin/dlq/replay",
+        )
         .send()
         .await
         .unwrap();

@@ -189,8 +189,11 @@ async fn the_other_services_reject_bad_input_too() {
     let stack = TestStack::start().await;
     let put = |product: String, body: &'static str| {
         stack
-            .http
-            .put(stack.url(Service::Inventory, &format!("/api/inventory/{product}")))
+            .admin(
+                reqwest::Method::PUT,
+                Service::Inventory,
+                &format!("/api/inventory/{product}"),
+            )
             .header("content-type", "application/json")
             .body(body)
             .send()

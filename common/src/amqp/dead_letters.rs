@@ -4,7 +4,7 @@
 //! A dead-lettered message keeps its body and properties and gains headers: `x-error` (why),
 //! `x-attempts` (how many times it was tried), `x-failed-at` (RFC 3339) and
 //! `x-original-routing-key`. Nothing ever removes messages from a dead-letter queue except
-//! a replay.
+//! a replay or an operator's discard of one message.
 
 use super::broker::{Broker, Link};
 use super::consumer::{RETRY_HEADER, header_string, header_u32};
@@ -154,4 +154,38 @@ pub async fn replay(broker: &Broker, link: &Link) -> Result<u32, PublishError> {
     let _ = channel.close(200, "replay done".into()).await;
     tracing::info!(moved, %dead_letters, "replayed dead letters");
     Ok(moved)
+}
+
+/// Removes the dead letters whose `message_id` is `message_id` (a poison message an
+/// operator has dealt with) and leaves the others where they were: every message is fetched
+/// unacknowledged, the matches are acked, and closing the channel returns the rest to the
+/// queue in order. Returns how many were removed.
+pub async fn discard(broker: &Broker, link: &Link, message_id: &str) -> lapin::Result<u32> {
+    let queue = broker.topology().dead_letter_queue(broker.service());
+    let waiting = depth(link, &queue).await?;
+    let channel = link.connection.create_channel().await?;
+    let mut seen = 0;
+    let mut discarded = 0;
+    while seen < waiting {
+        let Some(message) = channel
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+            .await?
+        else {
+            break;
+        };
+        seen += 1;
+        let delivery = &message.delivery;
+        let id = delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|id| id.as_str());
+        if id == Some(message_id) {
+            delivery.ack(BasicAckOptions::default()).await?;
+            discarded += 1;
+        }
+    }
+    let _ = channel.close(200, "discard done".into()).await;
+    tracing::warn!(discarded, message_id, %queue, "discarded dead letters");
+    Ok(discarded)
 }

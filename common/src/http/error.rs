@@ -17,6 +17,14 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// No or a wrong admin token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Admin routes are off (no `ADMIN_TOKEN`).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("request body is larger than {} bytes", super::MAX_BODY_BYTES)]
     PayloadTooLarge,
     #[error("{0}")]
@@ -104,6 +112,9 @@ impl IntoResponse for ApiError {
             Self::Validation(errors) => (StatusCode::UNPROCESSABLE_ENTITY, json!(errors)),
             Self::BadRequest(why) => (StatusCode::BAD_REQUEST, json!(why)),
             Self::Conflict(why) => (StatusCode::CONFLICT, json!(why)),
+            Self::Unauthorized(why) => (StatusCode::UNAUTHORIZED, json!(why)),
+            Self::Forbidden(why) => (StatusCode::FORBIDDEN, json!(why)),
+            Self::MethodNotAllowed(why) => (StatusCode::METHOD_NOT_ALLOWED, json!(why)),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, json!(self.to_string())),
             Self::UnsupportedMediaType(why) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, json!(why)),
             Self::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, json!(why)),
@@ -128,6 +139,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"admin\""),
+            );
         }
         response
     }

@@ -46,7 +46,7 @@ where
 
 /// Parses a JSON document into `T`, classifying errors as 400 (syntax) or 422 (shape).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let document: Value = serde_json::from_slice(bytes)
+    let document = parse_document(bytes)
         .map_err(|error| ApiError::BadRequest(format!("Malformed JSON: {error}")))?;
     serde_path_to_error::deserialize(document).map_err(|error| {
         let inner = error.inner();
@@ -78,6 +78,63 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             kind: "type_error",
         }])
     })
+}
+
+/// Most numbers beyond the range of `f64` one document may have.
+const MAX_HUGE_NUMBERS: usize = 100;
+/// What a number beyond the range of `f64` reads as: the largest `f64`, so it fails
+/// every range rule with a located 422 like any other out-of-range value.
+const HUGE: &[u8] = b"1.7976931348623157e308";
+
+/// Parses a JSON document. A number too large for `f64` (`1e400`) is well-formed JSON, so it
+/// is not a syntax error: it reads as the largest `f64` of its sign and fails validation.
+fn parse_document(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    let mut text = std::borrow::Cow::Borrowed(bytes);
+    for _ in 0..MAX_HUGE_NUMBERS {
+        let error = match serde_json::from_slice(&text) {
+            Ok(document) => return Ok(document),
+            Err(error) => error,
+        };
+        if !error.to_string().starts_with("number out of range") {
+            return Err(error);
+        }
+        let Some(span) = number_at(&text, error.line(), error.column()) else {
+            return Err(error);
+        };
+        let mut fixed = text[..span.start].to_vec();
+        if text[span.start] == b'-' {
+            fixed.push(b'-');
+        }
+        fixed.extend_from_slice(HUGE);
+        fixed.extend_from_slice(&text[span.end..]);
+        text = std::borrow::Cow::Owned(fixed);
+    }
+    serde_json::from_slice(&text)
+}
+
+/// The bytes of the number around serde_json's 1-based `line` and `column`.
+fn number_at(text: &[u8], line: usize, column: usize) -> Option<std::ops::Range<usize>> {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        text.iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(line - 2)?
+            .0
+            + 1
+    };
+    let at = (line_start + column.saturating_sub(1)).min(text.len());
+    let is_number = |b: u8| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E');
+    let mut start = at;
+    while start > line_start && is_number(text[start - 1]) {
+        start -= 1;
+    }
+    let mut end = at;
+    while end < text.len() && is_number(text[end]) {
+        end += 1;
+    }
+    (start < end && text[start..end].iter().any(u8::is_ascii_digit)).then_some(start..end)
 }
 
 /// serde_json ends its messages with " at line 1 column 42"; the `loc` says it better.
@@ -151,6 +208,35 @@ mod tests {
         assert!(matches!(errors("{"), ApiError::BadRequest(_)));
         assert!(matches!(errors("{} trailing"), ApiError::BadRequest(_)));
         assert!(matches!(errors(""), ApiError::BadRequest(_)));
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Amount {
+        total: f64,
+        #[serde(default)]
+        more: Vec<f64>,
+    }
+
+    #[test]
+    fn numbers_beyond_f64_are_out_of_range_values_not_syntax_errors() {
+        for body in [
+            r#"{"total": 1e400}"#,
+            r#"{"total": -1E+400}"#,
+            "{\n  \"total\":\n 123456789e400\n}",
+            r#"{"more": [1e999, 2e999], "total": 1e400}"#,
+        ] {
+            let amount: Amount = parse_json(body.as_bytes()).expect(body);
+            assert!(
+                amount.total.is_finite() && amount.total.abs() == f64::MAX,
+                "{body}"
+            );
+            assert!(amount.more.iter().all(|m| *m == f64::MAX), "{body}");
+        }
+        assert!(matches!(
+            parse_json::<Amount>(br#"{"total": 1e400"#),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 
     #[test]

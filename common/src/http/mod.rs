@@ -1,10 +1,13 @@
 //! HTTP pieces every service uses: the error type and its JSON shape, extractors that
 //! answer bad input with a 4xx in that shape, and the operational endpoints.
 
+pub mod admin;
 pub mod error;
 pub mod extract;
 pub mod ops;
+pub mod timeout;
 
+pub use admin::{Admin, AdminAccess, AdminToken};
 pub use error::{ApiError, ErrorBody, FieldError, LocPart, ValidationErrorBody};
 pub use extract::{Json, Path, Query};
 

@@ -2,7 +2,7 @@
 
 use crate::stock::{self, Product};
 use axum::extract::State;
-use common::http::{ApiError, ErrorBody, FieldError, Json, Path, ValidationErrorBody};
+use common::http::{Admin, ApiError, ErrorBody, FieldError, Json, Path, ValidationErrorBody};
 use common::store::Store;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -69,18 +69,23 @@ struct SetStock {
 }
 
 /// Sets a product's available stock (a restock or a correction), creating the product.
-/// Reserved stock belongs to orders and is left as it is.
+/// Reserved stock belongs to orders and is left as it is. Admin route:
+/// `Authorization: Bearer $ADMIN_TOKEN`.
 #[utoipa::path(put, path = "/api/inventory/{product_id}", tag = "inventory",
     params(("product_id" = String, Path, description = "1 to 100 characters")),
     request_body = SetStock,
     responses(
         (status = 200, description = "The product after the change", body = Product),
         (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 401, description = "No or a wrong admin token", body = ErrorBody),
+        (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "A bad value", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    security(("admin_token" = [])))]
 async fn set_stock(
+    _admin: Admin,
     State(state): State<AppState>,
     Path(product_id): Path<String>,
     Json(body): Json<SetStock>,

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use common::events::{CancellationReason, LineItem};
+use common::http::timeout::Budget;
 use common::http::{ApiError, ErrorBody, Json, Path, Query, ValidationErrorBody};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -76,15 +77,16 @@ impl From<OrderRow> for OrderView {
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "JSON that breaks a rule", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+        (status = 503, description = "Nothing was created: the database is unavailable or slow, or too many orders are waiting", body = ErrorBody)))]
 async fn create_order(
     State(state): State<AppState>,
+    budget: Budget,
     headers: HeaderMap,
     Json(request): Json<CreateOrderRequest>,
 ) -> Result<(StatusCode, axum::Json<OrderView>), ApiError> {
     let key = idempotency_key(&headers)?;
     let order = NewOrder::parse(request).map_err(ApiError::Validation)?;
-    match state.intake.place(order, key).await? {
+    match state.intake.place(order, key, budget).await? {
         Placed::Created(row) => {
             tracing::info!(order_id = %row.id, customer_id = %row.customer_id, total_amount = %row.total(), "order created (PENDING)");
             Ok((StatusCode::CREATED, axum::Json(row.into())))

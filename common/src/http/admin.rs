@@ -1,0 +1,186 @@
+//! Admin routes (CONTRACT §8): routes that change state or show message bodies need
+//! `Authorization: Bearer $ADMIN_TOKEN`. A handler opts in by taking an [`Admin`] argument
+//! (first, so a caller without the token learns nothing from body parsing); the host puts
+//! the configured [`AdminToken`] into every request's extensions.
+
+use super::error::ApiError;
+use axum::extract::FromRequestParts;
+use axum::http::{Method, header, request::Parts};
+use std::fmt;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// The header a client without a JSON body sends to show it is not a cross-site form.
+pub const EXPLICIT_HEADER: &str = "x-requested-by";
+
+/// The configured `ADMIN_TOKEN`; its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(Arc<str>);
+
+impl AdminToken {
+    pub fn new(token: &str) -> Self {
+        Self(token.into())
+    }
+
+    /// Compares in constant time, so response timing does not leak how much of a guess
+    /// was right.
+    fn matches(&self, offered: &str) -> bool {
+        self.0.as_bytes().ct_eq(offered.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(***)")
+    }
+}
+
+/// What the host knows about admin access: the token, or that admin routes are off.
+#[derive(Clone, Debug, Default)]
+pub struct AdminAccess(pub Option<AdminToken>);
+
+/// Proof that the request carried the admin token (and, for a state-changing method, was
+/// not a cross-site form).
+#[derive(Debug)]
+pub struct Admin;
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let access = parts
+            .extensions
+            .get::<AdminAccess>()
+            .cloned()
+            .unwrap_or_default();
+        let Some(token) = access.0 else {
+            return Err(ApiError::Forbidden(
+                "admin routes are off: set ADMIN_TOKEN".into(),
+            ));
+        };
+        let offered = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| {
+                let (scheme, rest) = value.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            });
+        match offered {
+            None => {
+                return Err(ApiError::Unauthorized(
+                    "admin route: send Authorization: Bearer <ADMIN_TOKEN>".into(),
+                ));
+            }
+            Some(offered) if !token.matches(offered) => {
+                return Err(ApiError::Unauthorized("admin token is wrong".into()));
+            }
+            Some(_) => {}
+        }
+        if changes_state(&parts.method) && !explicit(parts) {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "admin actions need Content-Type: application/json or an {EXPLICIT_HEADER} \
+                 header (so a cross-site form cannot trigger them)"
+            )));
+        }
+        Ok(Admin)
+    }
+}
+
+fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// A JSON content type or the explicit header: neither can come from a plain HTML form.
+fn explicit(parts: &Parts) -> bool {
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
+    json || parts.headers.contains_key(EXPLICIT_HEADER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    async fn check(access: AdminAccess, request: Request<()>) -> Result<Admin, ApiError> {
+        let (mut parts, ()) = request.into_parts();
+        parts.extensions.insert(access);
+        Admin::from_request_parts(&mut parts, &()).await
+    }
+
+    fn on() -> AdminAccess {
+        AdminAccess(Some(AdminToken::new("s3cret")))
+    }
+
+    #[tokio::test]
+    async fn no_token_configured_turns_admin_routes_off() {
+        let request = Request::get("/admin/dlq")
+            .header("authorization", "Bearer s3cret")
+            .body(())
+            .unwrap();
+        let error = check(AdminAccess(None), request).await.unwrap_err();
+        assert!(matches!(error, ApiError::Forbidden(_)), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_or_wrong_token_is_unauthorized() {
+        for header in [
+            None,
+            Some("Bearer nope"),
+            Some("Basic s3cret"),
+            Some("s3cret"),
+        ] {
+            let mut request = Request::get("/admin/dlq");
+            if let Some(value) = header {
+                request = request.header("authorization", value);
+            }
+            let error = check(on(), request.body(()).unwrap()).await.unwrap_err();
+            assert!(
+                matches!(error, ApiError::Unauthorized(_)),
+                "{header:?}: {error}"
+            );
+        }
+        let ok = Request::get("/admin/dlq")
+            .header("authorization", "bearer s3cret")
+            .body(())
+            .unwrap();
+        assert!(check(on(), ok).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn state_changing_calls_must_not_look_like_a_form() {
+        let form = Request::post("/admin/dlq/replay")
+            .header("authorization", "Bearer s3cret")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(())
+            .unwrap();
+        let error = check(on(), form).await.unwrap_err();
+        assert!(
+            matches!(error, ApiError::UnsupportedMediaType(_)),
+            "{error}"
+        );
+        for (name, value) in [
+            ("content-type", "application/json"),
+            (EXPLICIT_HEADER, "ops"),
+        ] {
+            let request = Request::post("/admin/dlq/replay")
+                .header("authorization", "Bearer s3cret")
+                .header(name, value)
+                .body(())
+                .unwrap();
+            assert!(check(on(), request).await.is_ok(), "{name}");
+        }
+    }
+}
