@@ -30,6 +30,8 @@ pub fn amqp_url() -> String {
 
 /// Short retry delays so tests that exhaust retries finish quickly.
 pub const TEST_RETRY_DELAYS_MS: [u64; 3] = [100, 200, 400];
+/// The `ADMIN_TOKEN` every service of a test stack runs with (CONTRACT §8).
+pub const TEST_ADMIN_TOKEN: &str = "test-admin-token-5f1c0a9e";
 /// How long a service may take to log `ready`.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -264,8 +266,8 @@ pub struct TestStack {
     proxies: HashMap<(Service, Dependency), Proxy>,
     /// `available + reserved` each product must add up to (initial stock and restocks).
     pub expected_stock: BTreeMap<String, i64>,
-    /// Dead letters a test put there on purpose, per service.
-    pub expected_dead_letters: HashMap<Service, u32>,
+    /// The `message_id`s of the dead letters a test put there on purpose, per service.
+    pub expected_dead_letters: HashMap<Service, Vec<String>>,
     cleaned: bool,
 }
 
@@ -327,7 +329,8 @@ impl TestStack {
                 "RETRY_DELAYS_MS",
                 TEST_RETRY_DELAYS_MS.map(|ms| ms.to_string()).join(","),
             )
-            .env("PAYMENT_RETRY_BASE_MS", "20");
+            .env("PAYMENT_RETRY_BASE_MS", "20")
+            .env("ADMIN_TOKEN", TEST_ADMIN_TOKEN);
         for (name, value) in self
             .env
             .iter()
@@ -406,6 +409,12 @@ impl TestStack {
             statuses.push(status);
         }
         statuses
+    }
+
+    /// Sends a signal (`TERM`, `KILL`, …) to every instance of `service`; a paused one
+    /// receives it when resumed.
+    pub fn signal(&self, service: Service, name: &str) {
+        self.instances(service).iter().for_each(|i| i.signal(name));
     }
 
     /// SIGSTOP: the processes freeze, holding their connections and unacked messages.

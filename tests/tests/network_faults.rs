@@ -85,6 +85,9 @@ async fn a_consumer_cut_off_from_its_database_holds_its_messages_until_it_return
         },
     )
     .await;
+    // While cut off, the orders wait for inventory and their messages stay queued for it.
+    stack.await_queued(Service::Inventory, 5).await;
+    stack.assert_pending(&orders).await;
 
     stack
         .proxy(Service::Inventory, Dependency::Database)
@@ -107,12 +110,19 @@ async fn a_consumer_cut_off_from_the_broker_mid_flow_reconnects_and_finishes() {
         .through_proxy(Service::Payment, Dependency::Broker)
         .start()
         .await;
+    // Frozen, payment-service lets the reservations pile up on its link.
+    stack.pause(Service::Payment);
     let mut orders = Vec::new();
     for _ in 0..10 {
         orders.push(stack.place_order("c", &[("product-A", 1)], 3.0).await);
     }
+    stack.await_queued(Service::Payment, 10).await;
+    stack.assert_pending(&orders).await;
     stack.proxy(Service::Payment, Dependency::Broker).cut();
+    stack.resume(Service::Payment);
     wait_ready(&stack, Service::Payment, StatusCode::SERVICE_UNAVAILABLE).await;
+    // The cut returned the deliveries it held: they wait in its queue.
+    stack.await_queued(Service::Payment, 10).await;
     stack.proxy(Service::Payment, Dependency::Broker).restore();
 
     for order in &orders {
