@@ -15,7 +15,6 @@ use crate::http::{MAX_BODY_BYTES, ops};
 use crate::outbox::Relay;
 use crate::store::Store;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use futures_util::future::BoxFuture;
 use sqlx::migrate::Migrator;
 use std::net::SocketAddr;
@@ -24,14 +23,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
-use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 // Errors are logged where they are mapped to a status (`ApiError`), not again here.
 use tower_http::trace::TraceLayer;
 
-/// How long one HTTP request may take before it gets 503.
+/// How long one HTTP request may take before it gets 503 (order-service's intake gives up
+/// on a write before this, so such a request is never carried out afterwards).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Shutdown must finish within this.
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(9);
@@ -151,10 +150,7 @@ impl Host {
             .merge(SwaggerUi::new("/docs").url("/openapi.json", describe(openapi, config.service)))
             .layer(axum::middleware::from_fn(ops::track_requests))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::SERVICE_UNAVAILABLE,
-                REQUEST_TIMEOUT,
-            ))
+            .layer(axum::middleware::from_fn(time_limit))
             .layer(TraceLayer::new_for_http().on_failure(()));
         let http_task = tokio::spawn(
             axum::serve(listener, app)
@@ -277,4 +273,21 @@ pub async fn cancel_on_signal(token: CancellationToken) {
         _ = terminate => tracing::info!("SIGTERM received"),
     }
     token.cancel();
+}
+
+/// A request that takes longer than [`REQUEST_TIMEOUT`] gets 503 with `Retry-After` and a
+/// `detail`, like every other error, instead of an empty body.
+async fn time_limit(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => crate::http::ApiError::Unavailable(format!(
+            "no answer within {} s; try again shortly",
+            REQUEST_TIMEOUT.as_secs()
+        ))
+        .into_response(),
+    }
 }

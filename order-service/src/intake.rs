@@ -16,6 +16,9 @@ use uuid::Uuid;
 
 /// Orders written in one transaction at most.
 const MAX_BATCH: usize = 128;
+/// A write unfinished this long after its oldest request arrived is abandoned (rolled
+/// back) and answered 503, before the HTTP time limit (10 s) answers for it.
+const WRITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(8);
 /// Orders that may wait for the intake; past this, POSTs are turned away with 503.
 const QUEUE_LENGTH: usize = 2048;
 
@@ -37,6 +40,7 @@ struct Request {
     order: NewOrder,
     idempotency_key: Option<String>,
     reply: oneshot::Sender<Result<Placed, ApiError>>,
+    received: tokio::time::Instant,
 }
 
 impl Intake {
@@ -57,6 +61,7 @@ impl Intake {
             order,
             idempotency_key,
             reply,
+            received: tokio::time::Instant::now(),
         };
         self.queue.try_send(request).map_err(|error| match error {
             mpsc::error::TrySendError::Full(_) => ApiError::Unavailable(
@@ -75,8 +80,19 @@ impl Intake {
 async fn write_loop(store: Store, mut requests: mpsc::Receiver<Request>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // A client that has already been answered (503 after the HTTP time limit) must
+        // not get its order written behind its back (CONTRACT §9).
+        batch.retain(|request| !request.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
         metrics::histogram!("intake_batch_size").record(batch.len() as f64);
-        match write(&store, &batch).await {
+        // The write must end before the HTTP time limit of the oldest request in it.
+        let oldest = batch.iter().map(|r| r.received).min().expect("not empty");
+        let written = tokio::time::timeout_at(oldest + WRITE_DEADLINE, write(&store, &batch))
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut));
+        match written {
             Ok(answers) => {
                 for (request, answer) in batch.drain(..).zip(answers) {
                     let _ = request.reply.send(answer);
