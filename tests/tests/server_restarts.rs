@@ -166,6 +166,10 @@ async fn sagas_survive_a_postgresql_restart_and_orders_sent_while_it_is_down() {
         orders.push(place_with_retry(&stack).await);
     }
 
+    for order in stack.final_orders(&orders).await {
+        assert_eq!(order["status"], "COMPLETED", "{order}");
+    }
+
     // PostgreSQL stays down while payment-service has work and clients send orders.
     orders.extend(orders_held_at_payment(&stack, 3).await);
     postgres("stop");
