@@ -138,5 +138,7 @@ async fn an_order_that_times_out_after_payment_is_refunded() {
     );
     assert_eq!(stack.broker.events_of("PaymentRefunded").await.len(), 1);
     assert_eq!(stack.order(id).await["status"], "CANCELLED");
+    let types = stack.assert_event_metadata().await;
+    assert!(types.contains("PaymentRefunded"), "{types:?}");
     stack.cleanup().await;
 }
