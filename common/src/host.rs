@@ -148,6 +148,8 @@ impl Host {
             .split_for_parts();
         let app = routes
             .merge(SwaggerUi::new("/docs").url("/openapi.json", describe(openapi, config.service)))
+            .fallback(no_route)
+            .method_not_allowed_fallback(wrong_method)
             .layer(axum::middleware::from_fn(ops::track_requests))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(axum::middleware::from_fn(time_limit))
@@ -290,4 +292,23 @@ async fn time_limit(
         ))
         .into_response(),
     }
+}
+
+/// A path no route serves: 404 with a `detail`, like every other 4xx.
+async fn no_route(uri: axum::http::Uri) -> crate::http::ApiError {
+    crate::http::ApiError::NotFound(format!("no route {}", uri.path()))
+}
+
+/// A route that does not take this method: 405 with a `detail`.
+async fn wrong_method(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let detail = format!("{} does not take {method}", uri.path());
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(serde_json::json!({ "detail": detail })),
+    )
+        .into_response()
 }
