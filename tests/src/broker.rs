@@ -301,6 +301,10 @@ pub async fn delete_topology(topology: &Topology) {
             queues.push(topology.retry_queue(service, *delay));
         }
     }
+    // And any other queue of the stack, e.g. retry queues of delays a test chose.
+    if let Ok(others) = TestBroker::queue_counts(&format!("{}.", topology.exchange)) {
+        queues.extend(others.into_keys());
+    }
     for queue in queues {
         let _ = channel
             .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())

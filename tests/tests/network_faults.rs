@@ -4,22 +4,33 @@
 use reqwest::StatusCode;
 use saga_tests::stack::Dependency;
 use saga_tests::{Service, TestStack, eventually};
+use serde_json::Value;
 use std::time::Duration;
 
-async fn wait_ready(stack: &TestStack, service: Service, expected: StatusCode) {
+/// Waits until `/ready` answers `expected`; returns its body.
+async fn wait_ready(stack: &TestStack, service: Service, expected: StatusCode) -> Value {
     eventually(
         &format!("{} /ready to answer {expected}", service.name()),
         Duration::from_secs(30),
         || async {
             let (status, body) = stack.get_json(service, "/ready").await;
             if status == expected {
-                Ok(())
+                Ok(body)
             } else {
                 Err(format!("{status} {body}"))
             }
         },
     )
-    .await;
+    .await
+}
+
+/// A `/ready` 503 names what does not work.
+fn assert_names(not_ready: &Value, dependency: &str) {
+    let detail = not_ready["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.to_lowercase().contains(dependency),
+        "/ready said {not_ready}, not naming {dependency}"
+    );
 }
 
 #[tokio::test]
@@ -30,7 +41,8 @@ async fn orders_are_accepted_while_the_broker_is_cut_off_and_published_when_it_r
         .start()
         .await;
     stack.proxy(Service::Order, Dependency::Broker).cut();
-    wait_ready(&stack, Service::Order, StatusCode::SERVICE_UNAVAILABLE).await;
+    let not_ready = wait_ready(&stack, Service::Order, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_names(&not_ready, "rabbitmq");
 
     let mut orders = Vec::new();
     for _ in 0..5 {
@@ -64,7 +76,8 @@ async fn a_consumer_cut_off_from_its_database_holds_its_messages_until_it_return
         .start()
         .await;
     stack.proxy(Service::Inventory, Dependency::Database).cut();
-    wait_ready(&stack, Service::Inventory, StatusCode::SERVICE_UNAVAILABLE).await;
+    let not_ready = wait_ready(&stack, Service::Inventory, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_names(&not_ready, "database");
 
     let mut orders = Vec::new();
     for _ in 0..5 {
@@ -120,7 +133,8 @@ async fn a_consumer_cut_off_from_the_broker_mid_flow_reconnects_and_finishes() {
     stack.assert_pending(&orders).await;
     stack.proxy(Service::Payment, Dependency::Broker).cut();
     stack.resume(Service::Payment);
-    wait_ready(&stack, Service::Payment, StatusCode::SERVICE_UNAVAILABLE).await;
+    let not_ready = wait_ready(&stack, Service::Payment, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_names(&not_ready, "rabbitmq");
     // The cut returned the deliveries it held: they wait in its queue.
     stack.await_queued(Service::Payment, 10).await;
     stack.proxy(Service::Payment, Dependency::Broker).restore();
