@@ -240,8 +240,8 @@ impl TestBroker {
 
     /// Ready and unacknowledged messages of every queue whose name starts with `prefix`,
     /// from `rabbitmqctl` (AMQP cannot see the messages a consumer holds unacked).
-    pub fn queue_counts(prefix: &str) -> Result<BTreeMap<String, (u64, u64)>, String> {
-        let output = std::process::Command::new(rabbitmqctl())
+    pub async fn queue_counts(prefix: &str) -> Result<BTreeMap<String, (u64, u64)>, String> {
+        let output = tokio::process::Command::new(rabbitmqctl())
             .args([
                 "-q",
                 "list_queues",
@@ -251,6 +251,7 @@ impl TestBroker {
                 "--no-table-headers",
             ])
             .output()
+            .await
             .map_err(|error| format!("rabbitmqctl does not run: {error}"))?;
         if !output.status.success() {
             return Err(format!(
@@ -302,7 +303,7 @@ pub async fn delete_topology(topology: &Topology) {
         }
     }
     // And any other queue of the stack, e.g. retry queues of delays a test chose.
-    if let Ok(others) = TestBroker::queue_counts(&format!("{}.", topology.exchange)) {
+    if let Ok(others) = TestBroker::queue_counts(&format!("{}.", topology.exchange)).await {
         queues.extend(others.into_keys());
     }
     for queue in queues {

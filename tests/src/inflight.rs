@@ -12,9 +12,11 @@ use std::time::Duration;
 
 impl TestStack {
     /// Messages in `service`'s queue, ready or delivered to a consumer and not yet acked.
-    pub fn queued_for(&self, service: Service) -> u64 {
+    pub async fn queued_for(&self, service: Service) -> u64 {
         let queue = contract::queue(&self.name, service);
-        let counts = TestBroker::queue_counts(&queue).unwrap_or_else(|error| panic!("{error}"));
+        let counts = TestBroker::queue_counts(&queue)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
         let (ready, unacked) = counts
             .get(&queue)
             .copied()
@@ -29,7 +31,7 @@ impl TestStack {
             &format!("{count} messages queued for {}", service.name()),
             Duration::from_secs(60),
             || async {
-                match self.queued_for(service) {
+                match self.queued_for(service).await {
                     found if found == count => Ok(()),
                     found => Err(format!("{found} queued")),
                 }

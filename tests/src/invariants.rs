@@ -56,7 +56,7 @@ impl TestStack {
         self.check_dead_letters(&mut found).await;
         // rabbitmqctl is slow: asked only once everything else holds.
         if found.is_empty() {
-            self.check_nothing_held(&mut found);
+            self.check_nothing_held(&mut found).await;
         }
         found
     }
@@ -86,8 +86,8 @@ impl TestStack {
     /// No queue of the stack (service, retry or dead-letter queue) has a message ready or
     /// held unacknowledged by a consumer — e.g. during payment's backoff — except the dead
     /// letters [`Self::check_dead_letters`] accounts for.
-    fn check_nothing_held(&self, found: &mut Vec<String>) {
-        let counts = match TestBroker::queue_counts(&format!("{}.", self.name)) {
+    async fn check_nothing_held(&self, found: &mut Vec<String>) {
+        let counts = match TestBroker::queue_counts(&format!("{}.", self.name)).await {
             Ok(counts) => counts,
             Err(error) => return found.push(error),
         };

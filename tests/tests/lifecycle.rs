@@ -137,7 +137,7 @@ async fn sigterm_with_deliveries_in_flight(victim: Service) {
     };
     let published = stack.broker.events_of(outcome).await.len() as u64;
     let unsent = stack.outbox_backlog(victim).await as u64;
-    let returned = stack.queued_for(victim);
+    let returned = stack.queued_for(victim).await;
     assert_eq!(
         published + unsent + returned,
         8,
