@@ -28,18 +28,21 @@ impl Tapped {
         serde_json::from_slice(&self.body).expect("every published event is JSON")
     }
 
+    /// The body's `event_type`; empty for a message that is not an event (a test's poison).
     pub fn event_type(&self) -> String {
-        self.json()["event_type"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.field("event_type")
     }
 
+    /// The body's `order_id`; empty for a message that is not an event.
     pub fn order_id(&self) -> String {
-        self.json()["order_id"]
-            .as_str()
+        self.field("order_id")
+    }
+
+    fn field(&self, name: &str) -> String {
+        serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|body| body[name].as_str().map(str::to_owned))
             .unwrap_or_default()
-            .to_owned()
     }
 }
 
