@@ -133,6 +133,11 @@ pub fn is_unreachable(error: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| is_outage_code(&code)),
+        // A peer that accepts and at once closes (a proxy or port forward in front of a
+        // PostgreSQL that is down): sqlx reads the missing SSL answer as byte 0x00.
+        sqlx::Error::Protocol(message) => {
+            message.starts_with("unexpected response from SSLRequest")
+        }
         _ => false,
     }
 }
@@ -147,7 +152,7 @@ fn is_outage_code(code: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_outage_code;
+    use super::*;
 
     #[test]
     fn resource_and_connection_errors_are_outages_but_statement_errors_are_not() {
@@ -159,5 +164,26 @@ mod tests {
         for code in ["23505", "40001", "40P01", "22003", "57014", "P0001"] {
             assert!(!is_outage_code(code), "{code}");
         }
+    }
+
+    /// What a port forward in front of a stopped PostgreSQL does: accept, then close.
+    #[tokio::test]
+    async fn a_peer_that_accepts_and_closes_is_unreachable_not_a_failure() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                use tokio::io::AsyncReadExt;
+                // Take the SSLRequest, then hang up without an answer.
+                let _ = socket.read(&mut [0u8; 8]).await;
+                drop(socket);
+            }
+        });
+        let error = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&format!("postgres://postgres@{addr}/x"))
+            .await
+            .expect_err("nothing answers");
+        assert!(is_unreachable(&error), "{error:?}");
     }
 }

@@ -45,7 +45,15 @@ impl TimeoutSweeper {
         let mut uow = self.store.begin().await?;
         let expired = repo::expire(uow.conn(), self.timeout, BATCH).await?;
         for order in &expired {
-            if let Some(envelope) = Announcement::new().publish(&mut uow, order, None) {
+            // The saga that timed out is the one the order's OrderCreated started: that
+            // event is the cancellation's cause (CONTRACT §4 `causation_id`).
+            let created = repo::timeline(uow.conn(), order.id)
+                .await?
+                .into_iter()
+                .flatten()
+                .find(|entry| entry.event_type == "OrderCreated")
+                .map(|entry| entry.event_id);
+            if let Some(envelope) = Announcement::new().publish(&mut uow, order, created) {
                 repo::note(uow.conn(), order.id, &TimelineEntry::of(&envelope)).await?;
             }
         }

@@ -100,17 +100,41 @@ impl TestStack {
 
     /// Every order, newest first.
     pub async fn all_orders(&self) -> Vec<Value> {
+        self.try_all_orders()
+            .await
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Every order, newest first, or why they cannot be listed.
+    pub async fn try_all_orders(&self) -> Result<Vec<Value>, String> {
         let mut orders = Vec::new();
         loop {
             let path = format!("/api/orders?limit=500&offset={}", orders.len());
-            let (status, page) = self.get_json(Service::Order, &path).await;
-            assert_eq!(status, StatusCode::OK, "{page}");
-            let page = page.as_array().cloned().unwrap_or_default();
+            let page = self.get_list(Service::Order, &path).await?;
             let done = page.len() < 500;
             orders.extend(page);
             if done {
-                return orders;
+                return Ok(orders);
             }
+        }
+    }
+
+    /// A `GET` that must answer 200 with a JSON array; anything else is an error.
+    pub async fn get_list(&self, service: Service, path: &str) -> Result<Vec<Value>, String> {
+        let response = self
+            .http
+            .get(self.url(service, path))
+            .send()
+            .await
+            .map_err(|error| format!("{} does not answer {path}: {error}", service.name()))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if status != StatusCode::OK {
+            return Err(format!("GET {path} answered {status}: {text}"));
+        }
+        match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Array(list)) => Ok(list),
+            _ => Err(format!("GET {path} answered {text:?}, not a JSON array")),
         }
     }
 
@@ -129,17 +153,27 @@ impl TestStack {
 
     /// `product_id → (available, reserved)`.
     pub async fn stock(&self) -> BTreeMap<String, (i64, i64)> {
-        let (status, products) = self.get_json(Service::Inventory, "/api/inventory").await;
-        assert_eq!(status, StatusCode::OK, "{products}");
-        products
-            .as_array()
+        self.try_stock()
+            .await
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// `product_id → (available, reserved)`, or why the list cannot be read.
+    pub async fn try_stock(&self) -> Result<BTreeMap<String, (i64, i64)>, String> {
+        self.get_list(Service::Inventory, "/api/inventory")
+            .await?
             .into_iter()
-            .flatten()
             .map(|p| {
-                let product = p["product_id"].as_str().unwrap_or_default().to_owned();
-                let available = p["available"].as_i64().unwrap_or_default();
-                let reserved = p["reserved"].as_i64().unwrap_or_default();
-                (product, (available, reserved))
+                match (
+                    p["product_id"].as_str(),
+                    p["available"].as_i64(),
+                    p["reserved"].as_i64(),
+                ) {
+                    (Some(product), Some(available), Some(reserved)) => {
+                        Ok((product.to_owned(), (available, reserved)))
+                    }
+                    _ => Err(format!("inventory lists {p}, not a product")),
+                }
             })
             .collect()
     }
@@ -157,7 +191,8 @@ impl TestStack {
             .header("x-requested-by", "saga-tests")
     }
 
-    /// Sets a product's stock through the API and remembers it for the invariants.
+    /// Sets the stock of a product nothing has reserved yet, through the API, and
+    /// remembers the number for the invariants (the test's number, not the server's).
     pub async fn set_stock(&mut self, product: &str, available: i64) -> Value {
         let response = self
             .admin(
@@ -171,38 +206,45 @@ impl TestStack {
             .expect("inventory-service answers");
         assert_eq!(response.status(), StatusCode::OK);
         let product_json: Value = response.json().await.expect("a product");
-        let total = product_json["available"].as_i64().unwrap_or_default()
-            + product_json["reserved"].as_i64().unwrap_or_default();
-        self.expected_stock.insert(product.to_owned(), total);
+        assert_eq!(product_json["available"], available, "{product_json}");
+        assert_eq!(
+            product_json["reserved"], 0,
+            "set_stock is for products nothing has reserved: {product_json}"
+        );
+        self.expected_stock.insert(product.to_owned(), available);
         product_json
     }
 
     /// The order's payment, if payment-service has one.
     pub async fn payment(&self, order_id: &str) -> Option<Value> {
+        self.try_payment(order_id)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// The order's payment, `None` on 404, or why it cannot be read.
+    pub async fn try_payment(&self, order_id: &str) -> Result<Option<Value>, String> {
         let (status, payment) = self
             .get_json(Service::Payment, &format!("/api/payments/{order_id}"))
             .await;
         match status {
-            StatusCode::OK => Some(payment),
-            StatusCode::NOT_FOUND => None,
-            other => panic!("GET payment answered {other}: {payment}"),
+            StatusCode::OK if payment.is_object() => Ok(Some(payment)),
+            StatusCode::NOT_FOUND => Ok(None),
+            other => Err(format!("GET payment answered {other}: {payment}")),
         }
     }
 
     /// The event types of the order's notifications, oldest first.
     pub async fn notifications(&self, order_id: &str) -> Vec<String> {
-        let (status, list) = self
-            .get_json(
-                Service::Notification,
-                &format!("/api/notifications?order_id={order_id}"),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{list}");
-        list.as_array()
-            .into_iter()
-            .flatten()
-            .map(|n| n["event_type"].as_str().unwrap_or_default().to_owned())
-            .collect()
+        self.get_list(
+            Service::Notification,
+            &format!("/api/notifications?order_id={order_id}"),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"))
+        .iter()
+        .map(|n| n["event_type"].as_str().unwrap_or_default().to_owned())
+        .collect()
     }
 
     /// The sum of a Prometheus counter over its labels, across the service's instances.

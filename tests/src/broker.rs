@@ -3,9 +3,7 @@
 //! (poison); queue depths can be read.
 
 use common::Service;
-use common::amqp::publish::OutgoingEvent;
 use common::amqp::topology::Topology;
-use common::events::{Envelope, Event};
 use lapin::options::{
     BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
     ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
@@ -14,6 +12,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// One event seen on the exchange.
@@ -29,18 +28,21 @@ impl Tapped {
         serde_json::from_slice(&self.body).expect("every published event is JSON")
     }
 
+    /// The body's `event_type`; empty for a message that is not an event (a test's poison).
     pub fn event_type(&self) -> String {
-        self.json()["event_type"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.field("event_type")
     }
 
+    /// The body's `order_id`; empty for a message that is not an event.
     pub fn order_id(&self) -> String {
-        self.json()["order_id"]
-            .as_str()
+        self.field("order_id")
+    }
+
+    fn field(&self, name: &str) -> String {
+        serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|body| body[name].as_str().map(str::to_owned))
             .unwrap_or_default()
-            .to_owned()
     }
 }
 
@@ -175,14 +177,19 @@ impl TestBroker {
             .await;
     }
 
-    /// Messages ready in a queue (not counting ones a consumer holds).
+    /// Messages ready in a queue (not counting ones a consumer holds); panics if the queue
+    /// does not exist.
     pub async fn depth(&self, queue: &str) -> u32 {
+        self.ready(queue)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Messages ready in a queue, or why they cannot be counted (a missing queue is an
+    /// error, not an empty queue).
+    pub async fn ready(&self, queue: &str) -> Result<u32, String> {
         // A channel of its own: a passive declare of a missing queue closes its channel.
-        let connection_channel = self.channel().await;
-        drop(connection_channel);
-        let link = self.link.lock().await;
-        let (connection, _) = link.as_ref().expect("connected above");
-        let channel = connection.create_channel().await.expect("a channel");
+        let channel = self.side_channel().await?;
         let declared = channel
             .queue_declare(
                 queue.into(),
@@ -194,8 +201,92 @@ impl TestBroker {
             )
             .await;
         let _ = channel.close(200, "done".into()).await;
-        declared.map(|q| q.message_count()).unwrap_or(0)
+        declared
+            .map(|q| q.message_count())
+            .map_err(|error| format!("queue {queue} cannot be inspected: {error}"))
     }
+
+    /// A fresh channel on the test's connection, for operations that may close it.
+    async fn side_channel(&self) -> Result<Channel, String> {
+        drop(self.channel().await);
+        let link = self.link.lock().await;
+        let (connection, _) = link.as_ref().expect("connected above");
+        connection
+            .create_channel()
+            .await
+            .map_err(|error| format!("no channel: {error}"))
+    }
+
+    /// Every message in a queue, left in place: each is fetched without an ack, and
+    /// closing the channel hands them all back to the queue in their order.
+    pub async fn peek(&self, queue: &str) -> Result<Vec<Tapped>, String> {
+        let channel = self.side_channel().await?;
+        let mut messages = Vec::new();
+        let outcome = loop {
+            match channel
+                .basic_get(queue.into(), BasicGetOptions { no_ack: false })
+                .await
+            {
+                Ok(Some(message)) => {
+                    let delivery = &message.delivery;
+                    messages.push(Tapped {
+                        routing_key: delivery.routing_key.to_string(),
+                        properties: delivery.properties.clone(),
+                        body: delivery.data.clone(),
+                    });
+                }
+                Ok(None) => break Ok(messages),
+                Err(error) => break Err(format!("queue {queue} cannot be read: {error}")),
+            }
+        };
+        let _ = channel.close(200, "peeked".into()).await;
+        outcome
+    }
+
+    /// Ready and unacknowledged messages of every queue whose name starts with `prefix`,
+    /// from `rabbitmqctl` (AMQP cannot see the messages a consumer holds unacked).
+    pub async fn queue_counts(prefix: &str) -> Result<BTreeMap<String, (u64, u64)>, String> {
+        let output = tokio::process::Command::new(rabbitmqctl())
+            .args([
+                "-q",
+                "list_queues",
+                "name",
+                "messages_ready",
+                "messages_unacknowledged",
+                "--no-table-headers",
+            ])
+            .output()
+            .await
+            .map_err(|error| format!("rabbitmqctl does not run: {error}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "rabbitmqctl list_queues failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let mut counts = BTreeMap::new();
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [name, ready, unacked] = fields[..] else {
+                return Err(format!("rabbitmqctl printed {line:?}"));
+            };
+            if !name.starts_with(prefix) {
+                continue;
+            }
+            let number = |text: &str| {
+                text.trim()
+                    .parse::<u64>()
+                    .map_err(|_| format!("rabbitmqctl printed {line:?}"))
+            };
+            counts.insert(name.to_owned(), (number(ready)?, number(unacked)?));
+        }
+        Ok(counts)
+    }
+}
+
+/// The `rabbitmqctl` of the test's RabbitMQ (`TEST_RABBITMQCTL` overrides it).
+fn rabbitmqctl() -> String {
+    std::env::var("TEST_RABBITMQCTL").unwrap_or_else(|_| "rabbitmqctl".into())
 }
 
 /// Deletes every queue of the stack and its exchange.
@@ -216,6 +307,10 @@ pub async fn delete_topology(topology: &Topology, url: &str) {
         for delay in &topology.retry_delays {
             queues.push(topology.retry_queue(service, *delay));
         }
+    }
+    // And any other queue of the stack, e.g. retry queues of delays a test chose.
+    if let Ok(others) = TestBroker::queue_counts(&format!("{}.", topology.exchange)).await {
+        queues.extend(others.into_keys());
     }
     for queue in queues {
         let _ = channel
@@ -244,26 +339,51 @@ pub async fn connect_any(list: &str) -> lapin::Result<Connection> {
 }
 
 impl TestBroker {
-    /// Publishes an event as `publisher` would, with the contract's properties.
-    pub async fn publish_event(&self, event: Event, publisher: Service) -> Envelope {
-        let envelope = Envelope::new(event);
-        let outgoing = OutgoingEvent {
-            event_id: envelope.event_id,
-            event_type: envelope.event.name().to_owned(),
-            routing_key: envelope.event.routing_key().to_owned(),
-            order_id: envelope.event.order_id(),
-            causation_id: None,
-            occurred_at: envelope.timestamp,
-            payload: envelope.to_json(),
-            traceparent: None,
-            tracestate: None,
-        };
+    /// Publishes an event as its publisher in CONTRACT §4 would: the common fields, then
+    /// `fields`; the metadata as AMQP properties. Returns the new event's id.
+    pub async fn publish_event(&self, event_type: &str, fields: Value) -> String {
+        let spec = crate::contract::event(event_type);
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let mut body = serde_json::json!({
+            "event_id": event_id,
+            "event_type": event_type,
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        });
+        let order_id = fields["order_id"].as_str().unwrap_or_default().to_owned();
+        for (name, value) in fields.as_object().expect("fields are an object") {
+            body[name] = value.clone();
+        }
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_message_id(event_id.as_str().into())
+            .with_type(event_type.into())
+            .with_correlation_id(order_id.as_str().into())
+            .with_app_id(crate::contract::app_id(spec.publisher).into())
+            .with_timestamp(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("after 1970")
+                    .as_secs(),
+            );
         self.publish(
-            &outgoing.routing_key,
-            &outgoing.payload,
-            outgoing.properties(publisher),
+            spec.routing_key,
+            &serde_json::to_vec(&body).expect("JSON"),
+            properties,
         )
         .await;
-        envelope
+        event_id
+    }
+
+    /// Publishes a message no service can handle, with a fresh `message_id` so the
+    /// invariants can tell it from any other dead letter; returns the id.
+    pub async fn publish_poison(&self, routing_key: &str, body: &[u8]) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_message_id(id.as_str().into());
+        self.publish(routing_key, body, properties).await;
+        id
     }
 }

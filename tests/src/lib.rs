@@ -8,6 +8,8 @@
 //! - [`browser`]: headless Chromium over WebDriver, for the dashboard.
 //! - [`broker`]: the test's own view of RabbitMQ — tap every event, republish, poison,
 //!   queue depths.
+//! - [`contract`]: CONTRACT §4's names as literal strings.
+//! - [`inflight`]: what a fault test asserts at the moment it strikes.
 //! - [`invariants`]: CONTRACT §6, checked once the system goes quiet.
 //! - [`eventually`]: polling with a deadline, instead of sleeping.
 //! - [`proxy`]: a TCP proxy to cut or slow one service's connection.
@@ -17,7 +19,9 @@
 pub mod api;
 pub mod broker;
 pub mod browser;
+pub mod contract;
 pub mod eventually;
+pub mod inflight;
 pub mod invariants;
 pub mod otlp;
 pub mod provider_stub;

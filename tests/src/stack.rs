@@ -288,8 +288,8 @@ pub struct TestStack {
     proxies: HashMap<(Service, Dependency), Proxy>,
     /// `available + reserved` each product must add up to (initial stock and restocks).
     pub expected_stock: BTreeMap<String, i64>,
-    /// Dead letters a test put there on purpose, per service.
-    pub expected_dead_letters: HashMap<Service, u32>,
+    /// The `message_id`s of the dead letters a test put there on purpose, per service.
+    pub expected_dead_letters: HashMap<Service, Vec<String>>,
     /// Who the services log in to PostgreSQL as, if not the test's own user.
     database_user: Option<String>,
     cleaned: bool,
@@ -441,6 +441,12 @@ impl TestStack {
             statuses.push(status);
         }
         statuses
+    }
+
+    /// Sends a signal (`TERM`, `KILL`, …) to every instance of `service`; a paused one
+    /// receives it when resumed.
+    pub fn signal(&self, service: Service, name: &str) {
+        self.instances(service).iter().for_each(|i| i.signal(name));
     }
 
     /// SIGSTOP: the processes freeze, holding their connections and unacked messages.

@@ -161,7 +161,9 @@ async fn an_operator_can_discard_one_dead_letter_and_keep_the_others() {
     assert_eq!(left["depth"], 1, "{left}");
     assert_eq!(left["messages"][0]["message_id"], "poison-2", "{left}");
     let mut stack = stack;
-    stack.expected_dead_letters.insert(Service::Inventory, 1);
+    stack
+        .expected_dead_letters
+        .insert(Service::Inventory, vec!["poison-2".to_owned()]);
     stack.assert_invariants().await;
     stack.cleanup().await;
 }
@@ -282,7 +284,7 @@ async fn passwords_in_urls_never_reach_logs_errors_or_ready() {
                 .map_err(|e| e.to_string())?;
             let body = response.text().await.map_err(|e| e.to_string())?;
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if body.contains("RabbitMQ") && text.contains("cannot reach RabbitMQ") {
+            if body.contains("RabbitMQ") && text.contains("cannot connect to RabbitMQ") {
                 Ok(body)
             } else {
                 Err(body)

@@ -30,6 +30,8 @@ async fn a_failed_payment_cancels_the_order_and_releases_its_stock() {
     );
     let notifications = stack.notifications(id).await;
     assert_eq!(notifications, ["PaymentFailed", "OrderCancelled"]);
+    let types = stack.assert_event_metadata().await;
+    assert!(types.contains("PaymentFailed"), "{types:?}");
     stack.cleanup().await;
 }
 

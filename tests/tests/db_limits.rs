@@ -192,7 +192,14 @@ async fn a_class_53_error_mid_transaction_holds_the_message_instead_of_dead_lett
     )
     .await;
     assert_eq!(stack.order(id).await["status"], "PENDING");
-    let (_, letters) = stack.get_json(Service::Inventory, "/admin/dlq").await;
+    let letters: serde_json::Value = stack
+        .admin(reqwest::Method::GET, Service::Inventory, "/admin/dlq")
+        .send()
+        .await
+        .expect("inventory-service answers")
+        .json()
+        .await
+        .expect("a JSON body");
     assert_eq!(letters["depth"], 0, "{letters}");
 
     sqlx::raw_sql("DROP TRIGGER no_memory ON reservations")

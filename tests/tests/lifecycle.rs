@@ -110,3 +110,53 @@ async fn sigterm_stops_every_service_cleanly_and_a_restart_keeps_its_data() {
     stack.assert_invariants().await;
     stack.cleanup().await;
 }
+
+/// SIGTERM reaches `victim` while it holds deliveries: it finishes or returns them and
+/// exits 0, and after a restart every saga finishes.
+async fn sigterm_with_deliveries_in_flight(victim: Service) {
+    let mut stack = TestStack::start().await;
+    stack.pause(victim);
+    let mut orders = Vec::new();
+    for _ in 0..8 {
+        orders.push(stack.place_order("c", &[("product-A", 1)], 2.0).await);
+    }
+    // Frozen, the victim has been handed deliveries it has not acked.
+    stack.await_queued(victim, 8).await;
+    stack.assert_pending(&orders).await;
+    stack.signal(victim, "TERM");
+    stack.resume(victim);
+    for status in stack.terminate(victim, Duration::from_secs(20)).await {
+        let status = status.unwrap_or_else(|| panic!("{} did not stop", victim.name()));
+        assert!(status.success(), "{} exited with {status}", victim.name());
+    }
+    // Each delivery was finished (its event published or in the outbox) or went back
+    // to the queue: none is lost, none is both.
+    let outcome = match victim {
+        Service::Inventory => "InventoryReserved",
+        _ => "PaymentProcessed",
+    };
+    let published = stack.broker.events_of(outcome).await.len() as u64;
+    let unsent = stack.outbox_backlog(victim).await as u64;
+    let returned = stack.queued_for(victim).await;
+    assert_eq!(
+        published + unsent + returned,
+        8,
+        "{published} published, {unsent} in the outbox, {returned} returned"
+    );
+    stack.restart(victim, 1).await;
+    for order in stack.final_orders(&orders).await {
+        assert_eq!(order["status"], "COMPLETED", "{order}");
+    }
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
+
+#[tokio::test]
+async fn sigterm_to_inventory_with_deliveries_in_flight_loses_none() {
+    sigterm_with_deliveries_in_flight(Service::Inventory).await;
+}
+
+#[tokio::test]
+async fn sigterm_to_payment_with_deliveries_in_flight_loses_none() {
+    sigterm_with_deliveries_in_flight(Service::Payment).await;
+}

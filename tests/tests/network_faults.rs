@@ -4,22 +4,33 @@
 use reqwest::StatusCode;
 use saga_tests::stack::Dependency;
 use saga_tests::{Service, TestStack, eventually};
+use serde_json::Value;
 use std::time::Duration;
 
-async fn wait_ready(stack: &TestStack, service: Service, expected: StatusCode) {
+/// Waits until `/ready` answers `expected`; returns its body.
+async fn wait_ready(stack: &TestStack, service: Service, expected: StatusCode) -> Value {
     eventually(
         &format!("{} /ready to answer {expected}", service.name()),
         Duration::from_secs(30),
         || async {
             let (status, body) = stack.get_json(service, "/ready").await;
             if status == expected {
-                Ok(())
+                Ok(body)
             } else {
                 Err(format!("{status} {body}"))
             }
         },
     )
-    .await;
+    .await
+}
+
+/// A `/ready` 503 names what does not work.
+fn assert_names(not_ready: &Value, dependency: &str) {
+    let detail = not_ready["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.to_lowercase().contains(dependency),
+        "/ready said {not_ready}, not naming {dependency}"
+    );
 }
 
 #[tokio::test]
@@ -30,7 +41,8 @@ async fn orders_are_accepted_while_the_broker_is_cut_off_and_published_when_it_r
         .start()
         .await;
     stack.proxy(Service::Order, Dependency::Broker).cut();
-    wait_ready(&stack, Service::Order, StatusCode::SERVICE_UNAVAILABLE).await;
+    let not_ready = wait_ready(&stack, Service::Order, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_names(&not_ready, "rabbitmq");
 
     let mut orders = Vec::new();
     for _ in 0..5 {
@@ -64,7 +76,8 @@ async fn a_consumer_cut_off_from_its_database_holds_its_messages_until_it_return
         .start()
         .await;
     stack.proxy(Service::Inventory, Dependency::Database).cut();
-    wait_ready(&stack, Service::Inventory, StatusCode::SERVICE_UNAVAILABLE).await;
+    let not_ready = wait_ready(&stack, Service::Inventory, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_names(&not_ready, "database");
 
     let mut orders = Vec::new();
     for _ in 0..5 {
@@ -85,6 +98,9 @@ async fn a_consumer_cut_off_from_its_database_holds_its_messages_until_it_return
         },
     )
     .await;
+    // While cut off, the orders wait for inventory and their messages stay queued for it.
+    stack.await_queued(Service::Inventory, 5).await;
+    stack.assert_pending(&orders).await;
 
     stack
         .proxy(Service::Inventory, Dependency::Database)
@@ -107,12 +123,20 @@ async fn a_consumer_cut_off_from_the_broker_mid_flow_reconnects_and_finishes() {
         .through_proxy(Service::Payment, Dependency::Broker)
         .start()
         .await;
+    // Frozen, payment-service lets the reservations pile up on its link.
+    stack.pause(Service::Payment);
     let mut orders = Vec::new();
     for _ in 0..10 {
         orders.push(stack.place_order("c", &[("product-A", 1)], 3.0).await);
     }
+    stack.await_queued(Service::Payment, 10).await;
+    stack.assert_pending(&orders).await;
     stack.proxy(Service::Payment, Dependency::Broker).cut();
-    wait_ready(&stack, Service::Payment, StatusCode::SERVICE_UNAVAILABLE).await;
+    stack.resume(Service::Payment);
+    let not_ready = wait_ready(&stack, Service::Payment, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_names(&not_ready, "rabbitmq");
+    // The cut returned the deliveries it held: they wait in its queue.
+    stack.await_queued(Service::Payment, 10).await;
     stack.proxy(Service::Payment, Dependency::Broker).restore();
 
     for order in &orders {

@@ -2,7 +2,6 @@
 //! connection, its consumer resubscribes, and retries and dead letters go out again; the
 //! replaced connection is closed, not leaked.
 
-use lapin::BasicProperties;
 use lapin::options::ExchangeDeleteOptions;
 use saga_tests::broker::connect_any;
 use saga_tests::{Service, TestStack, eventually};
@@ -53,10 +52,9 @@ async fn a_publisher_channel_killed_by_a_deleted_exchange_heals_and_dead_letters
 
     // A message order-service must dead-letter: its consumer has to publish, which it
     // cannot do with the dead channel of the replaced link.
-    let json = BasicProperties::default().with_content_type("application/json".into());
-    stack
+    let poison = stack
         .broker
-        .publish("inventory.unavailable", b"not json at all", json)
+        .publish_poison("inventory.unavailable", b"not json at all")
         .await;
     let dead_letters = stack.topology.dead_letter_queue(Service::Order);
     eventually(
@@ -82,7 +80,9 @@ async fn a_publisher_channel_killed_by_a_deleted_exchange_heals_and_dead_letters
     )
     .await;
 
-    stack.expected_dead_letters.insert(Service::Order, 1);
+    stack
+        .expected_dead_letters
+        .insert(Service::Order, vec![poison]);
     stack.assert_invariants().await;
     stack.cleanup().await;
 }

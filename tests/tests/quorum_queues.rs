@@ -51,8 +51,13 @@ async fn on_quorum_queues_a_failing_handler_is_retried_dead_lettered_and_replaye
 
     // PaymentProcessed and OrderConfirmed: each went through all three delay queues.
     dead_letter_depth(&stack, Service::Notification, 2).await;
-    let (status, letters) = stack.get_json(Service::Notification, "/admin/dlq").await;
-    assert_eq!(status, StatusCode::OK, "{letters}");
+    let response = stack
+        .admin(reqwest::Method::GET, Service::Notification, "/admin/dlq")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let letters: Value = response.json().await.unwrap();
     for letter in letters["messages"].as_array().unwrap() {
         assert_eq!(letter["attempts"], 4, "{letter}");
     }
@@ -62,8 +67,11 @@ async fn on_quorum_queues_a_failing_handler_is_retried_dead_lettered_and_replaye
         .await
         .unwrap();
     let response = stack
-        .http
-        .post(stack.url(Service::Notification, "/admin/dlq/replay"))
+        .admin(
+            reqwest::Method::POST,
+            Service::Notification,
+            "/admin/dlq/replay",
+        )
         .send()
         .await
         .unwrap();

@@ -131,6 +131,7 @@ async fn validation_errors_say_where_and_what() {
             .unwrap()
             .contains("1 to 10000")
     );
+    stack.assert_invariants().await;
     stack.cleanup().await;
 }
 
@@ -181,6 +182,7 @@ async fn order_queries_reject_bad_parameters_and_report_missing_orders() {
         .get_json(Service::Order, &format!("/api/orders/{missing}"))
         .await;
     assert_eq!(answer, json!({"detail": "Order not found"}));
+    stack.assert_invariants().await;
     stack.cleanup().await;
 }
 
@@ -211,6 +213,8 @@ async fn the_other_services_reject_bad_input_too() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "{body}"
         );
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(!answer["detail"].is_null(), "{body}: {answer}");
     }
     for (service, path, expected) in [
         (
@@ -244,5 +248,47 @@ async fn the_other_services_reject_bad_input_too() {
         assert!(!answer["detail"].is_null(), "{path}: {answer}");
     }
     assert_eq!(stack.stock().await["product-A"], (10, 0));
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
+
+#[tokio::test]
+async fn every_4xx_of_every_service_says_what_is_wrong_in_detail() {
+    let stack = TestStack::start().await;
+    for service in Service::ALL {
+        // A path no route serves, and a method a route does not take.
+        for (method, path, expected) in [
+            (
+                reqwest::Method::GET,
+                "/api/no-such-thing",
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                reqwest::Method::DELETE,
+                "/health",
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+        ] {
+            let response = stack
+                .http
+                .request(method.clone(), stack.url(service, path))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                expected,
+                "{} {method} {path}",
+                service.name()
+            );
+            let answer: Value = response.json().await.unwrap_or(Value::Null);
+            assert!(
+                answer["detail"].is_string(),
+                "{} {method} {path}: {answer}",
+                service.name()
+            );
+        }
+    }
+    stack.assert_invariants().await;
     stack.cleanup().await;
 }

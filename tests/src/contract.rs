@@ -1,0 +1,242 @@
+//! CONTRACT §4 spelled out as literal strings: queue names, routing keys, event names,
+//! publishers and header names. The tests use these, never the services' own constants in
+//! `common`, so a rename in the code cannot silently move the contract.
+
+use crate::broker::Tapped;
+use common::Service;
+use serde_json::Value;
+
+/// `<exchange>.<service>`: the durable queue a service consumes from.
+pub fn queue(exchange: &str, service: Service) -> String {
+    format!("{exchange}.{}", queue_part(service))
+}
+
+/// `<exchange>.<service>.dlq`: where a message that cannot be handled ends.
+pub fn dead_letter_queue(exchange: &str, service: Service) -> String {
+    format!("{exchange}.{}.dlq", queue_part(service))
+}
+
+/// The `<service>` part of the queue names, as §4 spells it (`orders.inventory`).
+fn queue_part(service: Service) -> &'static str {
+    match service {
+        Service::Order => "order",
+        Service::Inventory => "inventory",
+        Service::Payment => "payment",
+        Service::Notification => "notification",
+    }
+}
+
+/// The `app_id` of the messages a service publishes.
+pub fn app_id(service: Service) -> &'static str {
+    match service {
+        Service::Order => "order-service",
+        Service::Inventory => "inventory-service",
+        Service::Payment => "payment-service",
+        Service::Notification => "notification-service",
+    }
+}
+
+/// One row of the table in §4.
+pub struct EventSpec {
+    pub name: &'static str,
+    pub routing_key: &'static str,
+    pub publisher: Service,
+    /// Fields besides `event_id`, `event_type` and `timestamp`.
+    pub fields: &'static [&'static str],
+    pub consumers: &'static [Service],
+}
+
+/// The table of §4, row by row.
+pub const EVENTS: [EventSpec; 8] = [
+    EventSpec {
+        name: "OrderCreated",
+        routing_key: "order.created",
+        publisher: Service::Order,
+        fields: &["order_id", "customer_id", "items", "total_amount"],
+        consumers: &[Service::Inventory],
+    },
+    EventSpec {
+        name: "InventoryReserved",
+        routing_key: "inventory.reserved",
+        publisher: Service::Inventory,
+        fields: &["order_id", "customer_id", "items", "total_amount"],
+        consumers: &[Service::Payment],
+    },
+    EventSpec {
+        name: "InventoryUnavailable",
+        routing_key: "inventory.unavailable",
+        publisher: Service::Inventory,
+        fields: &["order_id", "reason", "items"],
+        consumers: &[Service::Order],
+    },
+    EventSpec {
+        name: "PaymentProcessed",
+        routing_key: "payment.processed",
+        publisher: Service::Payment,
+        fields: &["order_id", "payment_id", "amount", "attempts"],
+        consumers: &[Service::Order, Service::Notification],
+    },
+    EventSpec {
+        name: "PaymentFailed",
+        routing_key: "payment.failed",
+        publisher: Service::Payment,
+        fields: &["order_id", "amount", "reason", "attempts"],
+        consumers: &[Service::Order, Service::Notification],
+    },
+    EventSpec {
+        name: "OrderConfirmed",
+        routing_key: "order.confirmed",
+        publisher: Service::Order,
+        fields: &["order_id", "customer_id", "total_amount"],
+        consumers: &[Service::Notification],
+    },
+    EventSpec {
+        name: "OrderCancelled",
+        routing_key: "order.cancelled",
+        publisher: Service::Order,
+        fields: &["order_id", "customer_id", "reason", "items"],
+        consumers: &[Service::Inventory, Service::Payment, Service::Notification],
+    },
+    EventSpec {
+        name: "PaymentRefunded",
+        routing_key: "payment.refunded",
+        publisher: Service::Payment,
+        fields: &["order_id", "payment_id", "amount"],
+        consumers: &[Service::Notification],
+    },
+];
+
+/// The row of §4 for an event name; panics on a name the contract does not have.
+pub fn event(name: &str) -> &'static EventSpec {
+    EVENTS
+        .iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("{name} is not an event of CONTRACT §4"))
+}
+
+/// The row of §4 for a routing key.
+pub fn event_by_key(routing_key: &str) -> Option<&'static EventSpec> {
+    EVENTS.iter().find(|e| e.routing_key == routing_key)
+}
+
+/// Whether `service`'s queue receives messages published with `routing_key`.
+pub fn consumes(service: Service, routing_key: &str) -> bool {
+    event_by_key(routing_key).is_some_and(|e| e.consumers.contains(&service))
+}
+
+/// The AMQP header naming the event that caused this one.
+pub const CAUSATION_HEADER: &str = "causation_id";
+
+/// The events that may cause each event (its `causation_id`), by the saga of §5.
+fn causes(event_type: &str) -> &'static [&'static str] {
+    match event_type {
+        "InventoryReserved" | "InventoryUnavailable" => &["OrderCreated"],
+        "PaymentProcessed" | "PaymentFailed" => &["InventoryReserved"],
+        "OrderConfirmed" => &["PaymentProcessed"],
+        // A timeout cancels what the order's OrderCreated started.
+        "OrderCancelled" => &["InventoryUnavailable", "PaymentFailed", "OrderCreated"],
+        "PaymentRefunded" => &["OrderCancelled"],
+        _ => &[],
+    }
+}
+
+/// What is wrong with the metadata of `events` (everything the tap saw that parses as an
+/// event): routing key, properties, fields, publisher and causation, per §4.
+pub fn metadata_violations(events: &[Tapped]) -> Vec<String> {
+    let mut found = Vec::new();
+    let parsed: Vec<(&Tapped, Value)> = events
+        .iter()
+        .filter_map(|e| Some((e, serde_json::from_slice::<Value>(&e.body).ok()?)))
+        .collect();
+    for (event, body) in &parsed {
+        let Some(event_type) = body["event_type"].as_str() else {
+            continue;
+        };
+        let Some(spec) = EVENTS.iter().find(|s| s.name == event_type) else {
+            continue;
+        };
+        let p = &event.properties;
+        let mut wrong = |what: String| found.push(format!("{event_type} {body}: {what}"));
+        let text = |value: Option<String>| value.unwrap_or_default();
+        if event.routing_key != spec.routing_key {
+            wrong(format!("routing key {}", event.routing_key));
+        }
+        if p.delivery_mode() != &Some(2) {
+            wrong(format!("delivery mode {:?}", p.delivery_mode()));
+        }
+        if text(p.content_type().as_ref().map(|c| c.to_string())) != "application/json" {
+            wrong(format!("content type {:?}", p.content_type()));
+        }
+        if text(p.message_id().as_ref().map(|m| m.to_string())) != body["event_id"] {
+            wrong(format!("message_id {:?}", p.message_id()));
+        }
+        if text(p.kind().as_ref().map(|t| t.to_string())) != event_type {
+            wrong(format!("type {:?}", p.kind()));
+        }
+        if text(p.correlation_id().as_ref().map(|c| c.to_string())) != body["order_id"] {
+            wrong(format!("correlation_id {:?}", p.correlation_id()));
+        }
+        if text(p.app_id().as_ref().map(|a| a.to_string())) != app_id(spec.publisher) {
+            wrong(format!("app_id {:?}", p.app_id()));
+        }
+        if p.timestamp().is_none() {
+            wrong("no timestamp property".into());
+        }
+        let timestamp = body["timestamp"].as_str().unwrap_or_default();
+        if chrono::DateTime::parse_from_rfc3339(timestamp).is_err() || !timestamp.ends_with('Z') {
+            wrong(format!("timestamp {timestamp:?} is not RFC 3339 UTC"));
+        }
+        if uuid::Uuid::parse_str(body["event_id"].as_str().unwrap_or_default()).is_err() {
+            wrong("event_id is not a UUID".into());
+        }
+        for field in spec.fields {
+            if body.get(field).is_none_or(Value::is_null) {
+                wrong(format!("no {field}"));
+            }
+        }
+        let causation = p
+            .headers()
+            .as_ref()
+            .and_then(|h| h.inner().get(CAUSATION_HEADER).cloned())
+            .map(|v| match v {
+                lapin::types::AMQPValue::LongString(s) => s.to_string(),
+                other => format!("{other:?}"),
+            });
+        match (event_type, causation) {
+            ("OrderCreated", None) => {}
+            ("OrderCreated", Some(c)) => wrong(format!("a causation_id {c}")),
+            (_, None) => wrong("no causation_id header".into()),
+            (_, Some(cause_id)) => {
+                let cause = parsed
+                    .iter()
+                    .find(|(_, b)| b["event_id"] == cause_id.as_str());
+                match cause {
+                    Some((_, cause))
+                        if causes(event_type)
+                            .contains(&cause["event_type"].as_str().unwrap_or_default())
+                            && cause["order_id"] == body["order_id"] => {}
+                    Some((_, cause)) => wrong(format!(
+                        "caused by {} of order {}",
+                        cause["event_type"], cause["order_id"]
+                    )),
+                    None => wrong(format!("causation_id {cause_id} is no event seen")),
+                }
+            }
+        }
+    }
+    found
+}
+
+impl crate::TestStack {
+    /// Every event seen so far carries the metadata of §4; returns the event types seen.
+    pub async fn assert_event_metadata(&self) -> std::collections::BTreeSet<String> {
+        let events = self.broker.events().await;
+        let violations = metadata_violations(&events);
+        assert!(violations.is_empty(), "{}", violations.join("\n"));
+        events
+            .iter()
+            .filter_map(|e| serde_json::from_slice::<Value>(&e.body).ok())
+            .filter_map(|b| b["event_type"].as_str().map(str::to_owned))
+            .collect()
+    }
+}
