@@ -19,14 +19,15 @@ impl MessageHandler for NotificationHandler {
             return Ok(Handled::Done);
         };
         let inserted = sqlx::query(
-            "INSERT INTO notifications (id, order_id, event_type, event_id, message)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, event_type) DO NOTHING",
+            "INSERT INTO notifications (id, order_id, event_type, event_id, message, occurred_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id, event_type) DO NOTHING",
         )
         .bind(Uuid::now_v7())
         .bind(message.event.order_id())
         .bind(message.event.name())
         .bind(message.event_id)
         .bind(&text)
+        .bind(message.timestamp)
         .execute(uow.conn())
         .await?;
         if inserted.rows_affected() == 1 {

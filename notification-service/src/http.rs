@@ -47,7 +47,8 @@ struct Params {
     limit: Option<i64>,
 }
 
-/// The notifications of one order, or the latest `limit` of all; oldest first.
+/// The notifications of one order, or the latest `limit` of all; oldest first, by when
+/// their events happened (a cause before its effect, whichever was written first).
 #[utoipa::path(get, path = "/api/notifications", tag = "notifications", params(Params),
     responses(
         (status = 200, description = "Oldest first", body = Vec<Notification>),
@@ -66,10 +67,10 @@ async fn list_notifications(
     }
     let notifications = sqlx::query_as(
         "SELECT * FROM (
-             SELECT id, order_id, event_type, message, created_at FROM notifications
+             SELECT id, order_id, event_type, message, created_at, occurred_at FROM notifications
              WHERE $1::uuid IS NULL OR order_id = $1
-             ORDER BY created_at DESC, id DESC LIMIT $2
-         ) latest ORDER BY created_at, id",
+             ORDER BY occurred_at DESC, created_at DESC, id DESC LIMIT $2
+         ) latest ORDER BY occurred_at, created_at, id",
     )
     .bind(params.order_id)
     .bind(limit)
