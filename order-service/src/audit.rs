@@ -109,6 +109,8 @@ impl AuditRecorder {
         loop {
             let first = tokio::select! {
                 _ = stop.cancelled() => break,
+                // A dead link can leave `next` waiting forever: move to the next link.
+                _ = link_lost(link) => break,
                 next = deliveries.next() => next,
             };
             let mut batch = match first {
@@ -207,6 +209,13 @@ impl AuditRecorder {
                 _ = tokio::time::sleep(PRUNE_EVERY) => {}
             }
         }
+    }
+}
+
+/// Resolves once `link` stops working.
+async fn link_lost(link: &Link) {
+    while link.is_open() {
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

@@ -14,7 +14,7 @@ impl TestStack {
     /// Messages in `service`'s queue, ready or delivered to a consumer and not yet acked.
     pub async fn queued_for(&self, service: Service) -> u64 {
         let queue = contract::queue(&self.name, service);
-        let counts = TestBroker::queue_counts(&queue)
+        let counts = TestBroker::queue_counts(&queue, self.rabbitmq_node.as_deref())
             .await
             .unwrap_or_else(|error| panic!("{error}"));
         let (ready, unacked) = counts

@@ -87,7 +87,12 @@ impl TestStack {
     /// held unacknowledged by a consumer — e.g. during payment's backoff — except the dead
     /// letters [`Self::check_dead_letters`] accounts for.
     async fn check_nothing_held(&self, found: &mut Vec<String>) {
-        let counts = match TestBroker::queue_counts(&format!("{}.", self.name)).await {
+        let counts = match TestBroker::queue_counts(
+            &format!("{}.", self.name),
+            self.rabbitmq_node.as_deref(),
+        )
+        .await
+        {
             Ok(counts) => counts,
             Err(error) => return found.push(error),
         };

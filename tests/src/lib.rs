@@ -11,6 +11,7 @@
 //! - [`contract`]: CONTRACT §4's names as literal strings.
 //! - [`inflight`]: what a fault test asserts at the moment it strikes.
 //! - [`invariants`]: CONTRACT §6, checked once the system goes quiet.
+//! - [`db_faults`]: a handler that fails every time (inserts refused by a trigger).
 //! - [`eventually`]: polling with a deadline, instead of sleeping.
 //! - [`proxy`]: a TCP proxy to cut or slow one service's connection.
 //! - [`otlp`]: an OTLP/HTTP receiver that collects the services' spans.
@@ -20,6 +21,7 @@ pub mod api;
 pub mod broker;
 pub mod browser;
 pub mod contract;
+pub mod db_faults;
 pub mod eventually;
 pub mod inflight;
 pub mod invariants;

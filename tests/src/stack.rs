@@ -154,6 +154,7 @@ impl StackBuilder {
                 ("product-C".to_owned(), 0),
             ]),
             expected_dead_letters: HashMap::new(),
+            rabbitmq_node: None,
             database_user: self.database_user,
             cleaned: false,
         };
@@ -290,6 +291,9 @@ pub struct TestStack {
     pub expected_stock: BTreeMap<String, i64>,
     /// The `message_id`s of the dead letters a test put there on purpose, per service.
     pub expected_dead_letters: HashMap<Service, Vec<String>>,
+    /// The RabbitMQ nodes `rabbitmqctl` asks about queues (`-n`, comma-separated, the first
+    /// that answers), when not the local one.
+    pub rabbitmq_node: Option<String>,
     /// Who the services log in to PostgreSQL as, if not the test's own user.
     database_user: Option<String>,
     cleaned: bool,

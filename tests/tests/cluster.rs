@@ -354,6 +354,8 @@ async fn with_quorum_queues_on_three_nodes_losing_any_node_loses_no_order() {
         .env("SAGA_TIMEOUT_SECS", "3600")
         .start()
         .await;
+    // The invariant checker reads queue depths from the cluster, not the system node.
+    stack.rabbitmq_node = Some("saga-1@localhost,saga-2@localhost,saga-3@localhost".into());
     stack.set_stock("product-A", 100_000).await;
     for service in Service::ALL {
         assert_eq!(

@@ -21,15 +21,9 @@ async fn a_failing_message_is_retried_after_growing_delays_then_dead_lettered_wi
         )
         .start()
         .await;
-    let notifications = stack.db(Service::Notification).await;
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
-             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$;
-         CREATE TRIGGER refuse BEFORE INSERT ON notifications FOR EACH ROW EXECUTE FUNCTION refuse();",
-    )
-    .execute(&notifications)
-    .await
-    .unwrap();
+    stack
+        .refuse_inserts(Service::Notification, "notifications")
+        .await;
 
     // One message only notification-service consumes, so every failure is this one's.
     let retried = || stack.metric_sum(Service::Notification, "messages_retried_total");

@@ -90,15 +90,9 @@ async fn unparseable_messages_are_dead_lettered_at_once_while_good_orders_comple
 #[tokio::test]
 async fn a_failing_handler_is_retried_with_delays_then_dead_lettered_and_can_be_replayed() {
     let stack = TestStack::start().await;
-    let notifications = stack.db(Service::Notification).await;
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
-             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$;
-         CREATE TRIGGER refuse BEFORE INSERT ON notifications FOR EACH ROW EXECUTE FUNCTION refuse();",
-    )
-    .execute(&notifications)
-    .await
-    .unwrap();
+    stack
+        .refuse_inserts(Service::Notification, "notifications")
+        .await;
 
     let order = stack.place_order("c", &[("product-A", 1)], 5.0).await;
     let id = order["id"].as_str().unwrap();
@@ -129,10 +123,9 @@ async fn a_failing_handler_is_retried_with_delays_then_dead_lettered_and_can_be_
         "no retry in the log"
     );
 
-    sqlx::raw_sql("DROP TRIGGER refuse ON notifications")
-        .execute(&notifications)
-        .await
-        .unwrap();
+    stack
+        .accept_inserts(Service::Notification, "notifications")
+        .await;
     let response = stack
         .admin(Method::POST, Service::Notification, "/admin/dlq/replay")
         .json(&serde_json::json!({}))

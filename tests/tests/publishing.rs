@@ -102,15 +102,9 @@ async fn an_event_no_queue_takes_stays_in_the_outbox_until_its_binding_is_back()
 #[tokio::test]
 async fn a_message_dead_lettered_after_its_retries_keeps_its_original_routing_key() {
     let mut stack = TestStack::start().await;
-    let notifications = stack.db(Service::Notification).await;
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
-             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$;
-         CREATE TRIGGER refuse BEFORE INSERT ON notifications FOR EACH ROW EXECUTE FUNCTION refuse();",
-    )
-    .execute(&notifications)
-    .await
-    .unwrap();
+    stack
+        .refuse_inserts(Service::Notification, "notifications")
+        .await;
 
     // An event only notification-service takes, for an order nobody else knows.
     let event_id = stack

@@ -35,15 +35,9 @@ async fn on_quorum_queues_a_failing_handler_is_retried_dead_lettered_and_replaye
         .env("PAYMENT_SUCCESS_RATE", "1")
         .start()
         .await;
-    let notifications = stack.db(Service::Notification).await;
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
-             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$;
-         CREATE TRIGGER refuse BEFORE INSERT ON notifications FOR EACH ROW EXECUTE FUNCTION refuse();",
-    )
-    .execute(&notifications)
-    .await
-    .unwrap();
+    stack
+        .refuse_inserts(Service::Notification, "notifications")
+        .await;
 
     let order = stack.place_order("c", &[("product-A", 1)], 5.0).await;
     let id = order["id"].as_str().unwrap();
@@ -62,10 +56,9 @@ async fn on_quorum_queues_a_failing_handler_is_retried_dead_lettered_and_replaye
         assert_eq!(letter["attempts"], 4, "{letter}");
     }
 
-    sqlx::raw_sql("DROP TRIGGER refuse ON notifications")
-        .execute(&notifications)
-        .await
-        .unwrap();
+    stack
+        .accept_inserts(Service::Notification, "notifications")
+        .await;
     let response = stack
         .admin(
             reqwest::Method::POST,

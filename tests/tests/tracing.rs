@@ -24,6 +24,21 @@ fn of<'a>(spans: &'a [ReceivedSpan], service: &str, kind: SpanKind) -> Vec<&'a R
         .collect()
 }
 
+/// Places an order with a caller's `traceparent`; its id.
+async fn post_traced(stack: &TestStack, traceparent: &str) -> String {
+    let response = stack
+        .http
+        .post(stack.url(Service::Order, "/api/orders"))
+        .header("traceparent", traceparent)
+        .json(&order_body("customer-traced", &[("product-A", 1)], 20.0))
+        .send()
+        .await
+        .expect("order-service answers");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let order: Value = response.json().await.expect("the order");
+    order["id"].as_str().expect("an id").to_owned()
+}
+
 #[tokio::test]
 async fn one_order_is_one_trace_across_four_services_continuing_the_callers_traceparent() {
     let receiver = OtlpReceiver::start().await;
@@ -37,17 +52,7 @@ async fn one_order_is_one_trace_across_four_services_continuing_the_callers_trac
     // The caller's own trace: its span is the parent of order-service's server span.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
-    let response = stack
-        .http
-        .post(stack.url(Service::Order, "/api/orders"))
-        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
-        .json(&order_body("customer-traced", &[("product-A", 1)], 20.0))
-        .send()
-        .await
-        .expect("order-service answers");
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let order: Value = response.json().await.expect("the order");
-    let id = order["id"].as_str().unwrap();
+    let id = &*post_traced(&stack, &format!("00-{trace_id}-{caller_span}-01")).await;
     assert_eq!(stack.final_order(id).await["status"], "COMPLETED");
 
     let spans = eventually(
@@ -141,17 +146,7 @@ async fn without_an_endpoint_nothing_is_exported_but_the_context_still_travels()
     let receiver = OtlpReceiver::start().await;
     let stack = TestStack::start().await;
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
-    let response = stack
-        .http
-        .post(stack.url(Service::Order, "/api/orders"))
-        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
-        .json(&order_body("customer-untraced", &[("product-A", 1)], 20.0))
-        .send()
-        .await
-        .expect("order-service answers");
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let order: Value = response.json().await.expect("the order");
-    let id = order["id"].as_str().unwrap();
+    let id = &*post_traced(&stack, &format!("00-{trace_id}-b7ad6b7169203331-01")).await;
     stack.final_order(id).await;
 
     // Every event of the order carries a traceparent of the caller's trace.
