@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -180,4 +180,18 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// Where a screenshot goes: the stack's log directory, and `docs/` when
+/// `UPDATE_SCREENSHOTS=1` (how the README's pictures are made).
+pub fn screenshot_paths(stack: &crate::TestStack, name: &str) -> Vec<PathBuf> {
+    let mut paths = vec![stack.log_dir().join(name)];
+    if std::env::var("UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        paths.push(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../docs")
+                .join(name),
+        );
+    }
+    paths
 }

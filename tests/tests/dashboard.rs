@@ -3,21 +3,10 @@
 
 use saga_tests::browser::Browser;
 use saga_tests::{Service, TestStack, eventually};
-use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where screenshots go: the stack's log directory, and `docs/` when
-/// `UPDATE_SCREENSHOTS=1` (how the README's pictures are made).
-fn save_to(stack: &TestStack, name: &str) -> Vec<PathBuf> {
-    let mut paths = vec![stack.log_dir().join(name)];
-    if std::env::var("UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
-        paths.push(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../docs")
-                .join(name),
-        );
-    }
-    paths
+fn save_to(stack: &TestStack, name: &str) -> Vec<std::path::PathBuf> {
+    saga_tests::browser::screenshot_paths(stack, name)
 }
 
 #[tokio::test]

@@ -492,6 +492,8 @@ impl<H: MessageHandler> Work<H> {
         headers.insert(RETRY_HEADER.into(), AMQPValue::LongUInt(retries));
         // Back from the delay queue it is routed by queue name; keep where it first went.
         dead_letters::keep_original_routing_key(&mut headers, delivery);
+        // The first failure's time travels with it into the dead-letter queue.
+        dead_letters::keep_first_failure(&mut headers, &chrono::Utc::now().to_rfc3339());
         properties = properties.with_headers(headers);
         let queue = self
             .broker

@@ -2,13 +2,18 @@
 //! looks at them and sends them back.
 //!
 //! A dead-lettered message keeps its body and properties and gains headers: `x-error` (why),
-//! `x-attempts` (how many times it was tried), `x-failed-at` (RFC 3339) and
-//! `x-original-routing-key`. Nothing ever removes messages from a dead-letter queue except
-//! a replay or an operator's discard of one message.
+//! `x-attempts` (how many times it was tried), `x-first-failed-at` and `x-failed-at` (RFC
+//! 3339: its first and its last failure) and `x-original-routing-key`. Nothing ever removes
+//! messages from a dead-letter queue except a replay or an operator's discard.
+//!
+//! Every function here takes the [`Service`] whose queue it works on: a service manages its
+//! own (`/admin/dlq…`), and order-service's console manages all four (`/admin/dead-letters…`)
+//! over its own broker link, since every queue name derives from the exchange.
 
 use super::broker::{Broker, Link};
 use super::consumer::{RETRY_HEADER, header_string, header_u32};
 use super::publish::{self, PublishError};
+use super::topology::Service;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -17,6 +22,22 @@ use serde::Serialize;
 /// Header keeping the routing key a message was first published with; delay queues
 /// re-route a retried message by queue name, so its own key no longer says where it goes.
 pub const ORIGINAL_ROUTING_KEY: &str = "x-original-routing-key";
+
+/// Header recording when a message first failed: written on its first retry (or when it is
+/// dead-lettered at once) and kept through the delay queues into the dead-letter queue.
+pub const FIRST_FAILED_AT: &str = "x-first-failed-at";
+
+/// Header recording when a message failed for the last time, on its way to the DLQ.
+pub const FAILED_AT: &str = "x-failed-at";
+
+/// The headers a replay removes, so the message starts a fresh round of retries.
+const FAILURE_HEADERS: [&str; 5] = [
+    RETRY_HEADER,
+    "x-error",
+    "x-attempts",
+    FAILED_AT,
+    FIRST_FAILED_AT,
+];
 
 /// Publishes a copy of `delivery` to the service's dead-letter queue and waits for the
 /// confirm; the caller acks the original afterwards.
@@ -28,12 +49,11 @@ pub async fn send(
     attempts: u32,
 ) -> Result<(), PublishError> {
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    let now = chrono::Utc::now().to_rfc3339();
     headers.insert("x-error".into(), AMQPValue::LongString(reason.into()));
     headers.insert("x-attempts".into(), AMQPValue::LongUInt(attempts));
-    headers.insert(
-        "x-failed-at".into(),
-        AMQPValue::LongString(chrono::Utc::now().to_rfc3339().into()),
-    );
+    headers.insert(FAILED_AT.into(), AMQPValue::LongString(now.as_str().into()));
+    keep_first_failure(&mut headers, &now);
     keep_original_routing_key(&mut headers, delivery);
     let properties = delivery.properties.clone().with_headers(headers);
     let queue = broker.topology().dead_letter_queue(broker.service());
@@ -51,7 +71,14 @@ pub fn keep_original_routing_key(headers: &mut FieldTable, delivery: &Delivery) 
     }
 }
 
-/// One dead-lettered message as the admin endpoint shows it.
+/// Records `now` (RFC 3339) as the first failure, unless an earlier failure already did.
+pub fn keep_first_failure(headers: &mut FieldTable, now: &str) {
+    if !headers.contains_key(FIRST_FAILED_AT) {
+        headers.insert(FIRST_FAILED_AT.into(), AMQPValue::LongString(now.into()));
+    }
+}
+
+/// One dead-lettered message as the admin endpoints show it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     pub message_id: Option<String>,
@@ -59,9 +86,36 @@ pub struct DeadLetter {
     pub routing_key: Option<String>,
     pub error: Option<String>,
     pub attempts: u32,
+    /// When it first failed (RFC 3339).
+    pub first_failed_at: Option<String>,
+    /// When it failed for the last time and was dead-lettered (RFC 3339).
     pub failed_at: Option<String>,
     /// The body as text (lossy if it is not UTF-8).
     pub body: String,
+}
+
+impl DeadLetter {
+    fn of(delivery: &Delivery) -> Self {
+        let headers = delivery.properties.headers().as_ref();
+        Self {
+            message_id: id_of(delivery).map(str::to_owned),
+            event_type: delivery.properties.kind().as_ref().map(|t| t.to_string()),
+            routing_key: header_string(headers, ORIGINAL_ROUTING_KEY),
+            error: header_string(headers, "x-error"),
+            attempts: header_u32(headers, "x-attempts"),
+            first_failed_at: header_string(headers, FIRST_FAILED_AT),
+            failed_at: header_string(headers, FAILED_AT),
+            body: String::from_utf8_lossy(&delivery.data).into_owned(),
+        }
+    }
+}
+
+fn id_of(delivery: &Delivery) -> Option<&str> {
+    delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|id| id.as_str())
 }
 
 /// How many messages are ready in `queue`.
@@ -81,10 +135,16 @@ pub async fn depth(link: &Link, queue: &str) -> lapin::Result<u32> {
     Ok(declared.message_count())
 }
 
-/// Reads up to `limit` messages without removing them: they are fetched unacknowledged on a
-/// channel of their own, and closing that channel returns them to the queue in order.
-pub async fn peek(broker: &Broker, link: &Link, limit: usize) -> lapin::Result<Vec<DeadLetter>> {
-    let queue = broker.topology().dead_letter_queue(broker.service());
+/// Reads up to `limit` of `service`'s dead letters without removing them: they are fetched
+/// unacknowledged on a channel of their own, and closing that channel returns them to the
+/// queue in order.
+pub async fn peek(
+    broker: &Broker,
+    link: &Link,
+    service: Service,
+    limit: usize,
+) -> lapin::Result<Vec<DeadLetter>> {
+    let queue = broker.topology().dead_letter_queue(service);
     let channel = link.connection.create_channel().await?;
     let mut letters = Vec::new();
     while letters.len() < limit {
@@ -94,33 +154,36 @@ pub async fn peek(broker: &Broker, link: &Link, limit: usize) -> lapin::Result<V
         else {
             break;
         };
-        let delivery = &message.delivery;
-        let headers = delivery.properties.headers().as_ref();
-        letters.push(DeadLetter {
-            message_id: delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .map(|id| id.to_string()),
-            event_type: delivery.properties.kind().as_ref().map(|t| t.to_string()),
-            routing_key: header_string(headers, ORIGINAL_ROUTING_KEY),
-            error: header_string(headers, "x-error"),
-            attempts: header_u32(headers, "x-attempts"),
-            failed_at: header_string(headers, "x-failed-at"),
-            body: String::from_utf8_lossy(&delivery.data).into_owned(),
-        });
+        letters.push(DeadLetter::of(&message.delivery));
     }
     let _ = channel.close(200, "peek done".into()).await;
     Ok(letters)
 }
 
-/// Moves the messages now in the dead-letter queue back to the service's queue for another
+/// Sends one dead letter back to `queue` with its properties, original routing key and
+/// headers, minus the failure headers (so its retries start afresh), and waits for the
+/// confirm before acking it out of the dead-letter queue.
+async fn send_back(link: &Link, queue: &str, delivery: &Delivery) -> Result<(), PublishError> {
+    let mut headers = FieldTable::default();
+    for (key, value) in delivery.properties.headers().iter().flatten() {
+        if !FAILURE_HEADERS.contains(&key.as_str()) {
+            headers.insert(key.clone(), value.clone());
+        }
+    }
+    let properties = delivery.properties.clone().with_headers(headers);
+    let confirm = publish::send(&link.publisher, "", queue, &delivery.data, properties).await?;
+    publish::confirmed([confirm]).await?;
+    delivery.ack(BasicAckOptions::default()).await?;
+    Ok(())
+}
+
+/// Moves the messages now in `service`'s dead-letter queue back to its queue for another
 /// try, with their retry count reset. Messages that fail again land in the dead-letter
 /// queue behind them, so a replay always ends. Returns how many were moved.
-pub async fn replay(broker: &Broker, link: &Link) -> Result<u32, PublishError> {
+pub async fn replay(broker: &Broker, link: &Link, service: Service) -> Result<u32, PublishError> {
     let topology = broker.topology();
-    let dead_letters = topology.dead_letter_queue(broker.service());
-    let queue = topology.queue(broker.service());
+    let dead_letters = topology.dead_letter_queue(service);
+    let queue = topology.queue(service);
     let waiting = depth(link, &dead_letters).await?;
     let channel = link.connection.create_channel().await?;
     let mut moved = 0;
@@ -134,21 +197,7 @@ pub async fn replay(broker: &Broker, link: &Link) -> Result<u32, PublishError> {
         else {
             break;
         };
-        let delivery = &message.delivery;
-        let mut headers = FieldTable::default();
-        for (key, value) in delivery.properties.headers().iter().flatten() {
-            if !matches!(
-                key.as_str(),
-                RETRY_HEADER | "x-error" | "x-attempts" | "x-failed-at"
-            ) {
-                headers.insert(key.clone(), value.clone());
-            }
-        }
-        let properties = delivery.properties.clone().with_headers(headers);
-        let confirm =
-            publish::send(&link.publisher, "", &queue, &delivery.data, properties).await?;
-        publish::confirmed([confirm]).await?;
-        delivery.ack(BasicAckOptions::default()).await?;
+        send_back(link, &queue, &message.delivery).await?;
         moved += 1;
     }
     let _ = channel.close(200, "replay done".into()).await;
@@ -156,36 +205,90 @@ pub async fn replay(broker: &Broker, link: &Link) -> Result<u32, PublishError> {
     Ok(moved)
 }
 
+/// What to do with the dead letters of one `message_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Replay,
+    Discard,
+}
+
+/// Sends the dead letters whose `message_id` is `message_id` back to `service`'s queue
+/// (as [`replay`] does), leaving the others where they were, in order. Returns how many
+/// were moved.
+pub async fn replay_one(
+    broker: &Broker,
+    link: &Link,
+    service: Service,
+    message_id: &str,
+) -> Result<u32, PublishError> {
+    let replayed = walk(broker, link, service, message_id, Action::Replay).await?;
+    tracing::info!(
+        replayed,
+        message_id,
+        service = service.name(),
+        "replayed a dead letter"
+    );
+    Ok(replayed)
+}
+
 /// Removes the dead letters whose `message_id` is `message_id` (a poison message an
-/// operator has dealt with) and leaves the others where they were: every message is fetched
-/// unacknowledged, the matches are acked, and closing the channel returns the rest to the
-/// queue in order. Returns how many were removed.
-pub async fn discard(broker: &Broker, link: &Link, message_id: &str) -> lapin::Result<u32> {
-    let queue = broker.topology().dead_letter_queue(broker.service());
-    let waiting = depth(link, &queue).await?;
+/// operator has dealt with) and leaves the others where they were, in order. Returns how
+/// many were removed.
+pub async fn discard(
+    broker: &Broker,
+    link: &Link,
+    service: Service,
+    message_id: &str,
+) -> Result<u32, PublishError> {
+    let discarded = walk(broker, link, service, message_id, Action::Discard).await?;
+    tracing::warn!(
+        discarded,
+        message_id,
+        service = service.name(),
+        "discarded dead letters"
+    );
+    Ok(discarded)
+}
+
+/// Walks `service`'s dead-letter queue: every message now in it is fetched unacknowledged,
+/// the matches are replayed or acked away, and closing the channel returns the rest to the
+/// queue in their order.
+async fn walk(
+    broker: &Broker,
+    link: &Link,
+    service: Service,
+    message_id: &str,
+    action: Action,
+) -> Result<u32, PublishError> {
+    let topology = broker.topology();
+    let dead_letters = topology.dead_letter_queue(service);
+    let waiting = depth(link, &dead_letters).await?;
     let channel = link.connection.create_channel().await?;
     let mut seen = 0;
-    let mut discarded = 0;
+    let mut matched = 0;
     while seen < waiting {
         let Some(message) = channel
-            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+            .basic_get(
+                dead_letters.as_str().into(),
+                BasicGetOptions { no_ack: false },
+            )
             .await?
         else {
             break;
         };
         seen += 1;
         let delivery = &message.delivery;
-        let id = delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map(|id| id.as_str());
-        if id == Some(message_id) {
-            delivery.ack(BasicAckOptions::default()).await?;
-            discarded += 1;
+        if id_of(delivery) != Some(message_id) {
+            continue;
         }
+        match action {
+            Action::Replay => send_back(link, &topology.queue(service), delivery).await?,
+            Action::Discard => {
+                delivery.ack(BasicAckOptions::default()).await?;
+            }
+        }
+        matched += 1;
     }
-    let _ = channel.close(200, "discard done".into()).await;
-    tracing::warn!(discarded, message_id, %queue, "discarded dead letters");
-    Ok(discarded)
+    let _ = channel.close(200, "walk done".into()).await;
+    Ok(matched)
 }

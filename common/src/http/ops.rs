@@ -170,13 +170,11 @@ async fn list_dead_letters(
         .broker
         .current()
         .ok_or_else(|| ApiError::Unavailable("RabbitMQ is not connected".into()))?;
-    let queue = state
-        .broker
-        .topology()
-        .dead_letter_queue(state.broker.service());
+    let service = state.broker.service();
+    let queue = state.broker.topology().dead_letter_queue(service);
     let broken = |error: lapin::Error| ApiError::Unavailable(format!("RabbitMQ: {error}"));
     let depth = dead_letters::depth(&link, &queue).await.map_err(broken)?;
-    let messages = dead_letters::peek(&state.broker, &link, limit)
+    let messages = dead_letters::peek(&state.broker, &link, service, limit)
         .await
         .map_err(broken)?;
     Ok(Json(DeadLetterQueue {
@@ -204,7 +202,7 @@ async fn replay_dead_letters(
         .broker
         .current()
         .ok_or_else(|| ApiError::Unavailable("RabbitMQ is not connected".into()))?;
-    let replayed = dead_letters::replay(&state.broker, &link)
+    let replayed = dead_letters::replay(&state.broker, &link, state.broker.service())
         .await
         .map_err(|error| ApiError::Unavailable(format!("RabbitMQ: {error}")))?;
     Ok(Json(Replayed { replayed }))
@@ -251,9 +249,14 @@ async fn discard_dead_letter(
         .broker
         .current()
         .ok_or_else(|| ApiError::Unavailable("RabbitMQ is not connected".into()))?;
-    let discarded = dead_letters::discard(&state.broker, &link, &body.message_id)
-        .await
-        .map_err(|error| ApiError::Unavailable(format!("RabbitMQ: {error}")))?;
+    let discarded = dead_letters::discard(
+        &state.broker,
+        &link,
+        state.broker.service(),
+        &body.message_id,
+    )
+    .await
+    .map_err(|error| ApiError::Unavailable(format!("RabbitMQ: {error}")))?;
     Ok(Json(Discarded { discarded }))
 }
 

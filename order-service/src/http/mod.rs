@@ -1,5 +1,7 @@
-//! order-service's HTTP API: `/api/orders`, the saga view, and the dashboard at `/`.
+//! order-service's HTTP API: `/api/orders`, the saga view, the dashboard at `/` and its
+//! failed-message console (`/admin/dead-letters…`).
 
+pub mod console;
 pub mod dashboard;
 pub mod orders;
 pub mod saga;
@@ -14,7 +16,7 @@ pub struct AppState {
     pub store: Store,
     /// Writes new orders, many per transaction.
     pub intake: crate::intake::Intake,
-    /// For the dashboard's dead-letter depths.
+    /// For the dashboard's dead-letter depths and the failed-message console.
     pub broker: Broker,
     /// For the dashboard's stock, read from inventory-service.
     pub http: reqwest::Client,
@@ -25,5 +27,6 @@ pub fn router(state: AppState) -> OpenApiRouter {
     orders::router()
         .merge(saga::router())
         .merge(dashboard::router())
+        .merge(console::router())
         .with_state(state)
 }

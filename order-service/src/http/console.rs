@@ -1,0 +1,228 @@
+//! The failed-message console's backend (issue 13, CONTRACT §8): every service's
+//! dead-letter queue, read and acted on from order-service — the dashboard is served here
+//! and cannot call the other services' ports cross-origin. order-service reaches each
+//! queue over its own broker link, since every queue name derives from the exchange.
+//! Every route is an admin route.
+
+use super::AppState;
+use axum::Json;
+use axum::extract::State;
+use common::Service;
+use common::amqp::broker::Link;
+use common::amqp::dead_letters::{self, DeadLetter};
+use common::http::ops::{Discarded, Replayed};
+use common::http::{Admin, ApiError, ErrorBody, Path, Query, ValidationErrorBody};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(replay_all))
+        .routes(routes!(replay_one))
+        .routes(routes!(discard_one))
+}
+
+/// One walk of the dead-letter queues at a time in this process: a peek holds the messages
+/// it reads until it is done, so a replay or discard running meanwhile would not see them
+/// (and the page polls every second).
+static WALKING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How many messages per queue to show.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Messages per queue, 0 to 500 (default 50).
+    #[param(minimum = 0, maximum = 500)]
+    limit: Option<usize>,
+}
+
+/// Every service's dead letters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetters {
+    pub services: Vec<ServiceDeadLetters>,
+}
+
+/// One service's dead-letter queue and its first messages, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceDeadLetters {
+    /// `order`, `inventory`, `payment` or `notification`: the `{service}` of the routes.
+    pub service: String,
+    pub queue: String,
+    pub depth: u32,
+    pub messages: Vec<DeadLetter>,
+}
+
+/// A service's dead-letter queue.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ServicePath {
+    /// `order`, `inventory`, `payment` or `notification` (or the full `…-service` name).
+    service: String,
+}
+
+/// One dead letter of a service.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MessagePath {
+    /// `order`, `inventory`, `payment` or `notification` (or the full `…-service` name).
+    service: String,
+    /// The dead letter's `message_id`, as `GET /admin/dead-letters` shows it.
+    message_id: String,
+}
+
+/// Every service's dead-letter queue: its depth and up to `limit` messages (error,
+/// attempts, first and last failure, routing key, event type, id, body), left in place.
+/// Admin route: `Authorization: Bearer $ADMIN_TOKEN`.
+#[utoipa::path(get, path = "/admin/dead-letters", tag = "dead letters", params(ListParams),
+    responses(
+    (status = 200, description = "Every service's dead letters", body = DeadLetters),
+    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
+    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
+    (status = 422, description = "A bad parameter", body = ValidationErrorBody),
+    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    security(("admin_token" = [])))]
+async fn list(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<DeadLetters>, ApiError> {
+    let limit = params.limit.unwrap_or(50);
+    if limit > 500 {
+        return Err(ApiError::invalid(
+            vec!["query".into(), "limit".into()],
+            "must be from 0 to 500",
+        ));
+    }
+    let link = link(&state)?;
+    let _walking = WALKING.lock().await;
+    let mut services = Vec::new();
+    for service in Service::ALL {
+        let queue = state.broker.topology().dead_letter_queue(service);
+        let depth = dead_letters::depth(&link, &queue).await.map_err(broken)?;
+        let messages = dead_letters::peek(&state.broker, &link, service, limit)
+            .await
+            .map_err(broken)?;
+        services.push(ServiceDeadLetters {
+            service: service.short_name().to_owned(),
+            queue,
+            depth,
+            messages,
+        });
+    }
+    Ok(Json(DeadLetters { services }))
+}
+
+/// Moves every dead letter of `{service}` back to its queue for another try. Admin route:
+/// `Authorization: Bearer $ADMIN_TOKEN`, and `Content-Type: application/json` or an
+/// `X-Requested-By` header (a cross-site form has neither).
+#[utoipa::path(post, path = "/admin/dead-letters/{service}/replay", tag = "dead letters",
+    params(ServicePath), responses(
+    (status = 200, description = "How many were moved", body = Replayed),
+    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
+    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
+    (status = 404, description = "No such service", body = ErrorBody),
+    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    security(("admin_token" = [])))]
+async fn replay_all(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(path): Path<ServicePath>,
+) -> Result<Json<Replayed>, ApiError> {
+    let service = service(&path.service)?;
+    let link = link(&state)?;
+    let _walking = WALKING.lock().await;
+    let replayed = dead_letters::replay(&state.broker, &link, service)
+        .await
+        .map_err(broken)?;
+    Ok(Json(Replayed { replayed }))
+}
+
+/// Sends the dead letter `{message_id}` of `{service}` back to its queue, with its routing
+/// key and headers, leaving the others in place and in order. Admin route, as the replay
+/// of all.
+#[utoipa::path(post, path = "/admin/dead-letters/{service}/{message_id}/replay",
+    tag = "dead letters", params(MessagePath), responses(
+    (status = 200, description = "How many were moved (more than one if the id repeats)", body = Replayed),
+    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
+    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
+    (status = 404, description = "No such service, or no dead letter with that id", body = ErrorBody),
+    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    security(("admin_token" = [])))]
+async fn replay_one(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(path): Path<MessagePath>,
+) -> Result<Json<Replayed>, ApiError> {
+    let service = service(&path.service)?;
+    let link = link(&state)?;
+    let _walking = WALKING.lock().await;
+    let replayed = dead_letters::replay_one(&state.broker, &link, service, &path.message_id)
+        .await
+        .map_err(broken)?;
+    found(replayed, service, &path.message_id)?;
+    Ok(Json(Replayed { replayed }))
+}
+
+/// Removes the dead letter `{message_id}` of `{service}` for good, leaving the others in
+/// place and in order. Admin route, as the replays.
+#[utoipa::path(post, path = "/admin/dead-letters/{service}/{message_id}/discard",
+    tag = "dead letters", params(MessagePath), responses(
+    (status = 200, description = "How many were removed (more than one if the id repeats)", body = Discarded),
+    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
+    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
+    (status = 404, description = "No such service, or no dead letter with that id", body = ErrorBody),
+    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    security(("admin_token" = [])))]
+async fn discard_one(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(path): Path<MessagePath>,
+) -> Result<Json<Discarded>, ApiError> {
+    let service = service(&path.service)?;
+    let link = link(&state)?;
+    let _walking = WALKING.lock().await;
+    let discarded = dead_letters::discard(&state.broker, &link, service, &path.message_id)
+        .await
+        .map_err(broken)?;
+    found(discarded, service, &path.message_id)?;
+    Ok(Json(Discarded { discarded }))
+}
+
+/// The service a path names, by its short or full name.
+fn service(name: &str) -> Result<Service, ApiError> {
+    Service::ALL
+        .into_iter()
+        .find(|service| name == service.short_name() || name == service.name())
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no service {name:?}: expected order, inventory, payment or notification"
+            ))
+        })
+}
+
+fn found(count: u32, service: Service, message_id: &str) -> Result<(), ApiError> {
+    if count == 0 {
+        return Err(ApiError::NotFound(format!(
+            "no dead letter {message_id:?} in {}'s queue",
+            service.name()
+        )));
+    }
+    Ok(())
+}
+
+fn link(state: &AppState) -> Result<Link, ApiError> {
+    state
+        .broker
+        .current()
+        .ok_or_else(|| ApiError::Unavailable("RabbitMQ is not connected".into()))
+}
+
+fn broken(error: impl std::fmt::Display) -> ApiError {
+    ApiError::Unavailable(format!("RabbitMQ: {error}"))
+}
