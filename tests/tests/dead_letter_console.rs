@@ -132,7 +132,9 @@ async fn console_routes_are_admin_routes_and_name_real_messages() {
     // Nothing above touched the dead letter.
     let queue = wait_for_depth(&stack, "inventory", 1).await;
     assert_eq!(ids(&queue), ["poison-1"]);
-    stack.expected_dead_letters.insert(Service::Inventory, 1);
+    stack
+        .expected_dead_letters
+        .insert(Service::Inventory, vec!["poison-1".to_owned()]);
     stack.assert_invariants().await;
     stack.cleanup().await;
 }
@@ -236,7 +238,12 @@ async fn replaying_or_discarding_one_dead_letter_keeps_the_others_in_order() {
         [&before[0], &before[3], &before[1]].map(String::clone)
     );
 
-    stack.expected_dead_letters.insert(Service::Inventory, 3);
+    stack.expected_dead_letters.insert(
+        Service::Inventory,
+        [&before[0], &before[3], &before[1]]
+            .map(String::clone)
+            .to_vec(),
+    );
     stack.assert_invariants().await;
     stack.cleanup().await;
 }
