@@ -11,10 +11,15 @@ use crate::trace::Tracing;
 use serde_json::{Map, Value};
 use std::fmt;
 use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
+use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::layer::Context;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -24,8 +29,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// returned [`Tracing`] until the process ends: dropping it flushes the spans. A second
 /// call (several services in one test process) keeps the first subscriber.
 pub fn init(config: &CommonConfig) -> Tracing {
-    let filter = EnvFilter::try_new(quiet_notices(&config.log_filter))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = LogsAndTracedSpans(
+        EnvFilter::try_new(quiet_notices(&config.log_filter))
+            .unwrap_or_else(|_| EnvFilter::new("info")),
+    );
     let tracing = Tracing::new(config.otel_endpoint.as_deref(), &config.otel_service_name);
     let otel = tracing.layer(config.service.name());
     let registry = tracing_subscriber::registry().with(filter).with(otel);
@@ -44,6 +51,50 @@ pub fn init(config: &CommonConfig) -> Tracing {
             .try_init(),
     };
     tracing
+}
+
+/// The process's one filter: `RUST_LOG` (an [`EnvFilter`]) decides the log lines, but the
+/// spans a trace is made of ([`crate::trace::is_traced_span`]) are always on, so a quiet log
+/// (`RUST_LOG=warn`) does not break the trace. One global filter rather than a filter per
+/// layer: per-layer filters lose an event whose field values log themselves (lapin does).
+struct LogsAndTracedSpans(EnvFilter);
+
+impl<S> Layer<S> for LogsAndTracedSpans
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if crate::trace::is_traced_span(metadata) {
+            Interest::always()
+        } else {
+            Layer::<S>::register_callsite(&self.0, metadata)
+        }
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        crate::trace::is_traced_span(metadata) || Layer::enabled(&self.0, metadata, ctx)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Layer::<S>::max_level_hint(&self.0).map(|level| level.max(LevelFilter::INFO))
+    }
+
+    // The rest is the `EnvFilter`'s own bookkeeping for span-scoped directives.
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_new_span(attrs, id, ctx)
+    }
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        self.0.on_record(id, values, ctx)
+    }
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_enter(id, ctx)
+    }
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_exit(id, ctx)
+    }
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        self.0.on_close(id, ctx)
+    }
 }
 
 /// PostgreSQL reports "relation already exists, skipping" and the like as notices, which

@@ -46,6 +46,11 @@ async fn one_order_is_one_trace_across_four_services_continuing_the_callers_trac
         .env("PAYMENT_SUCCESS_RATE", "1")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        // Logs quiet where the spans are made: the log filter must not decide what is traced.
+        .env(
+            "RUST_LOG",
+            "info,common::amqp::consumer=warn,common::trace=warn",
+        )
         .start()
         .await;
 
