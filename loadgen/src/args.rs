@@ -25,8 +25,13 @@ pub struct Args {
         default_value = "load-1,load-2,load-3,load-4,load-5,load-6,load-7,load-8"
     )]
     pub products: Vec<String>,
-    #[arg(long, default_value = "http://127.0.0.1:8000")]
-    pub order_url: String,
+    /// order-service; several (comma-separated) replicas take the POSTs in turn.
+    #[arg(
+        long = "order-url",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8000"
+    )]
+    pub order_urls: Vec<String>,
     #[arg(long, default_value = "http://127.0.0.1:8001")]
     pub inventory_url: String,
     #[arg(long, default_value = "http://127.0.0.1:8002")]
@@ -68,6 +73,11 @@ pub struct Args {
 }
 
 impl Args {
+    /// The order-service replica that answers reads and the final check.
+    pub fn order_url(&self) -> &str {
+        &self.order_urls[0]
+    }
+
     pub fn settle_timeout(&self) -> Duration {
         Duration::from_secs(self.settle_secs)
     }

@@ -55,7 +55,7 @@ struct Seen {
 }
 
 async fn look_up(http: &reqwest::Client, args: &Args, id: uuid::Uuid) -> Result<Seen, String> {
-    let order = get(http, &format!("{}/api/orders/{id}", args.order_url)).await?;
+    let order = get(http, &format!("{}/api/orders/{id}", args.order_url())).await?;
     let payment = http
         .get(format!("{}/api/payments/{id}", args.payment_url))
         .send()
@@ -152,7 +152,7 @@ pub async fn invariants(
         }
     }
     for url in [
-        &args.order_url,
+        args.order_url(),
         &args.inventory_url,
         &args.payment_url,
         &args.notification_url,

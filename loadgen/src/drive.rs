@@ -87,7 +87,7 @@ pub async fn place_orders(http: &reqwest::Client, args: &Args, watcher: &Watcher
             .expect("never closed");
         let items = pick_items(&args.products);
         let http = http.clone();
-        let url = format!("{}/api/orders", args.order_url);
+        let url = format!("{}/api/orders", args.order_urls[n % args.order_urls.len()]);
         let (posted_count, accepted) = (posted.clone(), ids.clone());
         tasks.spawn(async move {
             let placed = post(&http, &url, n, items).await;

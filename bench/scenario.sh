@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# One benchmark scenario on a stack of its own: starts the four services (release build)
+# as asked, waits until every process is ready, runs loadgen with the arguments after `--`,
+# stops everything and drops the run's databases. Each run has a fresh exchange (so fresh
+# queues, of the type asked for) and fresh databases, so scenarios do not disturb each other.
+#
+#   bench/scenario.sh [--nodes 3] [--quorum] [--replicas N] [--otlp] -- <loadgen args>
+#
+#   --nodes 3      the three-node cluster of tests/rabbit-cluster.sh, quorum queues; the
+#                  services list all three nodes, loadgen watches from the first
+#   --quorum       quorum queues on the one local node
+#   --replicas N   N processes of every service; the order-service replicas take the POSTs
+#                  in turn
+#   --otlp         export every span to bench/otlp_sink.py (OTEL_EXPORTER_OTLP_ENDPOINT)
+#   --bin-dir DIR  the services' binaries from DIR (e.g. another commit's release build)
+#
+# Settings: PAYMENT_SUCCESS_RATE=1 (every saga takes the longest path), RUST_LOG=warn.
+# Service logs go to target/bench-logs/<run>/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+nodes=1 replicas=1 otlp= quorum= bin_dir=target/release
+while [ $# -gt 0 ]; do
+    case $1 in
+        --nodes) nodes=$2; shift 2 ;;
+        --replicas) replicas=$2; shift 2 ;;
+        --quorum) quorum=1; shift ;;
+        --otlp) otlp=1; shift ;;
+        --bin-dir) bin_dir=$2; shift 2 ;;
+        --) shift; break ;;
+        *) echo "scenario: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+cargo build --release -q --locked -p order-service -p inventory-service -p payment-service \
+    -p notification-service -p loadgen
+
+run=bench$(date +%s)
+logs=target/bench-logs/$run
+mkdir -p "$logs"
+export AMQP_EXCHANGE=$run ADMIN_TOKEN=bench-admin-token-$run PAYMENT_SUCCESS_RATE=1 RUST_LOG=warn
+if [ "$nodes" = 3 ]; then
+    tests/rabbit-cluster.sh start >&2
+    export AMQP_URL=$(tests/rabbit-cluster.sh urls) AMQP_QUEUE_TYPE=quorum
+else
+    export AMQP_URL=amqp://guest:guest@127.0.0.1:5672/%2f
+fi
+[ -z "$quorum" ] || export AMQP_QUEUE_TYPE=quorum
+
+services=(order inventory payment notification)
+pids=()
+stop() {
+    [ ${#pids[@]} -eq 0 ] || kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait 2>/dev/null || true
+    for short in "${services[@]}"; do
+        psql -q -h 127.0.0.1 -U postgres -d postgres \
+            -c "DROP DATABASE IF EXISTS ${run}_$short WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+}
+trap stop EXIT
+
+if [ -n "$otlp" ]; then
+    python3 bench/otlp_sink.py 4318 >"$logs/otlp.log" 2>&1 &
+    pids+=($!)
+    export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318
+fi
+
+await_ready() {
+    for _ in $(seq 1 300); do
+        curl -sf "http://127.0.0.1:$1/ready" >/dev/null && return 0
+        sleep 0.2
+    done
+    echo "scenario: nothing ready on :$1 within 60 s; logs in $logs" >&2
+    exit 1
+}
+
+order_urls=()
+# Replica r of service i listens on 8000 + i + 10 (r - 1); replicas start one after another
+# so that the first creates the database and runs the migrations.
+for r in $(seq 1 "$replicas"); do
+    for i in "${!services[@]}"; do
+        short=${services[$i]}
+        port=$((8000 + i + 10 * (r - 1)))
+        DATABASE_URL=postgres://postgres@127.0.0.1:5432/${run}_$short \
+            HTTP_ADDR=127.0.0.1:$port \
+            "$bin_dir/$short-service" >"$logs/$short-$r.log" 2>&1 &
+        pids+=($!)
+        await_ready "$port"
+        [ "$short" != order ] || order_urls+=("http://127.0.0.1:$port")
+    done
+done
+echo "scenario: $run nodes=$nodes replicas=$replicas queues=${AMQP_QUEUE_TYPE:-classic} otlp=${otlp:-no} services=$bin_dir" >&2
+
+target/release/loadgen --order-url "$(IFS=,; echo "${order_urls[*]}")" \
+    --amqp-url "${AMQP_URL%%,*}" "$@"
+if [ -n "$otlp" ]; then
+    kill -TERM "${pids[@]:1}" 2>/dev/null || true   # the services flush their last spans
+    sleep 3
+    kill -TERM "${pids[0]}" && wait "${pids[0]}" || true
+    cat "$logs/otlp.log" >&2
+fi
