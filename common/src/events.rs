@@ -169,20 +169,6 @@ impl Event {
         }
     }
 
-    /// The service that publishes this kind of event (CONTRACT §4).
-    pub fn publisher(&self) -> crate::Service {
-        use crate::Service;
-        match self {
-            Self::OrderCreated(_) | Self::OrderConfirmed(_) | Self::OrderCancelled(_) => {
-                Service::Order
-            }
-            Self::InventoryReserved(_) | Self::InventoryUnavailable(_) => Service::Inventory,
-            Self::PaymentProcessed(_) | Self::PaymentFailed(_) | Self::PaymentRefunded(_) => {
-                Service::Payment
-            }
-        }
-    }
-
     /// The order this event belongs to; it travels as the AMQP `correlation_id`.
     pub fn order_id(&self) -> Uuid {
         match self {

@@ -141,8 +141,8 @@ impl Host {
             let stop = broker_stop.clone();
             async move { broker.run(stop).await }
         });
-        let relay_task =
-            tokio::spawn(Relay::new(store.clone(), broker.clone()).run(relay_stop.clone()));
+        let relay = Relay::new(store.pool().clone(), store.outbox().clone(), broker.clone());
+        let relay_task = tokio::spawn(relay.run(relay_stop.clone()));
         let consumer_task = tokio::spawn(consumer::run(
             broker.clone(),
             store.clone(),
@@ -181,8 +181,8 @@ impl Host {
             }
         });
         let mut worker_tasks: Vec<_> = workers.into_iter().map(tokio::spawn).collect();
-        worker_tasks.push(tokio::spawn(crate::store::prune_inbox(
-            store.clone(),
+        worker_tasks.push(tokio::spawn(crate::inbox::prune(
+            store.pool().clone(),
             shutdown.clone(),
         )));
 

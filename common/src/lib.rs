@@ -25,15 +25,17 @@ pub mod db;
 pub mod events;
 pub mod host;
 pub mod http;
+pub mod inbox;
 pub mod metrics;
 pub mod money;
 pub mod outbox;
 pub mod quantity;
 pub mod retry;
+pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod timefmt;
 pub mod trace;
 pub mod validate;
 
-pub use amqp::topology::Service;
+pub use service::Service;

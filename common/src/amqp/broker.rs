@@ -10,8 +10,9 @@
 //! goes away, tries the next one round the list; the backoff applies once every node failed.
 
 use super::nodes::{Node, Nodes};
-use super::topology::{Service, Topology};
+use super::topology::Topology;
 use crate::retry::Backoff;
+use crate::service::Service;
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection, ConnectionProperties};
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod consumer;
 pub mod dead_letters;
+pub mod headers;
 pub mod nodes;
 pub mod publish;
 pub mod topology;

@@ -10,77 +10,12 @@
 //! as [`QueueType`] says. A queue cannot change type in place: RabbitMQ refuses the
 //! redeclaration, so switching an existing deployment means recreating its queues (README).
 
-use crate::events::routing_key::*;
+use crate::service::Service;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
-use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
-
-/// The four services of the saga.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Service {
-    Order,
-    Inventory,
-    Payment,
-    Notification,
-}
-
-impl Service {
-    pub const ALL: [Service; 4] = [
-        Service::Order,
-        Service::Inventory,
-        Service::Payment,
-        Service::Notification,
-    ];
-
-    /// `order`, `inventory`, …: in queue and database names.
-    pub fn short_name(self) -> &'static str {
-        match self {
-            Self::Order => "order",
-            Self::Inventory => "inventory",
-            Self::Payment => "payment",
-            Self::Notification => "notification",
-        }
-    }
-
-    /// `order-service`, …: the binary, the AMQP `app_id`, the log `service` field.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Order => "order-service",
-            Self::Inventory => "inventory-service",
-            Self::Payment => "payment-service",
-            Self::Notification => "notification-service",
-        }
-    }
-
-    pub fn default_http_addr(self) -> SocketAddr {
-        let port = match self {
-            Self::Order => 8000,
-            Self::Inventory => 8001,
-            Self::Payment => 8002,
-            Self::Notification => 8003,
-        };
-        (Ipv4Addr::UNSPECIFIED, port).into()
-    }
-
-    /// The routing keys this service's queue is bound to (CONTRACT §4).
-    pub fn subscriptions(self) -> &'static [&'static str] {
-        match self {
-            Self::Order => &[INVENTORY_UNAVAILABLE, PAYMENT_PROCESSED, PAYMENT_FAILED],
-            Self::Inventory => &[ORDER_CREATED, ORDER_CANCELLED],
-            Self::Payment => &[INVENTORY_RESERVED, ORDER_CANCELLED],
-            Self::Notification => &[
-                ORDER_CONFIRMED,
-                ORDER_CANCELLED,
-                PAYMENT_PROCESSED,
-                PAYMENT_FAILED,
-                PAYMENT_REFUNDED,
-            ],
-        }
-    }
-}
 
 /// How every queue is declared (`AMQP_QUEUE_TYPE`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -307,11 +242,6 @@ fn at_least_once(arguments: &mut FieldTable) {
         "x-overflow".into(),
         AMQPValue::LongString("reject-publish".into()),
     );
-}
-
-/// A short string from a name; AMQP limits them to 255 bytes, which our names respect.
-pub fn short(text: &str) -> ShortString {
-    text.into()
 }
 
 #[cfg(test)]
