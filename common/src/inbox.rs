@@ -40,7 +40,7 @@ pub(crate) async fn release_claims(
 /// How long processed message ids are kept. Redeliveries come within minutes; past this,
 /// the state guards alone (one reservation, one payment, one ending per order) still make
 /// a very late duplicate harmless.
-pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+pub(crate) const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Deletes inbox entries older than [`RETENTION`] once an hour until `stop`.
 pub(crate) async fn prune(pool: PgPool, stop: CancellationToken) {

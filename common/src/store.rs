@@ -26,7 +26,7 @@ impl Store {
     }
 
     /// Whether the outbox relay is getting events out.
-    pub fn relay_health(&self) -> &RelayHealth {
+    pub(crate) fn relay_health(&self) -> &RelayHealth {
         &self.outbox.health
     }
 

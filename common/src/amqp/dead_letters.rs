@@ -25,7 +25,7 @@ use serde::Serialize;
 
 /// Publishes a copy of `delivery` to the service's dead-letter queue and waits for the
 /// confirm; the caller acks the original afterwards.
-pub async fn send(
+pub(crate) async fn send(
     broker: &Broker,
     link: &Link,
     delivery: &Delivery,

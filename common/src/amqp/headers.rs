@@ -8,24 +8,24 @@ use lapin::message::Delivery;
 use lapin::types::{AMQPValue, FieldTable};
 
 /// Counts how many times a message has been sent back for another attempt.
-pub const RETRY_HEADER: &str = "x-retry-count";
+pub(crate) const RETRY_HEADER: &str = "x-retry-count";
 
 /// Keeps the routing key a message was first published with; delay queues re-route a
 /// retried message by queue name, so its own key no longer says where it goes.
-pub const ORIGINAL_ROUTING_KEY: &str = "x-original-routing-key";
+pub(crate) const ORIGINAL_ROUTING_KEY: &str = "x-original-routing-key";
 
 /// When a message first failed: written on its first retry (or when it is dead-lettered at
 /// once) and kept through the delay queues into the dead-letter queue.
-pub const FIRST_FAILED_AT: &str = "x-first-failed-at";
+pub(crate) const FIRST_FAILED_AT: &str = "x-first-failed-at";
 
 /// When a message failed for the last time, on its way to the dead-letter queue.
-pub const FAILED_AT: &str = "x-failed-at";
+pub(crate) const FAILED_AT: &str = "x-failed-at";
 
 /// Why a message was dead-lettered.
-pub const ERROR: &str = "x-error";
+pub(crate) const ERROR: &str = "x-error";
 
 /// How many times a dead-lettered message was tried.
-pub const ATTEMPTS: &str = "x-attempts";
+pub(crate) const ATTEMPTS: &str = "x-attempts";
 
 /// The headers a replay removes, so the message starts a fresh round of retries.
 pub(crate) const FAILURE_HEADERS: [&str; 5] =

@@ -26,7 +26,7 @@ pub enum PublishError {
 
 /// Sends one message and returns its pending confirm, so callers can pipeline many
 /// publishes and then wait for all the confirms together.
-pub async fn send(
+pub(crate) async fn send(
     channel: &Channel,
     exchange: &str,
     routing_key: &str,
@@ -49,7 +49,7 @@ pub async fn send(
 
 /// Waits for every confirm; any negative one, or any message returned unrouted, fails the
 /// whole batch.
-pub async fn confirmed(
+pub(crate) async fn confirmed(
     confirms: impl IntoIterator<Item = PublisherConfirm>,
 ) -> Result<(), PublishError> {
     let mut failure = None;

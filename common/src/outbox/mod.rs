@@ -2,7 +2,7 @@
 //! that causes them, and a relay publishes them with publisher confirms once committed.
 //!
 //! - [`write`](self::write): the events a unit of work recorded, in one insert before its
-//!   commit ([`crate::store::UnitOfWork::commit`] calls it).
+//!   commit (`UnitOfWork::commit` calls it).
 //! - [`row`](self::row): an outbox row as the relay reads it, and its AMQP properties.
 //! - [`relay`](self::relay): publishes committed rows and deletes them once confirmed.
 //! - [`health`](self::health): what the relay reports to `/ready`.
@@ -29,7 +29,7 @@ pub(crate) struct Signals {
 }
 
 /// How many events wait in the outbox (for `/metrics` and the tests).
-pub async fn backlog(pool: &PgPool) -> Result<i64, sqlx::Error> {
+pub(crate) async fn backlog(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM outbox")
         .fetch_one(pool)
         .await

@@ -1,6 +1,6 @@
 //! The relay: publishes committed events and deletes them once RabbitMQ confirmed.
 //!
-//! Woken by [`crate::store::UnitOfWork::commit`] the moment events are committed, and every
+//! Woken by `UnitOfWork::commit` the moment events are committed, and every
 //! half second in case another replica's commit or a crash left some behind. Each batch is
 //! locked with `FOR UPDATE SKIP LOCKED`, so replicas share the work without sending an event
 //! twice, and deleted in the same transaction only after every confirm arrived: a crash

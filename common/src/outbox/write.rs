@@ -6,7 +6,7 @@ use crate::trace::TraceHeaders;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// An event recorded by [`crate::store::UnitOfWork::publish`], not yet written.
+/// An event recorded by `UnitOfWork::publish`, not yet written.
 pub(crate) struct Outgoing {
     pub(crate) envelope: Envelope,
     pub(crate) caused_by: Option<Uuid>,

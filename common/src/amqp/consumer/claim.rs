@@ -2,9 +2,9 @@
 //! the new ones, give back the claims of those coming back later, commit — held while the
 //! database is unreachable.
 
+use super::dispatch;
 use super::settle::requeue;
-use super::subscribe::{Message, Work};
-use super::{Handled, HandlerError, Incoming, MessageHandler};
+use super::{Handled, HandlerError, Incoming, Message, MessageHandler, Work};
 use crate::inbox;
 use crate::retry::Backoff;
 use std::collections::HashSet;
@@ -98,9 +98,7 @@ impl<H: MessageHandler> Work<H> {
                 results.push(Handled::Done);
                 continue;
             }
-            let handled = self
-                .handler
-                .apply(&mut uow, &message.incoming)
+            let handled = dispatch::apply(&*self.handler, &mut uow, &message.incoming)
                 .instrument(message.span.clone())
                 .await?;
             if let Handled::RetryAfter(_) = handled {

@@ -22,44 +22,47 @@
 //! When a batch fails, each of its messages is applied again on its own, so one bad
 //! message never holds back the others.
 //!
-//! Here: what a service implements ([`MessageHandler`]) and [`run`]; `subscribe` takes the
-//! deliveries and forms batches, `claim` applies a batch in its transaction behind the
-//! inbox claim, `settle` acks, retries or dead-letters each message.
+//! Here: what a service implements ([`MessageHandler`], [`Handle`]) and [`run`];
+//! `dispatch` finds a message's handler, `subscribe` takes the deliveries and forms
+//! batches, `claim` applies a batch in its transaction behind the inbox claim, `settle`
+//! acks, retries or dead-letters each message.
 
 mod claim;
+mod dispatch;
 mod settle;
 mod subscribe;
 
-use super::broker::Broker;
+pub use dispatch::{Handle, Subscriptions};
+
+use super::broker::{Broker, Link};
 use crate::events::Envelope;
 use crate::store::{Store, UnitOfWork};
+use lapin::message::Delivery;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use subscribe::Work;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Span;
 
 /// How many deliveries a consumer holds at once.
-pub const DEFAULT_PREFETCH: u16 = 64;
+pub(crate) const DEFAULT_PREFETCH: u16 = 64;
 
 /// Most messages applied in one transaction.
-pub const MAX_BATCH: usize = 32;
+pub(crate) const MAX_BATCH: usize = 32;
 
 /// Batches applied at the same time. Few, so that under load deliveries wait in the
 /// channel a moment and the next batch takes many of them at once.
-pub const CONCURRENT_BATCHES: usize = 2;
+pub(crate) const CONCURRENT_BATCHES: usize = 2;
 
-/// What a service does with one event.
-pub trait MessageHandler: Send + Sync + 'static {
-    /// Applies the event inside `uow`, which the consumer has already used to claim the
-    /// message in the inbox and commits afterwards. Must be idempotent: the same event may
-    /// arrive again with another message id.
-    fn apply(
-        &self,
-        uow: &mut UnitOfWork,
-        message: &Incoming,
-    ) -> impl Future<Output = Result<Handled, HandlerError>> + Send;
+/// What a service does with the events it consumes: it lists them in [`Self::Consumes`]
+/// and handles each kind with its own impl of [`Handle`].
+pub trait MessageHandler: Send + Sync + Sized + 'static {
+    /// The events this service consumes, as a tuple of event types, e.g.
+    /// `(OrderCreated, OrderCancelled)`. Its queue's bindings and the dispatch to its
+    /// [`Handle`] impls both derive from this one list, and an event listed without its
+    /// handler does not compile.
+    type Consumes: Subscriptions<Self>;
 
     /// Runs once per transaction before the messages are applied, e.g. to lock every row
     /// the batch will touch in one fixed order, so concurrent batches never deadlock.
@@ -99,10 +102,48 @@ pub enum HandlerError {
     Database(#[from] sqlx::Error),
 }
 
+/// How long an ack, nack or move may take. On a connection that died under it, lapin's
+/// answer may never come; without a bound, the batch holding it would never finish and the
+/// consumer would never resubscribe.
+const BROKER_OP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One received message and its delivery, kept together until it is settled.
+struct Message {
+    delivery: Delivery,
+    incoming: Incoming,
+    span: Span,
+    /// Times it went to a delay queue before (the `x-retry-count` header).
+    retries: u32,
+}
+
+/// Everything a subscription needs; cheap to clone into tasks.
+struct Work<H> {
+    broker: Broker,
+    link: Link,
+    store: Store,
+    handler: Arc<H>,
+    stop: CancellationToken,
+    /// Batches being applied and messages waiting for their next round.
+    in_flight: TaskTracker,
+}
+
+impl<H> Clone for Work<H> {
+    fn clone(&self) -> Self {
+        Self {
+            broker: self.broker.clone(),
+            link: self.link.clone(),
+            store: self.store.clone(),
+            handler: self.handler.clone(),
+            stop: self.stop.clone(),
+            in_flight: self.in_flight.clone(),
+        }
+    }
+}
+
 /// Consumes the service's queue until `stop`, reconnecting with the broker. On `stop` it
 /// cancels the subscription, lets in-flight work finish (its messages are acked), and
 /// returns; deliveries not yet started go back to the queue.
-pub async fn run<H: MessageHandler>(
+pub(crate) async fn run<H: MessageHandler>(
     broker: Broker,
     store: Store,
     handler: Arc<H>,

@@ -1,8 +1,7 @@
 //! Settling a delivery once it was applied or failed: ack, come back later, retry through a
 //! delay queue, or dead-letter — and count which, by [`Outcome`].
 
-use super::subscribe::{Message, Work};
-use super::{Handled, HandlerError, MessageHandler};
+use super::{BROKER_OP_TIMEOUT, Handled, HandlerError, Message, MessageHandler, Work};
 use crate::amqp::dead_letters;
 use crate::amqp::headers::{RETRY_HEADER, keep_first_failure, keep_original_routing_key};
 use crate::amqp::publish::{self, PublishError};
@@ -145,11 +144,6 @@ async fn move_then_ack(delivery: &Delivery, sent: impl Future<Output = Result<()
         }
     }
 }
-
-/// How long an ack, nack or move may take. On a connection that died under it, lapin's
-/// answer may never come; without a bound, the batch holding it would never finish and the
-/// consumer would never resubscribe.
-pub(super) const BROKER_OP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Acks; if that fails the channel is gone and the broker will redeliver the message,
 /// which the inbox then recognises as done.

@@ -1,21 +1,18 @@
 //! Subscribing and batching: one subscription per broker link; whatever deliveries are
 //! already waiting when one arrives join its batch, which is parsed and handed on.
 
-use super::settle::BROKER_OP_TIMEOUT;
-use super::{CONCURRENT_BATCHES, Incoming, MAX_BATCH, MessageHandler};
-use crate::amqp::broker::{Broker, Link};
+use super::{
+    BROKER_OP_TIMEOUT, CONCURRENT_BATCHES, Incoming, MAX_BATCH, Message, MessageHandler, Work,
+};
+use crate::amqp::broker::Link;
 use crate::amqp::headers::{RETRY_HEADER, header_string, header_u32};
 use crate::events::Envelope;
-use crate::store::Store;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::Span;
 
 /// Why a subscription ended before `stop`.
 #[derive(Debug, thiserror::Error)]
@@ -32,39 +29,6 @@ pub(super) enum ConsumeError {
 async fn link_closed(link: &Link) {
     while link.is_open() {
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// One received message and its delivery, kept together until it is settled.
-pub(super) struct Message {
-    pub(super) delivery: Delivery,
-    pub(super) incoming: Incoming,
-    pub(super) span: Span,
-    /// Times it went to a delay queue before (the `x-retry-count` header).
-    pub(super) retries: u32,
-}
-
-/// Everything a subscription needs; cheap to clone into tasks.
-pub(super) struct Work<H> {
-    pub(super) broker: Broker,
-    pub(super) link: Link,
-    pub(super) store: Store,
-    pub(super) handler: Arc<H>,
-    pub(super) stop: CancellationToken,
-    /// Batches being applied and messages waiting for their next round.
-    pub(super) in_flight: TaskTracker,
-}
-
-impl<H> Clone for Work<H> {
-    fn clone(&self) -> Self {
-        Self {
-            broker: self.broker.clone(),
-            link: self.link.clone(),
-            store: self.store.clone(),
-            handler: self.handler.clone(),
-            stop: self.stop.clone(),
-            in_flight: self.in_flight.clone(),
-        }
     }
 }
 
