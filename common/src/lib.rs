@@ -1,8 +1,16 @@
 //! What the four saga services share, written once.
 //!
+//! Each service hands `common` a [`service::Descriptor`] (its port, database, API
+//! description, and the subscriptions its handlers derive) and a
+//! [`amqp::consumer::MessageHandler`] to dispatch to; `common` keeps only what the wire
+//! contract names for all services alike: their names and who consumes what.
+//!
 //! # Layout
-//! - [`events`]: the wire contract — one struct per event, the [`events::Event`] enum and the
-//!   flat JSON [`events::Envelope`] with its routing keys.
+//! - [`service`]: the four services by name, who consumes what (the contract's map), and
+//!   the [`service::Descriptor`] a service hands in.
+//! - [`events`]: the wire contract — one struct per event, the [`events::Event`] enum, the
+//!   [`events::Kind`] trait naming each kind as a type, and the flat JSON
+//!   [`events::Envelope`] with its routing keys.
 //! - [`money`], [`quantity`]: small value types that parse, so invalid amounts never travel.
 //! - [`config`]: reads environment variables once, into typed structs, naming the bad one.
 //! - [`telemetry`]: `tracing` set-up (`pretty` or `json`, `RUST_LOG`).
@@ -10,9 +18,12 @@
 //! - [`db`]: creates the service's database, connects with backoff, runs migrations.
 //! - [`store`]: a [`store::UnitOfWork`] — one transaction that claims an incoming message
 //!   (inbox) and records outgoing events (outbox) together with the state change.
-//! - [`outbox`]: the relay that publishes committed events with publisher confirms.
-//! - [`amqp`]: connection supervision, the topology, publishing, and the consumer loop with
-//!   delayed retries and dead-lettering.
+//! - [`inbox`]: claiming applied message ids, and pruning old ones.
+//! - [`outbox`]: the outbox row, its write in the unit of work, and the relay that
+//!   publishes committed events with publisher confirms.
+//! - [`amqp`]: connection supervision, the topology, publishing, the headers of failing
+//!   messages, dead letters, and the consumer: subscribe and batch, dispatch to a
+//!   service's handlers, the inbox claim, settle (ack, retry, dead-letter).
 //! - [`http`]: the error type every API maps to, extractors that answer in JSON, and the
 //!   `/health`, `/ready`, `/metrics` router.
 //! - [`host`]: starts and stops a service: database, broker, HTTP, consumer, relay, workers.
@@ -25,15 +36,17 @@ pub mod db;
 pub mod events;
 pub mod host;
 pub mod http;
+pub mod inbox;
 pub mod metrics;
 pub mod money;
 pub mod outbox;
 pub mod quantity;
 pub mod retry;
+pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod timefmt;
 pub mod trace;
 pub mod validate;
 
-pub use amqp::topology::Service;
+pub use service::Service;

@@ -2,10 +2,12 @@
 //! or none, and releases a reservation when its order is cancelled.
 //!
 //! # Layout
+//! - [`SERVICE`]: its port, database, API description and subscriptions, for `common`.
 //! - [`config`]: its settings (only the common ones).
 //! - [`startup`]: wires database, broker, HTTP and consumer.
 //! - [`stock`]: the SQL that reserves and releases, locking products in a fixed order.
-//! - [`handlers`]: `OrderCreated` → reserve; `OrderCancelled` → release.
+//! - [`handlers`]: one file per consumed event —
+//!   [`handlers::order_created`] reserves, [`handlers::order_cancelled`] releases.
 //! - [`http`]: the `/api/inventory` endpoints.
 
 pub mod config;
@@ -13,3 +15,15 @@ pub mod handlers;
 pub mod http;
 pub mod startup;
 pub mod stock;
+
+use common::Service;
+use common::service::Descriptor;
+
+/// What inventory-service is, for `common`.
+pub const SERVICE: Descriptor = Descriptor::new(
+    Service::Inventory,
+    8001,
+    "inventory_db",
+    "Stock and reservations.",
+    handlers::SUBSCRIPTIONS,
+);

@@ -1,4 +1,4 @@
-//! Wires inventory-service together; `main` and the tests both start it through [`run`].
+//! Wires inventory-service together; `main` starts it through [`run`].
 
 use crate::config::Config;
 use crate::handlers::InventoryHandler;

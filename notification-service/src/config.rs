@@ -1,6 +1,5 @@
 //! notification-service settings: the common ones.
 
-use common::Service;
 use common::config::{CommonConfig, ConfigError, Vars};
 use common::host::ServiceConfig;
 
@@ -12,7 +11,7 @@ pub struct Config {
 impl ServiceConfig for Config {
     fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            common: CommonConfig::from_vars(Service::Notification, vars)?,
+            common: CommonConfig::from_vars(crate::SERVICE, vars)?,
         })
     }
 

@@ -1,4 +1,4 @@
-//! Wires notification-service together; `main` and the tests both start it through [`run`].
+//! Wires notification-service together; `main` starts it through [`run`].
 
 use crate::config::Config;
 use crate::handlers::NotificationHandler;

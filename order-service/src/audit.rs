@@ -6,6 +6,7 @@
 //! not an event is logged and dropped, and rows older than the retention are deleted.
 
 use chrono::{DateTime, Utc};
+use common::Service;
 use common::amqp::broker::{Broker, Link};
 use common::events::Envelope;
 use common::store::Store;
@@ -45,7 +46,7 @@ impl SagaEvent {
             .app_id()
             .as_ref()
             .map(|app| app.to_string())
-            .unwrap_or_else(|| envelope.event.publisher().name().to_owned());
+            .unwrap_or_else(|| Service::publisher_of(&envelope.event).name().to_owned());
         let causation_id = properties
             .headers()
             .as_ref()

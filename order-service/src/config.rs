@@ -1,6 +1,5 @@
 //! order-service settings.
 
-use common::Service;
 use common::config::{CommonConfig, ConfigError, Vars, invalid, positive};
 use common::host::ServiceConfig;
 use std::time::Duration;
@@ -38,7 +37,7 @@ fn inventory_url(vars: &Vars) -> Result<reqwest::Url, ConfigError> {
 impl ServiceConfig for Config {
     fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            common: CommonConfig::from_vars(Service::Order, vars)?,
+            common: CommonConfig::from_vars(crate::SERVICE, vars)?,
             saga_timeout: Duration::from_secs(positive(vars, "SAGA_TIMEOUT_SECS", 60u64)?),
             inventory_url: inventory_url(vars)?,
             saga_audit_retention: Duration::from_secs(

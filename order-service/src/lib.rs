@@ -1,22 +1,39 @@
 //! order-service: the REST API where sagas start, and where they end.
 //!
 //! # Layout
+//! - [`SERVICE`]: its port, database, API description and subscriptions, for `common`.
 //! - [`config`]: its settings (`SAGA_TIMEOUT_SECS` besides the common ones).
 //! - [`startup`]: wires database, broker, HTTP, consumer and the timeout sweeper.
 //! - [`domain`]: an order's status rules and the parsing of a new order.
 //! - [`repo`]: the SQL, on a transaction or the pool.
 //! - [`http`]: the `/api/orders` endpoints, the saga view and the dashboard.
 //! - [`intake`]: writes new orders, many per transaction under load (group commit).
-//! - [`saga`]: what the consumed events do to an order.
+//! - [`handlers`]: what the consumed events do to an order, one file per event —
+//!   [`handlers::inventory_unavailable`], [`handlers::payment_processed`],
+//!   [`handlers::payment_failed`].
+//! - [`announcement`]: the `OrderConfirmed` or `OrderCancelled` an ending publishes.
 //! - [`timeout`]: cancels orders left `PENDING` too long.
 //! - [`audit`]: records every event on the exchange for the saga view.
 
+pub mod announcement;
 pub mod audit;
 pub mod config;
 pub mod domain;
+pub mod handlers;
 pub mod http;
 pub mod intake;
 pub mod repo;
-pub mod saga;
 pub mod startup;
 pub mod timeout;
+
+use common::Service;
+use common::service::Descriptor;
+
+/// What order-service is, for `common`.
+pub const SERVICE: Descriptor = Descriptor::new(
+    Service::Order,
+    8000,
+    "order_db",
+    "Orders: where each saga starts and ends.",
+    handlers::SUBSCRIPTIONS,
+);

@@ -67,7 +67,7 @@ impl TimelineEntry {
             event_type: envelope.event.name().to_owned(),
             event_id: envelope.event_id,
             occurred_at: envelope.timestamp,
-            source: envelope.event.publisher().name().to_owned(),
+            source: Service::publisher_of(&envelope.event).name().to_owned(),
         }
     }
 

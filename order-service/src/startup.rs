@@ -1,10 +1,10 @@
-//! Wires order-service together; `main` and the tests both start it through [`run`].
+//! Wires order-service together; `main` starts it through [`run`].
 
 use crate::audit::AuditRecorder;
 use crate::config::Config;
+use crate::handlers::OrderSaga;
 use crate::http::{AppState, router};
 use crate::intake::Intake;
-use crate::saga::OrderSaga;
 use crate::timeout::TimeoutSweeper;
 use common::host::{Host, StartupError};
 use sqlx::migrate::Migrator;

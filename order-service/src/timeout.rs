@@ -1,8 +1,8 @@
 //! The saga timeout: orders `PENDING` longer than `SAGA_TIMEOUT_SECS` are cancelled with
 //! reason `TIMEOUT`. Safe with replicas: each sweep locks its rows with `SKIP LOCKED`.
 
+use crate::announcement::Announcement;
 use crate::repo::{self, TimelineEntry};
-use crate::saga::Announcement;
 use common::store::Store;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

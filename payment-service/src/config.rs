@@ -1,6 +1,5 @@
 //! payment-service settings.
 
-use common::Service;
 use common::config::{CommonConfig, ConfigError, Vars, invalid, positive};
 use common::host::ServiceConfig;
 use std::time::Duration;
@@ -55,7 +54,7 @@ impl ServiceConfig for Config {
         }
         let timeout_ms = positive(vars, "PAYMENT_PROVIDER_TIMEOUT_MS", 5_000u64)?;
         Ok(Self {
-            common: CommonConfig::from_vars(Service::Payment, vars)?,
+            common: CommonConfig::from_vars(crate::SERVICE, vars)?,
             provider_url,
             provider_timeout: Duration::from_millis(timeout_ms),
             success_rate,

@@ -3,13 +3,15 @@
 //! exponential backoff, and refunds orders that were cancelled after all (CONTRACT §7).
 //!
 //! # Layout
+//! - [`SERVICE`]: its port, database, API description and subscriptions, for `common`.
 //! - [`config`]: `PAYMENT_SUCCESS_RATE`, `PAYMENT_MAX_ATTEMPTS`, `PAYMENT_RETRY_BASE_MS`,
 //!   `PAYMENT_SEED`, `PAYMENT_PROVIDER_URL`, `PAYMENT_PROVIDER_TIMEOUT_MS` besides the
 //!   common settings.
 //! - [`provider`]: charge and refund under idempotency keys; HTTP or simulated.
 //! - [`payments`]: the SQL; one row per order, holding the attempt in flight.
-//! - [`handlers`]: the consumer's quick part — `InventoryReserved` → a payment is due;
-//!   `OrderCancelled` → stop, refund later, or leave a tombstone.
+//! - [`handlers`]: the consumer's quick part, one file per consumed event —
+//!   [`handlers::inventory_reserved`]: a payment is due; [`handlers::order_cancelled`]:
+//!   stop, refund later, or leave a tombstone.
 //! - [`worker`]: asks the provider for due payments, outside any transaction.
 //! - [`http`]: `GET /api/payments/{order_id}`.
 //! - [`startup`]: wires it together.
@@ -21,3 +23,15 @@ pub mod payments;
 pub mod provider;
 pub mod startup;
 pub mod worker;
+
+use common::Service;
+use common::service::Descriptor;
+
+/// What payment-service is, for `common`.
+pub const SERVICE: Descriptor = Descriptor::new(
+    Service::Payment,
+    8002,
+    "payment_db",
+    "Simulated payments, one per order.",
+    handlers::SUBSCRIPTIONS,
+);

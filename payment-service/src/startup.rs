@@ -1,4 +1,4 @@
-//! Wires payment-service together; `main` and the tests both start it through [`run`].
+//! Wires payment-service together; `main` starts it through [`run`].
 
 use crate::config::Config;
 use crate::handlers::PaymentHandler;

@@ -3,7 +3,8 @@
 //! other's messages, and removes both when it ends.
 //!
 //! # Layout
-//! - [`stack`]: [`stack::TestStack`] — start, stop, kill, pause and restart services.
+//! - [`stack`]: [`stack::TestStack`] — build and start one, its service processes (stop,
+//!   kill, pause, restart), and its cleanup.
 //! - [`api`]: typed calls to the services' HTTP APIs.
 //! - [`browser`]: headless Chromium over WebDriver, for the dashboard.
 //! - [`broker`]: the test's own view of RabbitMQ — tap every event, republish, poison,

@@ -6,6 +6,7 @@
 use common::Service;
 use common::amqp::nodes::Nodes;
 use common::config::{CommonConfig, Vars};
+use common::service::Descriptor;
 use serde_norway::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -128,7 +129,9 @@ fn two_replicas_of_each_service_list_all_three_nodes_with_quorum_queues() {
         );
         let env = environment(definition);
         let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let config = CommonConfig::from_vars(service, &Vars::from_pairs(pairs))
+        // Only what compose sets is checked; the service's own defaults play no part.
+        let descriptor = Descriptor::new(service, 0, "unused_db", "", service.subscriptions());
+        let config = CommonConfig::from_vars(descriptor, &Vars::from_pairs(pairs))
             .unwrap_or_else(|error| panic!("{}: {error}", service.name()));
         assert_eq!(config.amqp_queue_type, "quorum".parse().unwrap());
         let nodes: Nodes = config.amqp_url.parse().unwrap();

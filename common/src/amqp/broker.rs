@@ -10,8 +10,9 @@
 //! goes away, tries the next one round the list; the backoff applies once every node failed.
 
 use super::nodes::{Node, Nodes};
-use super::topology::{Service, Topology};
+use super::topology::Topology;
 use crate::retry::Backoff;
+use crate::service::{Descriptor, Service};
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection, ConnectionProperties};
 use std::sync::Arc;
@@ -43,7 +44,7 @@ pub struct Broker {
 
 struct Inner {
     nodes: Nodes,
-    service: Service,
+    service: Descriptor,
     topology: Topology,
     link: watch::Sender<Option<Link>>,
 }
@@ -57,11 +58,11 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 impl Broker {
     /// `url` is `AMQP_URL`: one URL or several nodes separated by commas (the configuration
     /// has checked it; see [`Nodes::lenient`]).
-    pub fn new(url: impl Into<String>, service: Service, topology: Topology) -> Self {
+    pub fn new(url: impl Into<String>, service: Descriptor, topology: Topology) -> Self {
         Self::with_nodes(Nodes::lenient(&url.into()), service, topology)
     }
 
-    pub fn with_nodes(nodes: Nodes, service: Service, topology: Topology) -> Self {
+    pub(crate) fn with_nodes(nodes: Nodes, service: Descriptor, topology: Topology) -> Self {
         Self {
             inner: Arc::new(Inner {
                 nodes,
@@ -73,7 +74,7 @@ impl Broker {
     }
 
     pub fn service(&self) -> Service {
-        self.inner.service
+        self.inner.service.service
     }
 
     pub fn topology(&self) -> &Topology {
@@ -196,7 +197,7 @@ impl Broker {
             let publisher = connection.create_channel().await?;
             self.inner
                 .topology
-                .declare(&publisher, self.inner.service)
+                .declare(&publisher, &self.inner.service)
                 .await?;
             publisher
                 .confirm_select(ConfirmSelectOptions::default())

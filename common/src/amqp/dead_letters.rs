@@ -1,9 +1,10 @@
 //! Dead-letter queues: where a message goes when it cannot be handled, and how an operator
 //! looks at them and sends them back.
 //!
-//! A dead-lettered message keeps its body and properties and gains headers: `x-error` (why),
-//! `x-attempts` (how many times it was tried), `x-first-failed-at` and `x-failed-at` (RFC
-//! 3339: its first and its last failure) and `x-original-routing-key`. Nothing ever removes
+//! A dead-lettered message keeps its body and properties and gains headers
+//! ([`super::headers`]): `x-error` (why), `x-attempts` (how many times it was tried),
+//! `x-first-failed-at` and `x-failed-at` (RFC 3339: its first and its last failure) and
+//! `x-original-routing-key`. Nothing ever removes
 //! messages from a dead-letter queue except a replay or an operator's discard.
 //!
 //! Every function here takes the [`Service`] whose queue it works on: a service manages its
@@ -11,37 +12,20 @@
 //! over its own broker link, since every queue name derives from the exchange.
 
 use super::broker::{Broker, Link};
-use super::consumer::{RETRY_HEADER, header_string, header_u32};
+use super::headers::{
+    ATTEMPTS, ERROR, FAILED_AT, FAILURE_HEADERS, FIRST_FAILED_AT, ORIGINAL_ROUTING_KEY,
+    header_string, header_u32, keep_first_failure, keep_original_routing_key,
+};
 use super::publish::{self, PublishError};
-use super::topology::Service;
+use crate::service::Service;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 
-/// Header keeping the routing key a message was first published with; delay queues
-/// re-route a retried message by queue name, so its own key no longer says where it goes.
-pub const ORIGINAL_ROUTING_KEY: &str = "x-original-routing-key";
-
-/// Header recording when a message first failed: written on its first retry (or when it is
-/// dead-lettered at once) and kept through the delay queues into the dead-letter queue.
-pub const FIRST_FAILED_AT: &str = "x-first-failed-at";
-
-/// Header recording when a message failed for the last time, on its way to the DLQ.
-pub const FAILED_AT: &str = "x-failed-at";
-
-/// The headers a replay removes, so the message starts a fresh round of retries.
-const FAILURE_HEADERS: [&str; 5] = [
-    RETRY_HEADER,
-    "x-error",
-    "x-attempts",
-    FAILED_AT,
-    FIRST_FAILED_AT,
-];
-
 /// Publishes a copy of `delivery` to the service's dead-letter queue and waits for the
 /// confirm; the caller acks the original afterwards.
-pub async fn send(
+pub(crate) async fn send(
     broker: &Broker,
     link: &Link,
     delivery: &Delivery,
@@ -50,8 +34,8 @@ pub async fn send(
 ) -> Result<(), PublishError> {
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
     let now = chrono::Utc::now().to_rfc3339();
-    headers.insert("x-error".into(), AMQPValue::LongString(reason.into()));
-    headers.insert("x-attempts".into(), AMQPValue::LongUInt(attempts));
+    headers.insert(ERROR.into(), AMQPValue::LongString(reason.into()));
+    headers.insert(ATTEMPTS.into(), AMQPValue::LongUInt(attempts));
     headers.insert(FAILED_AT.into(), AMQPValue::LongString(now.as_str().into()));
     keep_first_failure(&mut headers, &now);
     keep_original_routing_key(&mut headers, delivery);
@@ -59,23 +43,6 @@ pub async fn send(
     let queue = broker.topology().dead_letter_queue(broker.service());
     let confirm = publish::send(&link.publisher, "", &queue, &delivery.data, properties).await?;
     publish::confirmed([confirm]).await
-}
-
-/// Records the routing key `delivery` came with, unless an earlier hop already did.
-pub fn keep_original_routing_key(headers: &mut FieldTable, delivery: &Delivery) {
-    if !headers.contains_key(ORIGINAL_ROUTING_KEY) {
-        headers.insert(
-            ORIGINAL_ROUTING_KEY.into(),
-            AMQPValue::LongString(delivery.routing_key.as_str().into()),
-        );
-    }
-}
-
-/// Records `now` (RFC 3339) as the first failure, unless an earlier failure already did.
-pub fn keep_first_failure(headers: &mut FieldTable, now: &str) {
-    if !headers.contains_key(FIRST_FAILED_AT) {
-        headers.insert(FIRST_FAILED_AT.into(), AMQPValue::LongString(now.into()));
-    }
 }
 
 /// One dead-lettered message as the admin endpoints show it.
@@ -101,8 +68,8 @@ impl DeadLetter {
             message_id: id_of(delivery).map(str::to_owned),
             event_type: delivery.properties.kind().as_ref().map(|t| t.to_string()),
             routing_key: header_string(headers, ORIGINAL_ROUTING_KEY),
-            error: header_string(headers, "x-error"),
-            attempts: header_u32(headers, "x-attempts"),
+            error: header_string(headers, ERROR),
+            attempts: header_u32(headers, ATTEMPTS),
             first_failed_at: header_string(headers, FIRST_FAILED_AT),
             failed_at: header_string(headers, FAILED_AT),
             body: String::from_utf8_lossy(&delivery.data).into_owned(),

@@ -113,7 +113,7 @@ async fn ready(State(state): State<OpsState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses(
     (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<OpsState>) -> Response {
-    if let Ok(backlog) = crate::outbox::backlog(&state.store).await {
+    if let Ok(backlog) = crate::outbox::backlog(state.store.pool()).await {
         metrics::gauge!("outbox_backlog").set(backlog as f64);
     }
     (

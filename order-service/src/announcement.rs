@@ -1,54 +1,14 @@
-//! What the consumed events do to an order: inventory or payment news ends it, once.
+//! The event an order's ending publishes — `OrderConfirmed` or `OrderCancelled` — planned
+//! before the order row is updated, so the one update that ends the order also records it
+//! in its timeline. Both ways an order ends use it: the consumed events (`handlers`) and the
+//! timeout sweeper (`timeout`).
 
-use crate::domain::{OrderStatus, Outcome};
-use crate::repo::{self, OrderRow, TimelineEntry};
+use crate::domain::OrderStatus;
+use crate::repo::{OrderRow, TimelineEntry};
 use chrono::{DateTime, Utc};
-use common::amqp::consumer::{Handled, HandlerError, Incoming, MessageHandler};
 use common::events::{CancellationReason, Envelope, Event, OrderCancelled, OrderConfirmed};
 use common::store::UnitOfWork;
 use uuid::Uuid;
-
-/// Ends orders on `InventoryUnavailable`, `PaymentProcessed` and `PaymentFailed`.
-pub struct OrderSaga;
-
-impl MessageHandler for OrderSaga {
-    async fn apply(
-        &self,
-        uow: &mut UnitOfWork,
-        message: &Incoming,
-    ) -> Result<Handled, HandlerError> {
-        let message = &message.envelope;
-        let outcome = match &message.event {
-            Event::InventoryUnavailable(_) => {
-                Outcome::Cancelled(CancellationReason::InventoryUnavailable)
-            }
-            Event::PaymentProcessed(_) => Outcome::Completed,
-            Event::PaymentFailed(_) => Outcome::Cancelled(CancellationReason::PaymentFailed),
-            _ => {
-                tracing::debug!("not an event order-service acts on; ignored");
-                return Ok(Handled::Done);
-            }
-        };
-        let order_id = message.event.order_id();
-        let consumed = TimelineEntry::of(message);
-        // The event the ending will publish is planned now, so the one update that ends
-        // the order also records both steps in its timeline.
-        let announcement = Announcement::new();
-        let planned = announcement.entry(outcome.status());
-        match repo::finish(uow.conn(), order_id, outcome, &[consumed.clone(), planned]).await? {
-            Some(order) => {
-                announcement.publish(uow, &order, Some(message.event_id));
-            }
-            None => match repo::note(uow.conn(), order_id, &consumed).await? {
-                Some(status) => {
-                    tracing::info!(%status, "order already ended; the event changes nothing")
-                }
-                None => tracing::warn!("no such order; the event changes nothing"),
-            },
-        }
-        Ok(Handled::Done)
-    }
-}
 
 /// The identity of the `OrderConfirmed` or `OrderCancelled` an ending publishes, chosen
 /// before the order row is updated.

@@ -10,77 +10,12 @@
 //! as [`QueueType`] says. A queue cannot change type in place: RabbitMQ refuses the
 //! redeclaration, so switching an existing deployment means recreating its queues (README).
 
-use crate::events::routing_key::*;
+use crate::service::{Descriptor, Service};
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
-use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
-
-/// The four services of the saga.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Service {
-    Order,
-    Inventory,
-    Payment,
-    Notification,
-}
-
-impl Service {
-    pub const ALL: [Service; 4] = [
-        Service::Order,
-        Service::Inventory,
-        Service::Payment,
-        Service::Notification,
-    ];
-
-    /// `order`, `inventory`, …: in queue and database names.
-    pub fn short_name(self) -> &'static str {
-        match self {
-            Self::Order => "order",
-            Self::Inventory => "inventory",
-            Self::Payment => "payment",
-            Self::Notification => "notification",
-        }
-    }
-
-    /// `order-service`, …: the binary, the AMQP `app_id`, the log `service` field.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Order => "order-service",
-            Self::Inventory => "inventory-service",
-            Self::Payment => "payment-service",
-            Self::Notification => "notification-service",
-        }
-    }
-
-    pub fn default_http_addr(self) -> SocketAddr {
-        let port = match self {
-            Self::Order => 8000,
-            Self::Inventory => 8001,
-            Self::Payment => 8002,
-            Self::Notification => 8003,
-        };
-        (Ipv4Addr::UNSPECIFIED, port).into()
-    }
-
-    /// The routing keys this service's queue is bound to (CONTRACT §4).
-    pub fn subscriptions(self) -> &'static [&'static str] {
-        match self {
-            Self::Order => &[INVENTORY_UNAVAILABLE, PAYMENT_PROCESSED, PAYMENT_FAILED],
-            Self::Inventory => &[ORDER_CREATED, ORDER_CANCELLED],
-            Self::Payment => &[INVENTORY_RESERVED, ORDER_CANCELLED],
-            Self::Notification => &[
-                ORDER_CONFIRMED,
-                ORDER_CANCELLED,
-                PAYMENT_PROCESSED,
-                PAYMENT_FAILED,
-                PAYMENT_REFUNDED,
-            ],
-        }
-    }
-}
 
 /// How every queue is declared (`AMQP_QUEUE_TYPE`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -110,7 +45,7 @@ impl FromStr for QueueType {
 pub const DELIVERY_LIMIT: i64 = 20;
 
 /// How many event copies the audit queue holds at most.
-pub const AUDIT_MAX_LENGTH: i64 = 100_000;
+pub(crate) const AUDIT_MAX_LENGTH: i64 = 100_000;
 
 /// The broker layout of one stack.
 #[derive(Debug, Clone)]
@@ -141,8 +76,10 @@ impl Topology {
 
     /// Declares the exchange and every service's queue, bindings and dead-letter queue, so
     /// no event is dropped because its consumer has not started yet, plus `own` service's
-    /// retry queues. Declaring is idempotent; replicas and restarts repeat it harmlessly.
-    pub async fn declare(&self, channel: &Channel, own: Service) -> lapin::Result<()> {
+    /// retry queues. `own` queue's bindings come from its handlers, the others' from the
+    /// contract's map (the two agree: [`Descriptor::new`]). Declaring is idempotent;
+    /// replicas and restarts repeat it harmlessly.
+    pub(crate) async fn declare(&self, channel: &Channel, own: &Descriptor) -> lapin::Result<()> {
         let durable = QueueDeclareOptions {
             durable: true,
             ..Default::default()
@@ -167,7 +104,12 @@ impl Topology {
                     self.queue_arguments(service),
                 )
                 .await?;
-            for key in service.subscriptions() {
+            let subscriptions = if service == own.service {
+                own.subscriptions
+            } else {
+                service.subscriptions()
+            };
+            for key in subscriptions {
                 channel
                     .queue_bind(
                         queue.as_str().into(),
@@ -205,9 +147,9 @@ impl Topology {
         for delay in &self.retry_delays {
             channel
                 .queue_declare(
-                    self.retry_queue(own, *delay).as_str().into(),
+                    self.retry_queue(own.service, *delay).as_str().into(),
                     durable,
-                    self.retry_queue_arguments(own, *delay),
+                    self.retry_queue_arguments(own.service, *delay),
                 )
                 .await?;
         }
@@ -216,7 +158,7 @@ impl Topology {
 
     /// A service's queue. Quorum: a message delivered [`DELIVERY_LIMIT`] times without an
     /// ack goes to the service's dead-letter queue, at least once.
-    pub fn queue_arguments(&self, service: Service) -> FieldTable {
+    pub(crate) fn queue_arguments(&self, service: Service) -> FieldTable {
         let mut arguments = FieldTable::default();
         if self.queue_type == QueueType::Quorum {
             quorum(&mut arguments);
@@ -232,7 +174,7 @@ impl Topology {
 
     /// A dead-letter queue: nothing else, and no delivery limit, since an operator's peek
     /// returns messages to it and a limit would drop them.
-    pub fn dead_letter_queue_arguments(&self) -> FieldTable {
+    pub(crate) fn dead_letter_queue_arguments(&self) -> FieldTable {
         let mut arguments = FieldTable::default();
         if self.queue_type == QueueType::Quorum {
             quorum(&mut arguments);
@@ -242,7 +184,7 @@ impl Topology {
 
     /// The audit copy of every event is bounded: when order-service is away long enough for
     /// it to fill, the oldest copies go first (the saga itself never depends on it).
-    pub fn audit_queue_arguments(&self) -> FieldTable {
+    pub(crate) fn audit_queue_arguments(&self) -> FieldTable {
         let mut arguments = FieldTable::default();
         if self.queue_type == QueueType::Quorum {
             quorum(&mut arguments);
@@ -259,7 +201,7 @@ impl Topology {
     }
 
     /// A delay queue: its messages expire after `delay` back into the service's queue.
-    pub fn retry_queue_arguments(&self, service: Service, delay: Duration) -> FieldTable {
+    pub(crate) fn retry_queue_arguments(&self, service: Service, delay: Duration) -> FieldTable {
         let mut arguments = FieldTable::default();
         if self.queue_type == QueueType::Quorum {
             quorum(&mut arguments);
@@ -309,95 +251,5 @@ fn at_least_once(arguments: &mut FieldTable) {
     );
 }
 
-/// A short string from a name; AMQP limits them to 255 bytes, which our names respect.
-pub fn short(text: &str) -> ShortString {
-    text.into()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_derive_from_the_exchange() {
-        let topology = Topology {
-            exchange: "orders".into(),
-            retry_delays: vec![Duration::from_secs(1)],
-            queue_type: QueueType::Classic,
-        };
-        assert_eq!(topology.queue(Service::Inventory), "orders.inventory");
-        assert_eq!(
-            topology.dead_letter_queue(Service::Payment),
-            "orders.payment.dlq"
-        );
-        assert_eq!(
-            topology.retry_queue(Service::Order, Duration::from_secs(1)),
-            "orders.order.retry.1000ms"
-        );
-    }
-
-    /// What RabbitMQ compares on every redeclaration: a classic deployment must keep
-    /// exactly the arguments it always had, or its services could not start.
-    #[test]
-    fn classic_queues_keep_their_arguments_and_quorum_ones_replicate() {
-        let mut topology = Topology {
-            exchange: "orders".into(),
-            retry_delays: vec![Duration::from_secs(1)],
-            queue_type: QueueType::Classic,
-        };
-        let second = Duration::from_secs(1);
-        assert!(topology.queue_arguments(Service::Order).inner().is_empty());
-        assert!(topology.dead_letter_queue_arguments().inner().is_empty());
-        let keys = |table: FieldTable| {
-            table
-                .inner()
-                .keys()
-                .map(|k| k.to_string())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            keys(topology.retry_queue_arguments(Service::Order, second)),
-            [
-                "x-dead-letter-exchange",
-                "x-dead-letter-routing-key",
-                "x-message-ttl"
-            ]
-        );
-
-        topology.queue_type = QueueType::Quorum;
-        let queue = topology.queue_arguments(Service::Order);
-        assert_eq!(
-            queue.inner().get("x-queue-type"),
-            Some(&AMQPValue::LongString("quorum".into()))
-        );
-        assert_eq!(
-            queue.inner().get("x-dead-letter-routing-key"),
-            Some(&AMQPValue::LongString("orders.order.dlq".into()))
-        );
-        assert_eq!(
-            queue.inner().get("x-delivery-limit"),
-            Some(&AMQPValue::LongLongInt(DELIVERY_LIMIT))
-        );
-        assert_eq!(
-            keys(topology.dead_letter_queue_arguments()),
-            ["x-queue-type"],
-            "a delivery limit on a dead-letter queue would drop what operators peek at"
-        );
-        let retry = topology.retry_queue_arguments(Service::Order, second);
-        assert_eq!(
-            retry.inner().get("x-dead-letter-strategy"),
-            Some(&AMQPValue::LongString("at-least-once".into()))
-        );
-        assert_eq!(
-            retry.inner().get("x-dead-letter-routing-key"),
-            Some(&AMQPValue::LongString("orders.order".into()))
-        );
-    }
-
-    #[test]
-    fn queue_types_parse() {
-        assert_eq!("quorum".parse(), Ok(QueueType::Quorum));
-        assert_eq!("Classic".parse(), Ok(QueueType::Classic));
-        assert!("mirrored".parse::<QueueType>().is_err());
-    }
-}
+mod tests;

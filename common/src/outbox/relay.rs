@@ -1,6 +1,6 @@
-//! The outbox relay: publishes committed events and deletes them once RabbitMQ confirmed.
+//! The relay: publishes committed events and deletes them once RabbitMQ confirmed.
 //!
-//! Woken by [`crate::store::UnitOfWork::commit`] the moment events are committed, and every
+//! Woken by `UnitOfWork::commit` the moment events are committed, and every
 //! half second in case another replica's commit or a crash left some behind. Each batch is
 //! locked with `FOR UPDATE SKIP LOCKED`, so replicas share the work without sending an event
 //! twice, and deleted in the same transaction only after every confirm arrived: a crash
@@ -10,33 +10,32 @@
 //! A batch waits for RabbitMQ at most [`BROKER_TIMEOUT`]: a link that died without a reset
 //! never answers, and lapin would wait for ever while the batch's rows stay locked and
 //! other replicas skip them. Past the timeout the batch is rolled back and the link given
-//! up, so the broker supervisor opens a fresh one; [`RelayHealth`] tells `/ready`.
+//! up, so the broker supervisor opens a fresh one; [`super::RelayHealth`] tells `/ready`.
 
+use super::Signals;
+use super::row::OutgoingEvent;
 use crate::amqp::broker::{Broker, Link};
-use crate::amqp::publish::{self, OutgoingEvent, PublishError};
+use crate::amqp::publish::{self, PublishError};
 use crate::retry::Backoff;
-use crate::store::Store;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use sqlx::PgPool;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// How many events one transaction publishes at most.
-pub const BATCH_SIZE: i64 = 200;
+const BATCH_SIZE: i64 = 200;
 /// How often the relay looks without being woken.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// Deleted rows after which the relay vacuums the outbox itself.
 const VACUUM_AFTER_ROWS: usize = 10_000;
 /// How long one batch may wait for RabbitMQ, publishes and confirms together. A working
 /// broker confirms a full batch in milliseconds; this leaves room for a busy one.
-pub const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
-/// A batch still waiting after this makes `/ready` answer 503.
-const STALLED_AFTER: Duration = Duration::from_secs(5);
+const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long giving back a batch's locks may take before the connection is dropped instead.
 const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What one pass of the relay found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RelayOutcome {
+enum RelayOutcome {
     /// Published this many events; there may be more.
     Published(usize),
     /// Nothing was waiting.
@@ -44,7 +43,7 @@ pub enum RelayOutcome {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum RelayError {
+pub(crate) enum RelayError {
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -53,85 +52,28 @@ pub enum RelayError {
     Stalled(Duration),
 }
 
-/// What the relay reports about itself, for `/ready`: a service whose events cannot get out
-/// is not ready, even while its broker connection looks open.
-#[derive(Debug, Default)]
-pub struct RelayHealth {
-    state: Mutex<HealthState>,
-}
-
-#[derive(Debug, Default)]
-struct HealthState {
-    /// When the batch now waiting for RabbitMQ started.
-    batch_since: Option<Instant>,
-    /// Why the last pass failed, until one succeeds.
-    failure: Option<String>,
-}
-
-impl RelayHealth {
-    /// What is wrong with the relay, if anything.
-    pub fn problem(&self) -> Option<String> {
-        let state = self.lock();
-        if let Some(since) = state.batch_since
-            && since.elapsed() > STALLED_AFTER
-        {
-            return Some(format!(
-                "outbox relay: a batch has waited {} s for RabbitMQ",
-                since.elapsed().as_secs()
-            ));
-        }
-        state
-            .failure
-            .as_ref()
-            .map(|failure| format!("outbox relay: {failure}"))
-    }
-
-    /// Marks a batch as waiting for RabbitMQ until the returned guard is dropped.
-    fn waiting(&self) -> Waiting<'_> {
-        self.lock().batch_since = Some(Instant::now());
-        Waiting(self)
-    }
-
-    fn record(&self, result: Result<(), &RelayError>) {
-        self.lock().failure = result.err().map(ToString::to_string);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HealthState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// A batch waiting for RabbitMQ; it stops counting when dropped, however the wait ended.
-struct Waiting<'a>(&'a RelayHealth);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.lock().batch_since = None;
-    }
-}
-
 /// Publishes the outbox of one service.
-pub struct Relay {
-    store: Store,
+pub(crate) struct Relay {
+    pool: PgPool,
+    signals: Signals,
     broker: Broker,
     /// Rows deleted since the last vacuum.
     deleted: usize,
 }
 
 impl Relay {
-    pub fn new(store: Store, broker: Broker) -> Self {
+    pub(crate) fn new(pool: PgPool, signals: Signals, broker: Broker) -> Self {
         Self {
-            store,
+            pool,
+            signals,
             broker,
             deleted: 0,
         }
     }
 
     /// Runs until `stop`, then drains what it can before returning.
-    pub async fn run(mut self, stop: CancellationToken) {
-        let bell = self.store.outbox_bell();
+    pub(crate) async fn run(mut self, stop: CancellationToken) {
+        let bell = self.signals.bell.clone();
         let mut backoff = Backoff::reconnect();
         loop {
             if self.broker.current().is_none() && !stop.is_cancelled() {
@@ -139,9 +81,7 @@ impl Relay {
                 self.broker.connected(&stop).await;
             }
             let outcome = self.publish_batch().await;
-            self.store
-                .relay_health()
-                .record(outcome.as_ref().map(|_| ()));
+            self.signals.health.record(outcome.as_ref().map(|_| ()));
             match outcome {
                 Ok(RelayOutcome::Published(count)) => {
                     backoff.reset();
@@ -182,7 +122,7 @@ impl Relay {
     /// the relay's index scan short even where autovacuum is off or slow to come.
     async fn vacuum(&mut self) {
         match sqlx::query("VACUUM (SKIP_LOCKED) outbox")
-            .execute(self.store.pool())
+            .execute(&self.pool)
             .await
         {
             Ok(_) => self.deleted = 0,
@@ -191,8 +131,8 @@ impl Relay {
     }
 
     /// Publishes one batch: lock, send all, wait for all confirms, delete, commit.
-    pub async fn publish_batch(&self) -> Result<RelayOutcome, RelayError> {
-        let mut tx = self.store.pool().begin().await?;
+    async fn publish_batch(&self) -> Result<RelayOutcome, RelayError> {
+        let mut tx = self.pool.begin().await?;
         let events: Vec<OutgoingEvent> = sqlx::query_as(
             "SELECT event_id, event_type, routing_key, order_id, causation_id, occurred_at, payload,
                     traceparent, tracestate
@@ -206,7 +146,7 @@ impl Relay {
         }
         let link = self.broker.current().ok_or(PublishError::NotConnected)?;
         let sent = {
-            let _waiting = self.store.relay_health().waiting();
+            let _waiting = self.signals.health.waiting();
             tokio::time::timeout(BROKER_TIMEOUT, self.send_all(&link, &events)).await
         };
         match sent {
@@ -290,11 +230,4 @@ fn abandon(link: &Link) {
         let close = connection.close(200, "publisher stopped answering".into());
         let _ = tokio::time::timeout(BROKER_TIMEOUT, close).await;
     });
-}
-
-/// How many events wait in the outbox (for `/metrics` and the tests).
-pub async fn backlog(store: &Store) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM outbox")
-        .fetch_one(store.pool())
-        .await
 }

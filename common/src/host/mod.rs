@@ -7,6 +7,10 @@
 //! the outbox, then the broker connection and the pool close — within 11 s whatever the
 //! links do: each step has a deadline, and what misses it is aborted.
 
+mod process;
+
+pub use process::{ServiceConfig, main};
+
 use crate::amqp::broker::Broker;
 use crate::amqp::consumer::{self, MessageHandler};
 use crate::amqp::topology::Topology;
@@ -14,6 +18,7 @@ use crate::config::CommonConfig;
 use crate::db::{self, DbSetupError};
 use crate::http::{AdminAccess, ApiError, MAX_BODY_BYTES, ops, timeout};
 use crate::outbox::Relay;
+use crate::service::Descriptor;
 use crate::store::Store;
 use axum::Extension;
 use axum::extract::DefaultBodyLimit;
@@ -37,12 +42,10 @@ use tower_http::trace::TraceLayer;
 /// finishing it: see [`timeout::Budget`]).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Shutdown must finish within this (plus [`POOL_CLOSE_GRACE`] and the runtime's
-/// [`RUNTIME_SHUTDOWN`]): well inside an orchestrator's grace period, whatever the links do.
+/// `RUNTIME_SHUTDOWN`): well inside an orchestrator's grace period, whatever the links do.
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(9);
 /// How long closing the pool may take past the budget.
 const POOL_CLOSE_GRACE: Duration = Duration::from_secs(1);
-/// How long the runtime waits for blocking tasks once `main` is done.
-const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -104,13 +107,6 @@ impl Host {
         })
     }
 
-    /// The bound HTTP address (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
     /// The token that stops the service; workers watch it.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -141,8 +137,8 @@ impl Host {
             let stop = broker_stop.clone();
             async move { broker.run(stop).await }
         });
-        let relay_task =
-            tokio::spawn(Relay::new(store.clone(), broker.clone()).run(relay_stop.clone()));
+        let relay = Relay::new(store.pool().clone(), store.outbox().clone(), broker.clone());
+        let relay_task = tokio::spawn(relay.run(relay_stop.clone()));
         let consumer_task = tokio::spawn(consumer::run(
             broker.clone(),
             store.clone(),
@@ -157,7 +153,7 @@ impl Host {
             }))
             .split_for_parts();
         let app = routes
-            .merge(SwaggerUi::new("/docs").url("/openapi.json", describe(openapi, config.service)))
+            .merge(SwaggerUi::new("/docs").url("/openapi.json", describe(openapi, &config.service)))
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(axum::middleware::from_fn(ops::track_requests))
@@ -181,8 +177,8 @@ impl Host {
             }
         });
         let mut worker_tasks: Vec<_> = workers.into_iter().map(tokio::spawn).collect();
-        worker_tasks.push(tokio::spawn(crate::store::prune_inbox(
-            store.clone(),
+        worker_tasks.push(tokio::spawn(crate::inbox::prune(
+            store.pool().clone(),
             shutdown.clone(),
         )));
 
@@ -250,19 +246,11 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed("Method Not Allowed".into())
 }
 
-/// Titles the generated OpenAPI document.
-fn describe(mut openapi: OpenApi, service: crate::Service) -> OpenApi {
+/// Titles the generated OpenAPI document with the service's name and description.
+fn describe(mut openapi: OpenApi, service: &Descriptor) -> OpenApi {
     openapi.info.title = service.name().to_owned();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    openapi.info.description = Some(
-        match service {
-            crate::Service::Order => "Orders: where each saga starts and ends.",
-            crate::Service::Inventory => "Stock and reservations.",
-            crate::Service::Payment => "Simulated payments, one per order.",
-            crate::Service::Notification => "Notifications sent for final events.",
-        }
-        .to_owned(),
-    );
+    openapi.info.description = Some(service.description.to_owned());
     // The admin routes' `security(("admin_token" = []))` refers to this.
     openapi
         .components
@@ -280,68 +268,4 @@ fn describe(mut openapi: OpenApi, service: crate::Service) -> OpenApi {
     openapi.info.license = None;
     openapi.info.contact = None;
     openapi
-}
-
-/// A service's configuration: its own settings plus the common ones.
-pub trait ServiceConfig: Sized {
-    fn from_vars(vars: &crate::config::Vars) -> Result<Self, crate::config::ConfigError>;
-    fn common(&self) -> &CommonConfig;
-}
-
-/// The body of every service's `main`: read the configuration (exit 2 naming the bad
-/// variable), set up logging, run until SIGTERM or SIGINT, exit 0 after a clean stop.
-pub fn main<C, F, Fut>(run: F) -> std::process::ExitCode
-where
-    C: ServiceConfig,
-    F: FnOnce(C, CancellationToken) -> Fut,
-    Fut: std::future::Future<Output = Result<(), StartupError>>,
-{
-    let config = match C::from_vars(&crate::config::Vars::from_env()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("configuration error: {error}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    // Kept to the end of `main`: dropping it flushes the spans not yet exported.
-    let _tracing = crate::telemetry::init(config.common());
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("cannot start the async runtime: {error}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let code = runtime.block_on(async {
-        let shutdown = CancellationToken::new();
-        tokio::spawn(cancel_on_signal(shutdown.clone()));
-        match run(config, shutdown).await {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(error) => {
-                tracing::error!(%error, "failed to start");
-                std::process::ExitCode::FAILURE
-            }
-        }
-    });
-    // Dropping a runtime waits for its blocking tasks without limit; tasks still stuck on
-    // a dead link must not keep the process alive.
-    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
-    code
-}
-
-/// Cancels `token` on the first SIGTERM or SIGINT.
-pub async fn cancel_on_signal(token: CancellationToken) {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-        _ = terminate => tracing::info!("SIGTERM received"),
-    }
-    token.cancel();
 }

@@ -1,0 +1,74 @@
+//! The process around a service: read its configuration, set up logging, run it on a
+//! runtime until SIGTERM or SIGINT, and turn the result into an exit code.
+
+use super::StartupError;
+use crate::config::CommonConfig;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long the runtime waits for blocking tasks once `main` is done.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// A service's configuration: its own settings plus the common ones.
+pub trait ServiceConfig: Sized {
+    fn from_vars(vars: &crate::config::Vars) -> Result<Self, crate::config::ConfigError>;
+    fn common(&self) -> &CommonConfig;
+}
+
+/// The body of every service's `main`: read the configuration (exit 2 naming the bad
+/// variable), set up logging, run until SIGTERM or SIGINT, exit 0 after a clean stop.
+pub fn main<C, F, Fut>(run: F) -> std::process::ExitCode
+where
+    C: ServiceConfig,
+    F: FnOnce(C, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<(), StartupError>>,
+{
+    let config = match C::from_vars(&crate::config::Vars::from_env()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("configuration error: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    // Kept to the end of `main`: dropping it flushes the spans not yet exported.
+    let _tracing = crate::telemetry::init(config.common());
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        match run(config, shutdown).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(error) => {
+                tracing::error!(%error, "failed to start");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    });
+    // Dropping a runtime waits for its blocking tasks without limit; tasks still stuck on
+    // a dead link must not keep the process alive.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    code
+}
+
+/// Cancels `token` on the first SIGTERM or SIGINT.
+async fn cancel_on_signal(token: CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        _ = terminate => tracing::info!("SIGTERM received"),
+    }
+    token.cancel();
+}

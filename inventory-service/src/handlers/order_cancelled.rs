@@ -1,0 +1,40 @@
+//! `OrderCancelled` → release what the order holds, or remember that it was cancelled first
+//! so a late `OrderCreated` reserves nothing.
+
+use super::InventoryHandler;
+use crate::stock::{self, Release};
+use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::events::OrderCancelled;
+use common::store::UnitOfWork;
+
+impl Handle<OrderCancelled> for InventoryHandler {
+    async fn handle(
+        &self,
+        uow: &mut UnitOfWork,
+        cancelled: &OrderCancelled,
+        _message: &Incoming,
+    ) -> Result<Handled, HandlerError> {
+        release(uow.conn(), cancelled).await?;
+        Ok(Handled::Done)
+    }
+}
+
+async fn release(
+    conn: &mut sqlx::PgConnection,
+    cancelled: &OrderCancelled,
+) -> Result<(), sqlx::Error> {
+    match stock::release(conn, cancelled.order_id).await? {
+        Release::Released(needs) => {
+            tracing::info!(items = ?needs, reason = cancelled.reason.as_str(), "released reservation")
+        }
+        Release::CancelledFirst => {
+            tracing::info!(
+                "cancelled before any reservation; a late OrderCreated will reserve nothing"
+            )
+        }
+        Release::NothingHeld => {
+            tracing::info!("nothing reserved for this order; nothing to release")
+        }
+    }
+    Ok(())
+}

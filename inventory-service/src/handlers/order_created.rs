@@ -1,0 +1,64 @@
+//! `OrderCreated` → reserve every item or none, and answer `InventoryReserved` or
+//! `InventoryUnavailable` (with the short items).
+
+use super::InventoryHandler;
+use crate::stock::{self, Reservation};
+use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::events::{Event, InventoryReserved, InventoryUnavailable, OrderCreated};
+use common::store::UnitOfWork;
+
+impl Handle<OrderCreated> for InventoryHandler {
+    async fn handle(
+        &self,
+        uow: &mut UnitOfWork,
+        order: &OrderCreated,
+        message: &Incoming,
+    ) -> Result<Handled, HandlerError> {
+        if let Some(reply) = reserve(uow.conn(), order).await? {
+            uow.publish(reply, Some(message.envelope.event_id));
+        }
+        Ok(Handled::Done)
+    }
+}
+
+/// Reserves the order's stock and returns the event that answers it, if any.
+async fn reserve(
+    conn: &mut sqlx::PgConnection,
+    order: &OrderCreated,
+) -> Result<Option<Event>, sqlx::Error> {
+    let needs = stock::needs(&order.items);
+    Ok(match stock::reserve(conn, order.order_id, &needs).await? {
+        Reservation::Reserved => {
+            tracing::info!(items = ?needs, "reserved stock");
+            Some(Event::InventoryReserved(InventoryReserved {
+                order_id: order.order_id,
+                customer_id: order.customer_id.clone(),
+                items: order.items.clone(),
+                total_amount: order.total_amount,
+            }))
+        }
+        Reservation::Unavailable(short) => {
+            let reason = short
+                .iter()
+                .map(|item| {
+                    format!(
+                        "{}: requested {}, available {}",
+                        item.product_id, item.requested, item.available
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let reason = format!("Insufficient stock ({reason})");
+            tracing::info!(%reason, "stock unavailable; nothing reserved");
+            Some(Event::InventoryUnavailable(InventoryUnavailable {
+                order_id: order.order_id,
+                reason,
+                items: short,
+            }))
+        }
+        Reservation::AlreadySeen { status } => {
+            tracing::info!(%status, "order already seen here; nothing to reserve");
+            None
+        }
+    })
+}

@@ -1,0 +1,60 @@
+//! One notification per (order, event type), recorded and logged once; one file per
+//! consumed event, each with the text that event tells the customer.
+//! [`NotificationHandler::Consumes`] lists the events; the queue's bindings derive from it.
+
+pub mod order_cancelled;
+pub mod order_confirmed;
+pub mod payment_failed;
+pub mod payment_processed;
+pub mod payment_refunded;
+
+use common::amqp::consumer::{Handled, HandlerError, MessageHandler, Subscriptions};
+use common::events::{
+    Envelope, OrderCancelled, OrderConfirmed, PaymentFailed, PaymentProcessed, PaymentRefunded,
+};
+use common::store::UnitOfWork;
+use uuid::Uuid;
+
+pub struct NotificationHandler;
+
+impl MessageHandler for NotificationHandler {
+    type Consumes = (
+        OrderConfirmed,
+        OrderCancelled,
+        PaymentProcessed,
+        PaymentFailed,
+        PaymentRefunded,
+    );
+}
+
+/// The routing keys notification-service's queue is bound to.
+pub const SUBSCRIPTIONS: &[&str] = <<NotificationHandler as MessageHandler>::Consumes as Subscriptions<
+    NotificationHandler,
+>>::ROUTING_KEYS;
+
+/// Records the notification `text` for `message`, unless its order was already notified of
+/// this event type, and logs it.
+async fn notify(
+    uow: &mut UnitOfWork,
+    message: &Envelope,
+    text: String,
+) -> Result<Handled, HandlerError> {
+    let inserted = sqlx::query(
+        "INSERT INTO notifications (id, order_id, event_type, event_id, message, occurred_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id, event_type) DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(message.event.order_id())
+    .bind(message.event.name())
+    .bind(message.event_id)
+    .bind(&text)
+    .bind(message.timestamp)
+    .execute(uow.conn())
+    .await?;
+    if inserted.rows_affected() == 1 {
+        tracing::info!(notification = %text, "notification sent");
+    } else {
+        tracing::info!("this order was already notified of this event; skipped");
+    }
+    Ok(Handled::Done)
+}

@@ -1,0 +1,21 @@
+//! `OrderConfirmed` → the customer is thanked.
+
+use super::{NotificationHandler, notify};
+use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::events::OrderConfirmed;
+use common::store::UnitOfWork;
+
+impl Handle<OrderConfirmed> for NotificationHandler {
+    async fn handle(
+        &self,
+        uow: &mut UnitOfWork,
+        e: &OrderConfirmed,
+        message: &Incoming,
+    ) -> Result<Handled, HandlerError> {
+        let text = format!(
+            "Order {} confirmed for {}: total {}. Thank you!",
+            e.order_id, e.customer_id, e.total_amount
+        );
+        notify(uow, &message.envelope, text).await
+    }
+}

@@ -1,0 +1,21 @@
+//! `PaymentFailed` → the customer is told the payment failed, and why.
+
+use super::{NotificationHandler, notify};
+use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::events::PaymentFailed;
+use common::store::UnitOfWork;
+
+impl Handle<PaymentFailed> for NotificationHandler {
+    async fn handle(
+        &self,
+        uow: &mut UnitOfWork,
+        e: &PaymentFailed,
+        message: &Incoming,
+    ) -> Result<Handled, HandlerError> {
+        let text = format!(
+            "Payment of {} for order {} failed after {} attempts: {}.",
+            e.amount, e.order_id, e.attempts, e.reason
+        );
+        notify(uow, &message.envelope, text).await
+    }
+}

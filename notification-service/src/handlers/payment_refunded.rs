@@ -1,0 +1,18 @@
+//! `PaymentRefunded` → the customer is told of the refund.
+
+use super::{NotificationHandler, notify};
+use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::events::PaymentRefunded;
+use common::store::UnitOfWork;
+
+impl Handle<PaymentRefunded> for NotificationHandler {
+    async fn handle(
+        &self,
+        uow: &mut UnitOfWork,
+        e: &PaymentRefunded,
+        message: &Incoming,
+    ) -> Result<Handled, HandlerError> {
+        let text = format!("Payment of {} for order {} refunded.", e.amount, e.order_id);
+        notify(uow, &message.envelope, text).await
+    }
+}

@@ -1,0 +1,23 @@
+//! `PaymentFailed` → the order is cancelled (`PAYMENT_FAILED`).
+
+use super::{OrderSaga, end};
+use crate::domain::Outcome;
+use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::events::{CancellationReason, PaymentFailed};
+use common::store::UnitOfWork;
+
+impl Handle<PaymentFailed> for OrderSaga {
+    async fn handle(
+        &self,
+        uow: &mut UnitOfWork,
+        _event: &PaymentFailed,
+        message: &Incoming,
+    ) -> Result<Handled, HandlerError> {
+        end(
+            uow,
+            message,
+            Outcome::Cancelled(CancellationReason::PaymentFailed),
+        )
+        .await
+    }
+}

@@ -1,0 +1,50 @@
+//! What the consumer does, quickly and in the batch's transaction, one file per event:
+//! [`inventory_reserved`] records that the order is to be paid; [`order_cancelled`] stops
+//! a payment, lets an attempt in flight finish (a success is then refunded), or leaves a
+//! tombstone so a late reservation is never charged. The provider is never called here: the
+//! worker ([`crate::worker`]) does that outside any transaction, so a rolled-back batch, a
+//! redelivery or a duplicate with a new message id cannot charge or start anything twice.
+//! [`PaymentHandler::Consumes`] lists the events; the queue's bindings derive from it.
+
+pub mod inventory_reserved;
+pub mod order_cancelled;
+
+use crate::payments;
+use common::amqp::consumer::{HandlerError, Incoming, MessageHandler, Subscriptions};
+use common::events::{Event, InventoryReserved, OrderCancelled};
+use common::store::UnitOfWork;
+use uuid::Uuid;
+
+pub struct PaymentHandler;
+
+impl MessageHandler for PaymentHandler {
+    type Consumes = (InventoryReserved, OrderCancelled);
+
+    /// Locks the batch's orders in one fixed order before any row is touched: two batches
+    /// such as `[InventoryReserved(X), OrderCancelled(Y)]` and `[InventoryReserved(Y),
+    /// OrderCancelled(X)]` would otherwise lock X and Y in opposite orders and deadlock.
+    async fn prepare(
+        &self,
+        uow: &mut UnitOfWork,
+        messages: &[&Incoming],
+    ) -> Result<(), HandlerError> {
+        let mut orders: Vec<Uuid> = messages
+            .iter()
+            .filter_map(|m| match &m.envelope.event {
+                Event::InventoryReserved(e) => Some(e.order_id),
+                Event::OrderCancelled(e) => Some(e.order_id),
+                _ => None,
+            })
+            .collect();
+        orders.sort();
+        orders.dedup();
+        if orders.len() > 1 {
+            payments::lock_orders(uow.conn(), &orders).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The routing keys payment-service's queue is bound to.
+pub const SUBSCRIPTIONS: &[&str] =
+    <<PaymentHandler as MessageHandler>::Consumes as Subscriptions<PaymentHandler>>::ROUTING_KEYS;

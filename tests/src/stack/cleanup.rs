@@ -1,0 +1,68 @@
+//! Removing what a [`TestStack`] made — processes, databases, queues, exchange — at its
+//! end, or when a test panicked.
+
+use super::{TestStack, postgres_url};
+use common::Service;
+use common::amqp::topology::Topology;
+use sqlx::PgPool;
+
+impl TestStack {
+    /// Stops everything and removes the databases, queues and exchange.
+    pub async fn cleanup(mut self) {
+        self.cleaned = true;
+        for service in Service::ALL {
+            self.kill(service).await;
+        }
+        let pools: Vec<PgPool> = self
+            .pools
+            .lock()
+            .expect("not poisoned")
+            .drain()
+            .map(|(_, p)| p)
+            .collect();
+        for pool in pools {
+            pool.close().await;
+        }
+        remove_resources(&self.name, &self.topology, &self.amqp_url).await;
+    }
+}
+
+impl Drop for TestStack {
+    /// A test that panicked still removes its processes, databases and queues.
+    fn drop(&mut self) {
+        if self.cleaned {
+            return;
+        }
+        for instance in self.instances.values_mut().flatten() {
+            let _ = instance.child.kill();
+            let _ = instance.child.wait();
+        }
+        let name = self.name.clone();
+        let topology = self.topology.clone();
+        let amqp_url = self.amqp_url.clone();
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                runtime.block_on(remove_resources(&name, &topology, &amqp_url));
+            }
+        })
+        .join();
+    }
+}
+
+async fn remove_resources(name: &str, topology: &Topology, amqp_url: &str) {
+    if let Ok(pool) = PgPool::connect(&format!("{}/postgres", postgres_url())).await {
+        for service in Service::ALL {
+            let database = format!("{name}_{}", service.short_name());
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+            )))
+            .execute(&pool)
+            .await;
+        }
+        pool.close().await;
+    }
+    crate::broker::delete_topology(topology, amqp_url).await;
+}
