@@ -14,6 +14,7 @@
 //! - [`money`], [`quantity`]: small value types that parse, so invalid amounts never travel.
 //! - [`config`]: reads environment variables once, into typed structs, naming the bad one.
 //! - [`telemetry`]: `tracing` set-up (`pretty` or `json`, `RUST_LOG`).
+//! - [`text_enum`]: statuses kept as `TEXT`, read back strictly.
 //! - [`trace`]: W3C trace context across HTTP and AMQP, and the OTLP exporter.
 //! - [`db`]: creates the service's database, connects with backoff, runs migrations.
 //! - [`store`]: a [`store::UnitOfWork`] — one transaction that claims an incoming message
@@ -45,6 +46,7 @@ pub mod retry;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod text_enum;
 pub mod timefmt;
 pub mod trace;
 pub mod validate;

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use common::events::{LineItem, UnavailableItem};
+use common::text_enum::TextEnum;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgExecutor};
@@ -34,6 +35,39 @@ pub fn needs(items: &[LineItem]) -> Vec<Need> {
         .collect()
 }
 
+/// Where an order's reservation stands (the `reservations.status` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReservationStatus {
+    /// The order's items are held.
+    Reserved,
+    /// Some item was short; nothing was held.
+    Unavailable,
+    /// Held, then given back when the order was cancelled.
+    Released,
+    /// The cancellation came before any reservation: a tombstone.
+    Cancelled,
+}
+
+impl TextEnum for ReservationStatus {
+    const ALL: &'static [Self] = &[
+        Self::Reserved,
+        Self::Unavailable,
+        Self::Released,
+        Self::Cancelled,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Reserved => "RESERVED",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::Released => "RELEASED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+common::text_enum_sqlx!(ReservationStatus);
+
 /// What reserving found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reservation {
@@ -42,7 +76,7 @@ pub enum Reservation {
     /// These products were short; nothing was reserved.
     Unavailable(Vec<UnavailableItem>),
     /// This order was seen before (a repeat, or its cancellation came first).
-    AlreadySeen { status: String },
+    AlreadySeen { status: ReservationStatus },
 }
 
 /// Reserves every need of `order_id`, or none.
@@ -61,7 +95,7 @@ pub async fn reserve(
     .execute(&mut *conn)
     .await?;
     if claimed.rows_affected() == 0 {
-        let status: String =
+        let status: ReservationStatus =
             sqlx::query_scalar("SELECT status FROM reservations WHERE order_id = $1")
                 .bind(order_id)
                 .fetch_one(&mut *conn)
@@ -108,7 +142,7 @@ pub enum Release {
 
 /// Releases what `order_id` holds, once.
 pub async fn release(conn: &mut PgConnection, order_id: Uuid) -> Result<Release, sqlx::Error> {
-    let row: Option<(String, Json<Vec<Need>>)> = sqlx::query_as(
+    let row: Option<(ReservationStatus, Json<Vec<Need>>)> = sqlx::query_as(
         "INSERT INTO reservations (order_id, status) VALUES ($1, 'CANCELLED')
          ON CONFLICT (order_id) DO UPDATE SET status = 'RELEASED', updated_at = now()
              WHERE reservations.status = 'RESERVED'
@@ -118,7 +152,7 @@ pub async fn release(conn: &mut PgConnection, order_id: Uuid) -> Result<Release,
     .fetch_optional(&mut *conn)
     .await?;
     match row {
-        Some((status, Json(needs))) if status == "RELEASED" => {
+        Some((ReservationStatus::Released, Json(needs))) => {
             lock_products(conn, &needs).await?;
             move_stock(conn, &needs, 1).await?;
             Ok(Release::Released(needs))

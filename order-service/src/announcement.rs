@@ -8,6 +8,7 @@ use crate::repo::{OrderRow, TimelineEntry};
 use chrono::{DateTime, Utc};
 use common::events::{CancellationReason, Envelope, Event, OrderCancelled, OrderConfirmed};
 use common::store::UnitOfWork;
+use common::text_enum::TextEnum;
 use uuid::Uuid;
 
 /// The identity of the `OrderConfirmed` or `OrderCancelled` an ending publishes, chosen
@@ -42,7 +43,7 @@ impl Announcement {
         order: &OrderRow,
         caused_by: Option<Uuid>,
     ) -> Option<Envelope> {
-        let event = match (order.status(), order.cancellation_reason()) {
+        let event = match (order.status, order.cancellation_reason()) {
             (OrderStatus::Completed, _) => Event::OrderConfirmed(OrderConfirmed {
                 order_id: order.id,
                 customer_id: order.customer_id.clone(),
@@ -58,14 +59,14 @@ impl Announcement {
         };
         tracing::info!(
             order_id = %order.id,
-            status = order.status().as_str(),
+            status = order.status.as_str(),
             reason = order.cancellation_reason().map(CancellationReason::as_str),
             "order {}",
-            order.status().as_str()
+            order.status.as_str()
         );
         // From the POST to this ending: the saga's latency as the dashboard plots it.
         let saga_seconds = (self.at - order.created_at).to_std().unwrap_or_default();
-        metrics::histogram!("saga_duration_seconds", "status" => order.status().as_str())
+        metrics::histogram!("saga_duration_seconds", "status" => order.status.as_str())
             .record(saga_seconds.as_secs_f64());
         let envelope = Envelope {
             event_id: self.event_id,

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use common::Service;
 use common::events::{CancellationReason, Envelope, LineItem};
 use common::money::Money;
+use common::text_enum::TextEnum;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgExecutor};
@@ -21,7 +22,7 @@ pub struct OrderRow {
     pub customer_id: String,
     pub items: Json<Vec<LineItem>>,
     pub total_cents: i64,
-    pub status: String,
+    pub status: OrderStatus,
     pub cancellation_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -29,10 +30,6 @@ pub struct OrderRow {
 }
 
 impl OrderRow {
-    pub fn status(&self) -> OrderStatus {
-        OrderStatus::parse(&self.status).unwrap_or(OrderStatus::Pending)
-    }
-
     pub fn cancellation_reason(&self) -> Option<CancellationReason> {
         self.cancellation_reason
             .as_deref()
@@ -211,7 +208,7 @@ pub async fn note(
     conn: &mut PgConnection,
     id: Uuid,
     entry: &TimelineEntry,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<OrderStatus>, sqlx::Error> {
     sqlx::query_scalar("UPDATE orders SET timeline = timeline || $2 WHERE id = $1 RETURNING status")
         .bind(id)
         .bind(Json([entry]))

@@ -46,7 +46,7 @@ pub struct PaymentView {
 impl From<PaymentRow> for PaymentView {
     fn from(row: PaymentRow) -> Self {
         Self {
-            status: row.status(),
+            status: row.status,
             amount: row.amount().as_f64(),
             attempts: row.attempts(),
             order_id: row.order_id,

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use common::money::Money;
+use common::text_enum::TextEnum;
 use common::trace::TraceHeaders;
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor};
@@ -30,8 +31,16 @@ pub enum PaymentStatus {
     Void,
 }
 
-impl PaymentStatus {
-    pub fn as_str(self) -> &'static str {
+impl TextEnum for PaymentStatus {
+    const ALL: &'static [Self] = &[
+        Self::Pending,
+        Self::Processed,
+        Self::Failed,
+        Self::Refunded,
+        Self::Void,
+    ];
+
+    fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "PENDING",
             Self::Processed => "PROCESSED",
@@ -40,24 +49,16 @@ impl PaymentStatus {
             Self::Void => "VOID",
         }
     }
-
-    fn parse(text: &str) -> Self {
-        match text {
-            "PROCESSED" => Self::Processed,
-            "FAILED" => Self::Failed,
-            "REFUNDED" => Self::Refunded,
-            "VOID" => Self::Void,
-            _ => Self::Pending,
-        }
-    }
 }
+
+common::text_enum_sqlx!(PaymentStatus);
 
 #[derive(Debug, Clone, FromRow)]
 pub struct PaymentRow {
     pub order_id: Uuid,
     pub payment_id: Uuid,
     pub amount_cents: Option<i64>,
-    pub status: String,
+    pub status: PaymentStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -77,10 +78,6 @@ pub struct PaymentRow {
 }
 
 impl PaymentRow {
-    pub fn status(&self) -> PaymentStatus {
-        PaymentStatus::parse(&self.status)
-    }
-
     /// The amount charged (zero for a `VOID` row, which charges nothing).
     pub fn amount(&self) -> Money {
         Money::from_cents(self.amount_cents.unwrap_or(0))
@@ -92,7 +89,7 @@ impl PaymentRow {
 
     /// A charge succeeded but the order was cancelled: it is to be refunded.
     pub fn refund_due(&self) -> bool {
-        self.status() == PaymentStatus::Processed && self.cancel_requested
+        self.status == PaymentStatus::Processed && self.cancel_requested
     }
 }
 

@@ -22,6 +22,7 @@ use crate::provider::{
 use common::events::{Event, PaymentFailed, PaymentProcessed, PaymentRefunded};
 use common::retry::Backoff;
 use common::store::Store;
+use common::text_enum::TextEnum;
 use common::trace::TraceHeaders;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
@@ -151,7 +152,7 @@ impl PaymentWorker {
         let Some(lease) = row.lease else {
             return Ok(());
         };
-        match row.status() {
+        match row.status {
             PaymentStatus::Pending => self.charge(row, lease).await,
             _ if row.refund_due() && row.refund_id.is_none() => self.refund(row, lease).await,
             _ => payments::release(self.store.pool(), row.order_id, lease).await,
@@ -194,7 +195,7 @@ impl PaymentWorker {
             return Ok(());
         };
         let still_this_attempt =
-            now.status() == PaymentStatus::Pending && now.attempt_open && now.attempts() == attempt;
+            now.status == PaymentStatus::Pending && now.attempt_open && now.attempts() == attempt;
         if !still_this_attempt {
             return Ok(());
         }
@@ -305,7 +306,7 @@ impl PaymentWorker {
         match payments::unfinished(self.store.pool()).await {
             Ok(rows) => {
                 for row in rows {
-                    tracing::info!(order_id = %row.order_id, status = row.status().as_str(), attempts = row.attempts(), attempt_open = row.attempt_open, "resuming an interrupted payment");
+                    tracing::info!(order_id = %row.order_id, status = row.status.as_str(), attempts = row.attempts(), attempt_open = row.attempt_open, "resuming an interrupted payment");
                 }
             }
             Err(error) => tracing::warn!(%error, "cannot list unfinished payments"),

@@ -6,6 +6,7 @@ use crate::stock::{self, Reservation};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::events::{Event, InventoryReserved, InventoryUnavailable, OrderCreated};
 use common::store::UnitOfWork;
+use common::text_enum::TextEnum;
 
 impl Handle<OrderCreated> for InventoryHandler {
     async fn handle(
@@ -57,7 +58,10 @@ async fn reserve(
             }))
         }
         Reservation::AlreadySeen { status } => {
-            tracing::info!(%status, "order already seen here; nothing to reserve");
+            tracing::info!(
+                status = status.as_str(),
+                "order already seen here; nothing to reserve"
+            );
             None
         }
     })

@@ -2,6 +2,7 @@
 //! `COMPLETED` or `CANCELLED`, and never changes again.
 
 use common::events::CancellationReason;
+use common::text_enum::TextEnum;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -19,21 +20,21 @@ pub enum Outcome {
     Cancelled(CancellationReason),
 }
 
-impl OrderStatus {
-    pub fn as_str(self) -> &'static str {
+impl TextEnum for OrderStatus {
+    const ALL: &'static [Self] = &[Self::Pending, Self::Completed, Self::Cancelled];
+
+    fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "PENDING",
             Self::Completed => "COMPLETED",
             Self::Cancelled => "CANCELLED",
         }
     }
+}
 
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Completed, Self::Cancelled]
-            .into_iter()
-            .find(|status| status.as_str() == text)
-    }
+common::text_enum_sqlx!(OrderStatus);
 
+impl OrderStatus {
     /// The status after `outcome`, or `None` when the order has already ended (a late or
     /// repeated event, which must change nothing).
     pub fn finish(self, outcome: Outcome) -> Option<OrderStatus> {

@@ -12,6 +12,7 @@ use crate::repo::{self, TimelineEntry};
 use common::amqp::consumer::{Handled, HandlerError, Incoming, MessageHandler, Subscriptions};
 use common::events::{InventoryUnavailable, PaymentFailed, PaymentProcessed};
 use common::store::UnitOfWork;
+use common::text_enum::TextEnum;
 
 /// Ends orders on `InventoryUnavailable`, `PaymentProcessed` and `PaymentFailed`.
 pub struct OrderSaga;
@@ -44,7 +45,10 @@ async fn end(
         }
         None => match repo::note(uow.conn(), order_id, &consumed).await? {
             Some(status) => {
-                tracing::info!(%status, "order already ended; the event changes nothing")
+                tracing::info!(
+                    status = status.as_str(),
+                    "order already ended; the event changes nothing"
+                )
             }
             None => tracing::warn!("no such order; the event changes nothing"),
         },

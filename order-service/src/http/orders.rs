@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use common::events::{CancellationReason, LineItem};
 use common::http::timeout::Budget;
 use common::http::{ApiError, ErrorBody, Json, Path, Query, ValidationErrorBody};
+use common::text_enum::TextEnum;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -51,7 +52,7 @@ impl From<OrderRow> for OrderView {
     fn from(row: OrderRow) -> Self {
         Self {
             id: row.id,
-            status: row.status(),
+            status: row.status,
             cancellation_reason: row.cancellation_reason(),
             total_amount: row.total().as_f64(),
             customer_id: row.customer_id,

@@ -5,6 +5,7 @@ use crate::payments::{self, PaymentStatus};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::events::InventoryReserved;
 use common::store::UnitOfWork;
+use common::text_enum::TextEnum;
 use common::trace::TraceHeaders;
 use uuid::Uuid;
 
@@ -30,11 +31,11 @@ async fn want_payment(
     let trace = TraceHeaders::of(&tracing::Span::current());
     match payments::want(uow.conn(), reserved.order_id, amount, cause, &trace).await? {
         None => tracing::info!(%amount, "payment wanted; the payment worker charges it"),
-        Some(row) if row.status() == PaymentStatus::Void => {
+        Some(row) if row.status == PaymentStatus::Void => {
             tracing::info!("order already cancelled; not charging")
         }
         Some(row) => tracing::info!(
-            status = row.status().as_str(),
+            status = row.status.as_str(),
             "payment already recorded; nothing more to start"
         ),
     }

@@ -6,6 +6,7 @@ use crate::payments::{self, PaymentStatus};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::events::OrderCancelled;
 use common::store::UnitOfWork;
+use common::text_enum::TextEnum;
 use uuid::Uuid;
 
 impl Handle<OrderCancelled> for PaymentHandler {
@@ -27,7 +28,7 @@ async fn cancel(
 ) -> Result<(), sqlx::Error> {
     let order_id = cancelled.order_id;
     let payment = payments::void(uow.conn(), order_id, cause).await?;
-    match payment.status() {
+    match payment.status {
         PaymentStatus::Pending if !payment.attempt_open => {
             payments::fail(
                 uow.conn(),
@@ -58,7 +59,7 @@ async fn cancel(
             tracing::info!("cancelled before any payment; a late reservation will charge nothing")
         }
         _ => tracing::info!(
-            status = payment.status().as_str(),
+            status = payment.status.as_str(),
             "cancellation already handled or nothing to refund"
         ),
     }
