@@ -4,8 +4,12 @@
 use crate::args::Args;
 use crate::check::Stock;
 use crate::watch::Watcher;
+use common::events::LineItem;
+use common::money::Money;
+use common::quantity::Quantity;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::RngExt;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -129,12 +133,33 @@ fn pick_items(products: &[String]) -> Vec<String> {
     items
 }
 
+/// The body of `POST /api/orders`, in `common`'s types.
+#[derive(Serialize)]
+struct NewOrder {
+    customer_id: String,
+    items: Vec<LineItem>,
+    total_amount: Money,
+}
+
+/// The part of the 201 answer loadgen needs.
+#[derive(Deserialize)]
+struct Created {
+    id: Uuid,
+}
+
 async fn post(http: &reqwest::Client, url: &str, n: usize, items: Vec<String>) -> Placed {
-    let body = json!({
-        "customer_id": format!("loadgen-{}", n % 1000),
-        "items": items.iter().map(|p| json!({"product_id": p, "quantity": 1})).collect::<Vec<_>>(),
-        "total_amount": 10.0 + (n % 90) as f64,
-    });
+    let one = Quantity::try_from(1).expect("1 is a quantity");
+    let body = NewOrder {
+        customer_id: format!("loadgen-{}", n % 1000),
+        items: items
+            .into_iter()
+            .map(|product_id| LineItem {
+                product_id,
+                quantity: one,
+            })
+            .collect(),
+        total_amount: Money::from_cents(1000 + (n % 90) as i64 * 100),
+    };
     let started = Instant::now();
     let answer = http.post(url).json(&body).send().await;
     let latency = started.elapsed();
@@ -142,11 +167,7 @@ async fn post(http: &reqwest::Client, url: &str, n: usize, items: Vec<String>) -
         Ok(response) => {
             let status = response.status().as_u16();
             let id = if status == 201 {
-                response
-                    .json::<serde_json::Value>()
-                    .await
-                    .ok()
-                    .and_then(|order| order["id"].as_str().and_then(|id| id.parse().ok()))
+                response.json::<Created>().await.ok().map(|order| order.id)
             } else {
                 None
             };

@@ -2,8 +2,9 @@
 //!
 //! It places orders through `POST /api/orders` (closed loop with `--concurrency`, or open
 //! loop at `--rate`), learns when each saga ends from its own queue bound to
-//! `order.confirmed` and `order.cancelled` (no polling), then prints POST latency,
-//! end-to-end throughput and saga latency, and checks CONTRACT §6 for its orders.
+//! `order.confirmed` and `order.cancelled` (no polling; read as `common`'s events), then
+//! prints POST latency, end-to-end throughput and saga latency, and checks CONTRACT §6 for
+//! its orders with the checker the end-to-end tests use.
 //! `--calibrate` instead measures the machine's ceiling: PostgreSQL commits and RabbitMQ
 //! confirmed persistent messages per second.
 //!
@@ -12,7 +13,8 @@
 //! - [`watch`]: the terminal-event subscription.
 //! - [`drive`]: placing orders, with a progress bar.
 //! - [`report`]: percentiles and the printed summary.
-//! - [`check`]: the invariants, for the orders of this run.
+//! - [`check`]: the invariants for the orders of this run: collects what the checker the
+//!   end-to-end tests share (`saga_invariants`) reads, and lets it judge.
 //! - [`calibrate`]: the raw ceilings.
 
 mod args;
@@ -53,12 +55,12 @@ async fn check_until_quiet(
     args: &args::Args,
     run: &drive::Run,
     before: &check::Stock,
-) -> Result<Vec<String>, String> {
+) -> Vec<String> {
     let deadline = tokio::time::Instant::now() + QUIET_TIMEOUT;
     loop {
-        let problems = check::invariants(http, args, run, before).await?;
+        let problems = check::invariants(http, args, run, before).await;
         if problems.is_empty() || tokio::time::Instant::now() >= deadline {
-            return Ok(problems);
+            return problems;
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
@@ -94,7 +96,7 @@ async fn run(args: &args::Args) -> Result<bool, String> {
     let problems = if args.no_check {
         None
     } else {
-        Some(check_until_quiet(&http, args, &run, &before).await?)
+        Some(check_until_quiet(&http, args, &run, &before).await)
     };
     report.print(args.json, problems.as_deref());
     Ok(problems.is_none_or(|p| p.is_empty()) && report.unfinished == 0)

@@ -1,6 +1,8 @@
 //! Learns when sagas end: a queue of loadgen's own, bound to `order.confirmed` and
-//! `order.cancelled`, consumed without acks (it is exclusive and auto-deleted).
+//! `order.cancelled`, consumed without acks (it is exclusive and auto-deleted). The routing
+//! keys and the bodies are `common`'s, the services' own contract types.
 
+use common::events::{Envelope, Event, routing_key};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
@@ -42,7 +44,7 @@ impl Watcher {
             .queue_declare(queue.as_str().into(), options, FieldTable::default())
             .await
             .map_err(|e| e.to_string())?;
-        for key in ["order.confirmed", "order.cancelled"] {
+        for key in [routing_key::ORDER_CONFIRMED, routing_key::ORDER_CANCELLED] {
             channel
                 .queue_bind(
                     queue.as_str().into(),
@@ -72,17 +74,17 @@ impl Watcher {
         tokio::spawn(async move {
             while let Some(Ok(delivery)) = deliveries.next().await {
                 let at = Instant::now();
-                let Ok(body) = serde_json::from_slice::<serde_json::Value>(&delivery.data) else {
+                let Ok(envelope) = Envelope::from_json(&delivery.data) else {
                     continue;
                 };
-                let Some(order_id) = body["order_id"].as_str().and_then(|id| id.parse().ok())
-                else {
-                    continue;
+                let completed = match envelope.event {
+                    Event::OrderConfirmed(_) => true,
+                    Event::OrderCancelled(_) => false,
+                    _ => continue,
                 };
-                let completed = body["event_type"] == "OrderConfirmed";
                 sink.lock()
                     .expect("not poisoned")
-                    .entry(order_id)
+                    .entry(envelope.event.order_id())
                     .or_insert(Ending { at, completed });
             }
         });

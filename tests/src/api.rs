@@ -160,22 +160,9 @@ impl TestStack {
 
     /// `product_id → (available, reserved)`, or why the list cannot be read.
     pub async fn try_stock(&self) -> Result<BTreeMap<String, (i64, i64)>, String> {
-        self.get_list(Service::Inventory, "/api/inventory")
-            .await?
-            .into_iter()
-            .map(|p| {
-                match (
-                    p["product_id"].as_str(),
-                    p["available"].as_i64(),
-                    p["reserved"].as_i64(),
-                ) {
-                    (Some(product), Some(available), Some(reserved)) => {
-                        Ok((product.to_owned(), (available, reserved)))
-                    }
-                    _ => Err(format!("inventory lists {p}, not a product")),
-                }
-            })
-            .collect()
+        let list = self.get_list(Service::Inventory, "/api/inventory").await?;
+        saga_invariants::read::<Vec<saga_invariants::Product>>("GET /api/inventory", &list.into())
+            .map(saga_invariants::stock)
     }
 
     /// A request to an admin route of `service`, with the stack's admin token.

@@ -1,15 +1,19 @@
 //! CONTRACT §6: what must hold once the system goes quiet, checked at the end of every
-//! end-to-end test. Every answer the checker cannot read (an error status, a body that is
-//! not the list it should be, a queue that does not exist) is a violation, never "empty".
+//! end-to-end test. The checks themselves are `saga_invariants`' (loadgen runs the same);
+//! this module collects what they read — every order, the stock the test put in, the dead
+//! letters by `message_id` — and adds what only a test can see: outboxes, and every queue's
+//! counts from rabbitmqctl. Every answer the checker cannot read (an error status, a body
+//! that is not the list it should be, a queue that does not exist) is a violation, never
+//! "empty".
 
 use crate::broker::TestBroker;
 use crate::contract;
 use crate::eventually;
 use crate::stack::TestStack;
 use common::Service;
+use saga_invariants::{DeadLetters, Expected, Held, Observed, Order, Payment, Seen, read};
 use serde_json::Value;
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 impl TestStack {
@@ -42,23 +46,98 @@ impl TestStack {
         let mut found = Vec::new();
         self.check_outboxes(&mut found).await;
         self.check_service_queues(&mut found).await;
-        match self.try_all_orders().await {
-            Ok(orders) => {
-                check_orders_ended(&orders, &mut found);
-                self.check_stock(&orders, &mut found).await;
-                for order in &orders {
-                    self.check_payment(order, &mut found).await;
-                    self.check_notifications(order, &mut found).await;
-                }
-            }
-            Err(error) => found.push(format!("the orders cannot be listed: {error}")),
-        }
-        self.check_dead_letters(&mut found).await;
+        found.extend(self.observe().await.violations());
         // rabbitmqctl is slow: asked only once everything else holds.
         if found.is_empty() {
             self.check_nothing_held(&mut found).await;
         }
         found
+    }
+
+    /// What the shared checks of CONTRACT §6 read: every order with its payment and
+    /// notifications, the stock against what the test put in, and every dead-letter queue
+    /// by `message_id` against the poison messages the test put there.
+    async fn observe(&self) -> Observed {
+        let orders = self
+            .try_all_orders()
+            .await
+            .and_then(|orders| read::<Vec<Order>>("GET /api/orders", &Value::Array(orders)));
+        let stock = self.try_stock().await;
+        let orders = match orders {
+            Ok(orders) => {
+                let mut seen = Vec::with_capacity(orders.len());
+                for order in orders {
+                    let id = order.id.to_string();
+                    let payment = self.try_payment(&id).await.and_then(|payment| {
+                        payment
+                            .map(|p| read::<Payment>(&format!("payment of {id}"), &p))
+                            .transpose()
+                    });
+                    let path = format!("/api/notifications?order_id={id}");
+                    let notifications = self
+                        .get_list(Service::Notification, &path)
+                        .await
+                        .and_then(|list| read(&format!("GET {path}"), &Value::Array(list)));
+                    seen.push(Seen {
+                        order,
+                        payment,
+                        notifications,
+                    });
+                }
+                Ok(seen)
+            }
+            Err(error) => Err(error),
+        };
+        let expected_stock = self
+            .expected_stock
+            .iter()
+            .map(|(product, put_in)| {
+                let expected = Expected {
+                    put_in: *put_in,
+                    reserved_before: 0,
+                };
+                (product.clone(), expected)
+            })
+            .collect();
+        let mut dead_letters = Vec::new();
+        for service in Service::ALL {
+            dead_letters.push(self.dead_letters(service).await);
+        }
+        Observed {
+            orders,
+            stock,
+            expected_stock,
+            dead_letters,
+        }
+    }
+
+    /// A dead-letter queue's letters by `message_id`, and those the test put there.
+    async fn dead_letters(&self, service: Service) -> DeadLetters {
+        let queue = contract::dead_letter_queue(&self.name, service);
+        let held = self.broker.peek(&queue).await.map(|letters| {
+            Held::Ids(
+                letters
+                    .iter()
+                    .map(|letter| match letter.properties.message_id() {
+                        Some(id) => id.to_string(),
+                        None => format!(
+                            "a message without id: {}",
+                            String::from_utf8_lossy(&letter.body)
+                        ),
+                    })
+                    .collect(),
+            )
+        });
+        let expected = self
+            .expected_dead_letters
+            .get(&service)
+            .cloned()
+            .unwrap_or_default();
+        DeadLetters {
+            queue,
+            held,
+            expected,
+        }
     }
 
     /// Nothing waits in an outbox.
@@ -118,163 +197,6 @@ impl TestStack {
             if ready > 0 && !dead_letters {
                 found.push(format!("{queue} holds {ready} ready messages"));
             }
-        }
-    }
-
-    /// Per product, `available + reserved` is the stock the test put in, and `reserved`
-    /// is what the completed orders took; every product the test stocked is still listed.
-    async fn check_stock(&self, orders: &[Value], found: &mut Vec<String>) {
-        let stock = match self.try_stock().await {
-            Ok(stock) => stock,
-            Err(error) => return found.push(format!("the stock cannot be read: {error}")),
-        };
-        let mut taken: BTreeMap<String, i64> = BTreeMap::new();
-        for order in orders.iter().filter(|o| o["status"] == "COMPLETED") {
-            for item in order["items"].as_array().into_iter().flatten() {
-                let product = item["product_id"].as_str().unwrap_or_default().to_owned();
-                *taken.entry(product).or_default() += item["quantity"].as_i64().unwrap_or_default();
-            }
-        }
-        for product in self.expected_stock.keys() {
-            if !stock.contains_key(product) {
-                found.push(format!("inventory no longer lists {product}"));
-            }
-        }
-        for (product, (available, reserved)) in stock {
-            let expected = self.expected_stock.get(&product).copied().unwrap_or(0);
-            if available + reserved != expected {
-                found.push(format!(
-                    "{product}: available {available} + reserved {reserved} != {expected} put in"
-                ));
-            }
-            if available < 0 || reserved < 0 {
-                found.push(format!(
-                    "{product}: available {available}, reserved {reserved} below zero"
-                ));
-            }
-            let completed = taken.remove(&product).unwrap_or(0);
-            if reserved != completed {
-                found.push(format!(
-                    "{product}: reserved {reserved} but completed orders took {completed}"
-                ));
-            }
-        }
-        for (product, quantity) in taken {
-            found.push(format!(
-                "completed orders took {quantity} of {product}, which inventory does not list"
-            ));
-        }
-    }
-
-    /// A completed order has one `PROCESSED` payment of its total; a cancelled one has a
-    /// `FAILED` or `REFUNDED` payment or none.
-    async fn check_payment(&self, order: &Value, found: &mut Vec<String>) {
-        let id = order["id"].as_str().unwrap_or_default();
-        let payment = match self.try_payment(id).await {
-            Ok(payment) => payment,
-            Err(error) => return found.push(format!("payment of {id}: {error}")),
-        };
-        let status = payment.as_ref().map(|p| p["status"].clone());
-        match order["status"].as_str() {
-            Some("COMPLETED") => {
-                let paid = payment.as_ref().is_some_and(|p| {
-                    p["status"] == "PROCESSED"
-                        && p["amount"].as_f64().is_some()
-                        && p["amount"].as_f64() == order["total_amount"].as_f64()
-                });
-                if !paid {
-                    found.push(format!(
-                        "completed order {id} of {} has payment {payment:?}",
-                        order["total_amount"]
-                    ));
-                }
-            }
-            Some("CANCELLED") => match status.as_ref().and_then(Value::as_str) {
-                None if payment.is_none() => {}
-                Some("FAILED" | "REFUNDED") => {}
-                _ => found.push(format!(
-                    "cancelled order {id} has a payment in status {status:?}, not FAILED, \
-                     REFUNDED or none"
-                )),
-            },
-            _ => {}
-        }
-    }
-
-    /// Exactly one final notification, matching how the order ended.
-    async fn check_notifications(&self, order: &Value, found: &mut Vec<String>) {
-        let id = order["id"].as_str().unwrap_or_default();
-        let list = match self
-            .get_list(
-                Service::Notification,
-                &format!("/api/notifications?order_id={id}"),
-            )
-            .await
-        {
-            Ok(list) => list,
-            Err(error) => return found.push(format!("notifications of {id}: {error}")),
-        };
-        let finals: Vec<&str> = list
-            .iter()
-            .filter_map(|n| n["event_type"].as_str())
-            .filter(|t| *t == "OrderConfirmed" || *t == "OrderCancelled")
-            .collect();
-        let expected = match order["status"].as_str() {
-            Some("COMPLETED") => "OrderConfirmed",
-            _ => "OrderCancelled",
-        };
-        if finals != [expected] {
-            found.push(format!(
-                "order {id} ({}) has final notifications {finals:?}",
-                order["status"]
-            ));
-        }
-    }
-
-    /// Each dead-letter queue holds exactly the messages the test put there, by id.
-    async fn check_dead_letters(&self, found: &mut Vec<String>) {
-        for service in Service::ALL {
-            let queue = contract::dead_letter_queue(&self.name, service);
-            let letters = match self.broker.peek(&queue).await {
-                Ok(letters) => letters,
-                Err(error) => {
-                    found.push(error);
-                    continue;
-                }
-            };
-            let mut held: Vec<String> = letters
-                .iter()
-                .map(|letter| match letter.properties.message_id() {
-                    Some(id) => id.to_string(),
-                    None => format!(
-                        "a message without id: {}",
-                        String::from_utf8_lossy(&letter.body)
-                    ),
-                })
-                .collect();
-            held.sort();
-            let mut expected = self
-                .expected_dead_letters
-                .get(&service)
-                .cloned()
-                .unwrap_or_default();
-            expected.sort();
-            if held != expected {
-                found.push(format!(
-                    "{queue} holds {held:?}, but the test put only {expected:?} there"
-                ));
-            }
-        }
-    }
-}
-
-fn check_orders_ended(orders: &[Value], found: &mut Vec<String>) {
-    for order in orders {
-        if !matches!(order["status"].as_str(), Some("COMPLETED" | "CANCELLED")) {
-            found.push(format!(
-                "order {} is still {}",
-                order["id"], order["status"]
-            ));
         }
     }
 }

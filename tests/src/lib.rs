@@ -11,7 +11,8 @@
 //!   queue depths.
 //! - [`contract`]: CONTRACT §4's names as literal strings.
 //! - [`inflight`]: what a fault test asserts at the moment it strikes.
-//! - [`invariants`]: CONTRACT §6, checked once the system goes quiet.
+//! - [`invariants`]: CONTRACT §6, checked once the system goes quiet: collects what
+//!   `saga_invariants` (shared with loadgen) checks, plus outboxes and queue counts.
 //! - [`db_faults`]: a handler that fails every time (inserts refused by a trigger).
 //! - [`eventually`]: polling with a deadline, instead of sleeping.
 //! - [`proxy`]: a TCP proxy to cut or slow one service's connection.

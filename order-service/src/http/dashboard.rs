@@ -94,6 +94,11 @@ async fn dashboard_state(
 }
 
 /// Asks inventory-service for its stock, briefly.
+///
+/// The one deliberate read-side coupling between the services: the dashboard only shows
+/// stock, so it asks the service that owns it rather than keep a read model of its own.
+/// The saga never waits on this call — services act only on events — and when
+/// inventory-service does not answer, the dashboard shows why instead of the stock.
 async fn stock(state: &AppState) -> (Option<Vec<Stock>>, Option<String>) {
     let url = state
         .inventory_url
