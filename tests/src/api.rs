@@ -152,10 +152,22 @@ impl TestStack {
     }
 
     /// `product_id → (available, reserved)`.
+    /// A 503 ("try again shortly": inventory's database was too busy to lend a connection
+    /// in time, as on a loaded test machine) is asked again; any other failure panics.
     pub async fn stock(&self) -> BTreeMap<String, (i64, i64)> {
-        self.try_stock()
-            .await
-            .unwrap_or_else(|error| panic!("{error}"))
+        let busy = StatusCode::SERVICE_UNAVAILABLE.to_string();
+        eventually(
+            "inventory to list its stock",
+            Duration::from_secs(30),
+            || async {
+                match self.try_stock().await {
+                    Err(error) if error.contains(&busy) => Err(error),
+                    Err(error) => panic!("{error}"),
+                    Ok(stock) => Ok(stock),
+                }
+            },
+        )
+        .await
     }
 
     /// `product_id → (available, reserved)`, or why the list cannot be read.
