@@ -60,7 +60,8 @@ pub enum Placed {
 #[derive(Clone)]
 pub struct Intake {
     queue: mpsc::Sender<Request>,
-    /// `PENDING` orders at the last count (every [`PENDING_RECOUNT`]).
+    /// `PENDING` orders at the last count (every [`PENDING_RECOUNT`]), plus those
+    /// accepted since.
     pending: Arc<AtomicI64>,
     max_pending: i64,
 }
@@ -122,9 +123,14 @@ impl Intake {
                 ApiError::Unavailable("the service is stopping".into())
             }
         })?;
-        answer
+        let answer = answer
             .await
-            .map_err(|_| ApiError::Unavailable("the service is stopping".into()))?
+            .map_err(|_| ApiError::Unavailable("the service is stopping".into()))?;
+        if answer.is_ok() {
+            // Counted at once, so the bound holds between two recounts too.
+            self.pending.fetch_add(1, Ordering::Relaxed);
+        }
+        answer
     }
 }
 
