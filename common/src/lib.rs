@@ -22,7 +22,8 @@
 //! - [`inbox`]: claiming applied message ids, and pruning old ones.
 //! - [`outbox`]: the outbox row, its write in the unit of work, and the relay that
 //!   publishes committed events with publisher confirms.
-//! - [`amqp`]: connection supervision, the topology, publishing, the headers of failing
+//! - [`amqp`]: connection supervision and the one way to subscribe
+//!   ([`amqp::broker::Link::consume`]), the topology, publishing, the headers of failing
 //!   messages, dead letters, and the consumer: subscribe and batch, dispatch to a
 //!   service's handlers, the inbox claim, settle (ack, retry, dead-letter).
 //! - [`http`]: the error type every API maps to, extractors that answer in JSON, and the

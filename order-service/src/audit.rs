@@ -7,12 +7,12 @@
 
 use chrono::{DateTime, Utc};
 use common::Service;
-use common::amqp::broker::{Broker, Link};
+use common::amqp::broker::{Broker, Link, Subscription};
 use common::events::Envelope;
 use common::store::Store;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -93,25 +93,19 @@ impl AuditRecorder {
 
     async fn consume(&self, link: &Link, stop: &CancellationToken) -> Result<(), lapin::Error> {
         let queue = self.broker.topology().audit_queue();
-        let channel = link.connection.create_channel().await?;
-        channel
-            .basic_qos(BATCH as u16, BasicQosOptions::default())
-            .await?;
-        let tag = format!("order-service-audit-{}", Uuid::new_v4());
-        let mut deliveries = channel
-            .basic_consume(
-                queue.as_str().into(),
-                tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
+        let Subscription {
+            channel,
+            mut deliveries,
+            ..
+        } = link
+            .consume(queue.as_str(), BATCH as u16, "order-service-audit")
             .await?;
         tracing::info!(%queue, "recording the saga audit");
         loop {
             let first = tokio::select! {
                 _ = stop.cancelled() => break,
                 // A dead link can leave `next` waiting forever: move to the next link.
-                _ = link_lost(link) => break,
+                _ = link.closed() => break,
                 next = deliveries.next() => next,
             };
             let mut batch = match first {
@@ -210,13 +204,6 @@ impl AuditRecorder {
                 _ = tokio::time::sleep(PRUNE_EVERY) => {}
             }
         }
-    }
-}
-
-/// Resolves once `link` stops working.
-async fn link_lost(link: &Link) {
-    while link.is_open() {
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

@@ -13,8 +13,9 @@ use super::nodes::{Node, Nodes};
 use super::topology::Topology;
 use crate::retry::Backoff;
 use crate::service::{Descriptor, Service};
-use lapin::options::ConfirmSelectOptions;
-use lapin::{Channel, Connection, ConnectionProperties};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties, Consumer};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -30,9 +31,55 @@ pub struct Link {
     pub node: String,
 }
 
+/// A subscription to one queue on a channel of its own, opened by [`Link::consume`].
+pub struct Subscription {
+    /// Settles the deliveries and, closed, ends the subscription.
+    pub channel: Channel,
+    pub deliveries: Consumer,
+    /// Cancels the subscription (`basic_cancel`) while the channel stays open.
+    pub tag: String,
+}
+
 impl Link {
     pub fn is_open(&self) -> bool {
         self.connection.status().connected() && self.publisher.status().connected()
+    }
+
+    /// Resolves once the link stops working. A dead link can leave a consumer waiting for
+    /// deliveries forever; racing this against them tells it to move to the next link.
+    pub async fn closed(&self) {
+        while self.is_open() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Subscribes to `queue` on a new channel that holds at most `prefetch` unacked
+    /// deliveries, under a fresh consumer tag that starts with `tag` (so the management
+    /// UI tells who consumes). The one way every consumer in the system opens.
+    pub async fn consume(
+        &self,
+        queue: &str,
+        prefetch: u16,
+        tag: &str,
+    ) -> Result<Subscription, lapin::Error> {
+        let channel = self.connection.create_channel().await?;
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await?;
+        let tag = format!("{tag}-{}", uuid::Uuid::new_v4());
+        let deliveries = channel
+            .basic_consume(
+                queue.into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(Subscription {
+            channel,
+            deliveries,
+            tag,
+        })
     }
 }
 
@@ -135,7 +182,7 @@ impl Broker {
                             close(&link, "service stopping").await;
                             return;
                         }
-                        _ = closed(&link) => {
+                        _ = link.closed() => {
                             self.inner.link.send_replace(None);
                             if link.connection.status().connected() {
                                 tracing::warn!(node = %link.node, "the publisher channel failed; replacing the connection");
@@ -237,11 +284,4 @@ pub enum OpenError {
 async fn close(link: &Link, reason: &str) {
     let closing = link.connection.close(200, reason.into());
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
-}
-
-/// Resolves when the link stops working.
-async fn closed(link: &Link) {
-    while link.is_open() {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }

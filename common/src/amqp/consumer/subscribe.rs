@@ -4,15 +4,14 @@
 use super::{
     BROKER_OP_TIMEOUT, CONCURRENT_BATCHES, Incoming, MAX_BATCH, Message, MessageHandler, Work,
 };
-use crate::amqp::broker::Link;
+use crate::amqp::broker::Subscription;
 use crate::amqp::headers::{RETRY_HEADER, header_string, header_u32};
 use crate::events::Envelope;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicCancelOptions;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Why a subscription ended before `stop`.
 #[derive(Debug, thiserror::Error)]
@@ -25,28 +24,16 @@ pub(super) enum ConsumeError {
     LinkLost,
 }
 
-/// Resolves once `link` no longer counts as open.
-async fn link_closed(link: &Link) {
-    while link.is_open() {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 impl<H: MessageHandler> Work<H> {
     pub(super) async fn consume(&self, prefetch: u16) -> Result<(), ConsumeError> {
         let queue = self.broker.topology().queue(self.broker.service());
-        let channel = self.link.connection.create_channel().await?;
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await?;
-        let tag = format!("{}-{}", self.broker.service().name(), uuid::Uuid::new_v4());
-        let mut deliveries = channel
-            .basic_consume(
-                queue.as_str().into(),
-                tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
+        let Subscription {
+            channel,
+            mut deliveries,
+            tag,
+        } = self
+            .link
+            .consume(queue.as_str(), prefetch, self.broker.service().name())
             .await?;
         tracing::info!(%queue, prefetch, "consuming");
 
@@ -64,7 +51,7 @@ impl<H: MessageHandler> Work<H> {
                 next = deliveries.next() => next,
                 // Given up elsewhere (e.g. by the outbox relay after a silent link): its
                 // deliveries would never come, so subscribe again on the next link.
-                _ = link_closed(&self.link) => break Err(ConsumeError::LinkLost),
+                _ = self.link.closed() => break Err(ConsumeError::LinkLost),
             };
             let mut batch = match first {
                 Some(Ok(delivery)) => vec![delivery],
