@@ -11,14 +11,16 @@
 //! - [`handlers`]: what the consumed events do to an order, one file per event —
 //!   [`handlers::inventory_unavailable`], [`handlers::payment_processed`],
 //!   [`handlers::payment_failed`].
-//! - [`announcement`]: the `OrderConfirmed` or `OrderCancelled` an ending publishes.
-//! - [`timeout`]: cancels orders left `PENDING` too long.
+//! - [`ending`]: the one place an order ends — status, timeline and the `OrderConfirmed`
+//!   or `OrderCancelled` it publishes, in one unit of work — for the handlers and the
+//!   timeout alike.
+//! - [`timeout`]: cancels orders left `PENDING` too long, through [`ending`].
 //! - [`audit`]: records every event on the exchange for the saga view.
 
-pub mod announcement;
 pub mod audit;
 pub mod config;
 pub mod domain;
+pub mod ending;
 pub mod handlers;
 pub mod http;
 pub mod intake;

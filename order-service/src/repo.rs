@@ -216,23 +216,19 @@ pub async fn note(
         .await
 }
 
-/// Cancels up to `limit` orders `PENDING` for longer than `timeout`, skipping rows another
-/// replica's sweeper or a consumer holds.
-pub async fn expire(
+/// Locks up to `limit` orders `PENDING` for longer than `timeout`, oldest first, skipping
+/// rows another replica's sweeper or a consumer holds; returns their ids.
+pub async fn expired(
     conn: &mut PgConnection,
     timeout: Duration,
     limit: i64,
-) -> Result<Vec<OrderRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE orders SET status = 'CANCELLED', cancellation_reason = 'TIMEOUT', updated_at = now()
-         WHERE id IN (
-             SELECT id FROM orders
-             WHERE status = 'PENDING' AND created_at < now() - make_interval(secs => $1)
-             ORDER BY created_at LIMIT $2
-             FOR UPDATE SKIP LOCKED)
-         AND status = 'PENDING'
-         RETURNING {COLUMNS}"
-    )))
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM orders
+         WHERE status = 'PENDING' AND created_at < now() - make_interval(secs => $1)
+         ORDER BY created_at LIMIT $2
+         FOR UPDATE SKIP LOCKED",
+    )
     .bind(timeout.as_secs_f64())
     .bind(limit)
     .fetch_all(conn)

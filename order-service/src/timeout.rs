@@ -1,8 +1,10 @@
 //! The saga timeout: orders `PENDING` longer than `SAGA_TIMEOUT_SECS` are cancelled with
 //! reason `TIMEOUT`. Safe with replicas: each sweep locks its rows with `SKIP LOCKED`.
 
-use crate::announcement::Announcement;
-use crate::repo::{self, TimelineEntry};
+use crate::domain::Outcome;
+use crate::ending::{self, Cause};
+use crate::repo;
+use common::events::CancellationReason;
 use common::store::Store;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -40,27 +42,30 @@ impl TimeoutSweeper {
         }
     }
 
-    /// Cancels one batch of expired orders; returns how many.
+    /// Cancels one batch of expired orders, each through [`ending::end`]; returns how many.
     pub async fn sweep_once(&self) -> Result<usize, sqlx::Error> {
         let mut uow = self.store.begin().await?;
-        let expired = repo::expire(uow.conn(), self.timeout, BATCH).await?;
-        for order in &expired {
-            // The saga that timed out is the one the order's OrderCreated started: that
-            // event is the cancellation's cause (CONTRACT §4 `causation_id`).
-            let created = repo::timeline(uow.conn(), order.id)
+        let expired = repo::expired(uow.conn(), self.timeout, BATCH).await?;
+        let mut cancelled = 0;
+        for order_id in expired {
+            let created = repo::timeline(uow.conn(), order_id)
                 .await?
                 .into_iter()
                 .flatten()
                 .find(|entry| entry.event_type == "OrderCreated")
                 .map(|entry| entry.event_id);
-            if let Some(envelope) = Announcement::new().publish(&mut uow, order, created) {
-                repo::note(uow.conn(), order.id, &TimelineEntry::of(&envelope)).await?;
+            let outcome = Outcome::Cancelled(CancellationReason::Timeout);
+            if ending::end(&mut uow, order_id, outcome, Cause::Timeout { created })
+                .await?
+                .is_some()
+            {
+                cancelled += 1;
             }
         }
         uow.commit().await?;
-        if !expired.is_empty() {
-            tracing::info!(count = expired.len(), timeout = ?self.timeout, "cancelled orders that timed out");
+        if cancelled > 0 {
+            tracing::info!(count = cancelled, timeout = ?self.timeout, "cancelled orders that timed out");
         }
-        Ok(expired.len())
+        Ok(cancelled)
     }
 }

@@ -22,8 +22,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct SagaStep {
     pub event_type: String,
     pub event_id: Uuid,
-    /// The event that caused this one; `null` for the saga's first event and for the
-    /// timeout sweeper's cancellations.
+    /// The event that caused this one; `null` for the saga's first event. A timeout's
+    /// cancellation names the `OrderCreated` that started the saga.
     pub causation_id: Option<Uuid>,
     /// The service that published it (its AMQP `app_id`).
     pub publisher: String,

@@ -1,7 +1,6 @@
 //! The event an order's ending publishes — `OrderConfirmed` or `OrderCancelled` — planned
 //! before the order row is updated, so the one update that ends the order also records it
-//! in its timeline. Both ways an order ends use it: the consumed events (`handlers`) and the
-//! timeout sweeper (`timeout`).
+//! in its timeline. Only [`super::end`] uses it.
 
 use crate::domain::OrderStatus;
 use crate::repo::{OrderRow, TimelineEntry};
@@ -13,7 +12,7 @@ use uuid::Uuid;
 
 /// The identity of the `OrderConfirmed` or `OrderCancelled` an ending publishes, chosen
 /// before the order row is updated.
-pub struct Announcement {
+pub(super) struct Announcement {
     event_id: Uuid,
     at: DateTime<Utc>,
 }

@@ -1,0 +1,81 @@
+//! The one place an order ends. A consumed event (`handlers`) and the timeout sweeper
+//! (`timeout`) both call [`end`], so the status change, the timeline entries and the
+//! `OrderConfirmed` or `OrderCancelled` it publishes are always written the same way, in
+//! the caller's unit of work.
+//!
+//! # Layout
+//! - [`end`]: the status change, the timeline entries and the announcement, at once.
+//! - `announcement`: the `OrderConfirmed` or `OrderCancelled` an ending publishes.
+
+mod announcement;
+
+use crate::domain::Outcome;
+use crate::repo::{self, OrderRow, TimelineEntry};
+use announcement::Announcement;
+use common::events::Envelope;
+use common::store::UnitOfWork;
+use common::text_enum::TextEnum;
+use uuid::Uuid;
+
+/// What ends the order; it decides what joins the timeline and what the announcement
+/// names as its cause (CONTRACT §4 `causation_id`).
+#[derive(Debug, Clone, Copy)]
+pub enum Cause<'a> {
+    /// A consumed event: it joins the timeline (even when the order has ended already)
+    /// and causes the announcement.
+    Event(&'a Envelope),
+    /// The saga ran out of time. The saga that timed out is the one its `OrderCreated`
+    /// started, so that event, when known, causes the announcement.
+    Timeout { created: Option<Uuid> },
+}
+
+impl Cause<'_> {
+    fn caused_by(self) -> Option<Uuid> {
+        match self {
+            Self::Event(envelope) => Some(envelope.event_id),
+            Self::Timeout { created } => created,
+        }
+    }
+
+    fn consumed(self) -> Option<TimelineEntry> {
+        match self {
+            Self::Event(envelope) => Some(TimelineEntry::of(envelope)),
+            Self::Timeout { .. } => None,
+        }
+    }
+}
+
+/// Ends a `PENDING` order with `outcome` and announces it, in `uow`. Returns the ended
+/// order, or `None` when it had ended already (a consumed event is then only noted in its
+/// timeline) or is unknown.
+pub async fn end(
+    uow: &mut UnitOfWork,
+    order_id: Uuid,
+    outcome: Outcome,
+    cause: Cause<'_>,
+) -> Result<Option<OrderRow>, sqlx::Error> {
+    let consumed = cause.consumed();
+    // The event the ending will publish is planned now, so the one update that ends the
+    // order also records it (and its cause) in the timeline.
+    let announcement = Announcement::new();
+    let timeline: Vec<TimelineEntry> = consumed
+        .iter()
+        .cloned()
+        .chain([announcement.entry(outcome.status())])
+        .collect();
+    if let Some(order) = repo::finish(uow.conn(), order_id, outcome, &timeline).await? {
+        announcement.publish(uow, &order, cause.caused_by());
+        return Ok(Some(order));
+    }
+    let Some(consumed) = consumed else {
+        return Ok(None);
+    };
+    match repo::note(uow.conn(), order_id, &consumed).await? {
+        Some(status) => tracing::info!(
+            status = status.as_str(),
+            "order already ended; the event changes nothing"
+        ),
+        None => tracing::warn!("no such order; the event changes nothing"),
+    }
+    Ok(None)
+}
