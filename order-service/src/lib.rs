@@ -7,7 +7,8 @@
 //! - [`domain`]: an order's status rules and the parsing of a new order.
 //! - [`repo`]: the SQL, on a transaction or the pool.
 //! - [`http`]: the `/api/orders` endpoints, the saga view and the dashboard.
-//! - [`intake`]: writes new orders, many per transaction under load (group commit).
+//! - [`intake`]: writes new orders, many per transaction under load (group commit), and
+//!   says why it did not with its own [`intake::IntakeError`].
 //! - [`handlers`]: what the consumed events do to an order, one file per event —
 //!   [`handlers::inventory_unavailable`], [`handlers::payment_processed`],
 //!   [`handlers::payment_failed`].

@@ -2,7 +2,7 @@
 
 use super::AppState;
 use crate::domain::{CreateOrderRequest, NewOrder, OrderStatus};
-use crate::intake::Placed;
+use crate::intake::{IntakeError, Placed};
 use crate::repo::{self, OrderFilter, OrderRow};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -95,6 +95,17 @@ async fn create_order(
         Placed::Repeated(row) => {
             tracing::info!(order_id = %row.id, "repeated request; returning the order it created");
             Ok((StatusCode::OK, axum::Json(row.into())))
+        }
+    }
+}
+
+/// The intake's refusals as HTTP answers, mapped here only.
+impl From<IntakeError> for ApiError {
+    fn from(error: IntakeError) -> Self {
+        match error {
+            IntakeError::Unavailable(why) => Self::Unavailable(why),
+            IntakeError::KeyConflict(why) => Self::Conflict(why),
+            IntakeError::Failed(why) => Self::Internal(why),
         }
     }
 }

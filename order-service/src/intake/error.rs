@@ -1,0 +1,18 @@
+//! Why the intake did not take an order, in its own words; the HTTP layer turns these
+//! into status codes (`http::orders`), so the intake knows nothing of HTTP.
+
+/// Why an order was not placed. Whatever the variant, nothing was created (CONTRACT §9).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IntakeError {
+    /// Too much waiting work, a database that is down or slow, or a stopping service:
+    /// trying again shortly may work.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The `Idempotency-Key` belongs to another request body, or to a request still
+    /// being written.
+    #[error("{0}")]
+    KeyConflict(String),
+    /// A fault of ours, not the client's.
+    #[error("{0}")]
+    Failed(String),
+}

@@ -1,0 +1,139 @@
+//! Group commit for new orders. `POST /api/orders` hands its validated order to the
+//! intake, which writes whatever orders are waiting — one at low load, dozens under load —
+//! in one transaction: one insert for the orders, one for their `OrderCreated` events, one
+//! commit. When the queue in front of it is full, or more than `MAX_PENDING_ORDERS` orders
+//! are `PENDING` (CONTRACT §9), the POST answers 503 with `Retry-After` at once instead of
+//! piling up work.
+//!
+//! A 5xx means nothing was created (CONTRACT §9):
+//! - a request is *claimed* ([`Budget::commit`]) before it goes into a transaction; one
+//!   whose caller is gone, or that the request time limit already answered 503, is never
+//!   written. A claimed request is answered by the intake, not cut off by the time limit;
+//! - everything before `COMMIT` is bounded by [`WRITE_TIMEOUT`]; failing there is a known
+//!   "not written" (503 or, for a fault of one request, its own error);
+//! - a `COMMIT` without an answer is *in doubt*: the intake ends that backend and looks the
+//!   orders up, and answers what the database says.
+//!
+//! One failing request does not fail its neighbours: keys are inserted in sorted order (two
+//! replicas never wait on each other's keys in opposite orders), deadlocks and
+//! serialization failures are retried, and any other error is isolated by writing the
+//! batch one request at a time.
+//!
+//! # Layout
+//! - this module: the [`Intake`] handle a POST uses, and load shedding;
+//! - [`IntakeError`] (`error`): why an order was not placed, mapped to HTTP by `http::orders`;
+//! - `pending`: the background count of `PENDING` orders that shedding compares with;
+//! - `writer`: the task that claims waiting requests, retries and isolates failures;
+//! - `batch`: one batch in one transaction;
+//! - `in_doubt`: settling a `COMMIT` that got no answer.
+
+mod batch;
+mod error;
+mod in_doubt;
+mod pending;
+mod writer;
+
+pub use error::IntakeError;
+
+use crate::domain::NewOrder;
+use crate::repo::OrderRow;
+use common::http::timeout::Budget;
+use common::store::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// Orders that may wait for the intake; past this, POSTs are turned away with 503.
+const QUEUE_LENGTH: usize = 2048;
+/// Everything before `COMMIT` must finish within this, or the batch is given up unwritten.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A `COMMIT` not answered within this is in doubt and gets looked up.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What happened to a placed order.
+pub enum Placed {
+    /// Written now.
+    Created(OrderRow),
+    /// Its idempotency key was used before, with the same body: the order it created.
+    Repeated(OrderRow),
+}
+
+/// The handle POST handlers use; cheap to clone.
+#[derive(Clone)]
+pub struct Intake {
+    queue: mpsc::Sender<Request>,
+    /// `PENDING` orders at the last count (a few times a second), plus those accepted
+    /// since.
+    pending: Arc<AtomicI64>,
+    max_pending: i64,
+}
+
+struct Request {
+    order: NewOrder,
+    idempotency_key: Option<String>,
+    /// The POST's span: its `OrderCreated` joins the caller's trace.
+    span: tracing::Span,
+    /// Shared with the request time limit: claimed before the request is written.
+    budget: Budget,
+    reply: oneshot::Sender<Answer>,
+}
+
+type Answer = Result<Placed, IntakeError>;
+
+impl Intake {
+    /// Starts the writer (it stops when every handle is dropped) and the counter of
+    /// `PENDING` orders (it stops with `stop`).
+    pub fn start(store: Store, max_pending: i64, stop: CancellationToken) -> Self {
+        let (queue, requests) = mpsc::channel(QUEUE_LENGTH);
+        let pending = Arc::new(AtomicI64::new(0));
+        tokio::spawn(pending::count_pending(store.clone(), pending.clone(), stop));
+        tokio::spawn(writer::write_loop(store, requests));
+        Self {
+            queue,
+            pending,
+            max_pending,
+        }
+    }
+
+    pub async fn place(
+        &self,
+        order: NewOrder,
+        idempotency_key: Option<String>,
+        budget: Budget,
+    ) -> Answer {
+        let pending = self.pending.load(Ordering::Relaxed);
+        if pending >= self.max_pending {
+            metrics::counter!("intake_shed_total").increment(1);
+            return Err(IntakeError::Unavailable(format!(
+                "{pending} orders are waiting to finish (MAX_PENDING_ORDERS is {}); retry shortly",
+                self.max_pending
+            )));
+        }
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            order,
+            idempotency_key,
+            span: tracing::Span::current(),
+            budget,
+            reply,
+        };
+        self.queue.try_send(request).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => IntakeError::Unavailable(
+                "too many orders are waiting to be written; retry shortly".into(),
+            ),
+            mpsc::error::TrySendError::Closed(_) => {
+                IntakeError::Unavailable("the service is stopping".into())
+            }
+        })?;
+        let answer = answer
+            .await
+            .map_err(|_| IntakeError::Unavailable("the service is stopping".into()))?;
+        if answer.is_ok() {
+            // Counted at once, so the bound holds between two recounts too.
+            self.pending.fetch_add(1, Ordering::Relaxed);
+        }
+        answer
+    }
+}
