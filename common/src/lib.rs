@@ -30,7 +30,8 @@
 //!   `/health`, `/ready`, `/metrics` router.
 //! - [`host`]: starts and stops a service: database, broker, HTTP, consumer, relay, workers.
 //! - [`retry`]: the one wrapper around the `backoff` crate.
-//! - [`timefmt`]: the time format of API responses; [`validate`]: input rules shared by APIs.
+//! - [`ids`]: customer and product ids, parsed once; [`timestamp`]: the time format of API
+//!   responses, with its schema.
 
 pub mod amqp;
 pub mod config;
@@ -38,6 +39,7 @@ pub mod db;
 pub mod events;
 pub mod host;
 pub mod http;
+pub mod ids;
 pub mod inbox;
 pub mod metrics;
 pub mod money;
@@ -48,8 +50,7 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod text_enum;
-pub mod timefmt;
+pub mod timestamp;
 pub mod trace;
-pub mod validate;
 
 pub use service::Service;

@@ -8,7 +8,8 @@
 //! - [`stock`]: the SQL that reserves and releases, locking products in a fixed order.
 //! - [`handlers`]: one file per consumed event —
 //!   [`handlers::order_created`] reserves, [`handlers::order_cancelled`] releases.
-//! - [`http`]: the `/api/inventory` endpoints.
+//! - [`http`]: the `/api/inventory` endpoints (the `product_id` in the path is a
+//!   `common::ids::ProductId`, checked by its extractor).
 
 pub mod config;
 pub mod handlers;

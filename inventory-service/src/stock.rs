@@ -4,9 +4,9 @@
 //! never deadlock and never sell what is not there: the check and the update see the same,
 //! locked, rows.
 
-use chrono::{DateTime, Utc};
 use common::events::{LineItem, UnavailableItem};
 use common::text_enum::TextEnum;
+use common::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgExecutor};
@@ -222,9 +222,7 @@ pub struct Product {
     pub product_id: String,
     pub available: i32,
     pub reserved: i32,
-    #[serde(with = "common::timefmt")]
-    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
-    pub updated_at: DateTime<Utc>,
+    pub updated_at: Timestamp,
 }
 
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Product>, sqlx::Error> {

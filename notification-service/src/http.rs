@@ -1,9 +1,9 @@
 //! notification-service's HTTP API: `GET /api/notifications?order_id=&limit=`.
 
 use axum::extract::State;
-use chrono::{DateTime, Utc};
 use common::http::{ApiError, ErrorBody, Query, ValidationErrorBody};
 use common::store::Store;
+use common::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use utoipa::{IntoParams, ToSchema};
@@ -32,9 +32,7 @@ pub struct Notification {
     pub order_id: Uuid,
     pub event_type: String,
     pub message: String,
-    #[serde(with = "common::timefmt")]
-    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -5,6 +5,7 @@ use crate::domain::{NewOrder, OrderStatus, Outcome};
 use chrono::{DateTime, Utc};
 use common::Service;
 use common::events::{CancellationReason, Envelope, LineItem};
+use common::ids::CustomerId;
 use common::money::Money;
 use common::text_enum::TextEnum;
 use serde::{Deserialize, Serialize};
@@ -42,7 +43,7 @@ impl OrderRow {
 
     /// Whether this stored order is what `order` asks for (same idempotency key, same body).
     pub fn matches(&self, order: &NewOrder) -> bool {
-        self.customer_id == order.customer_id
+        self.customer_id == order.customer_id.as_str()
             && self.items.0 == order.items
             && self.total() == order.total
     }
@@ -148,7 +149,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<OrderRow>,
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
     pub status: Option<OrderStatus>,
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -165,7 +166,7 @@ pub async fn list(
          LIMIT $3 OFFSET $4"
     )))
     .bind(filter.status.map(OrderStatus::as_str))
-    .bind(filter.customer_id.as_deref())
+    .bind(filter.customer_id.as_ref().map(CustomerId::as_str))
     .bind(filter.limit)
     .bind(filter.offset)
     .fetch_all(db)

@@ -2,9 +2,9 @@
 
 use crate::payments::{self, PaymentRow, PaymentStatus};
 use axum::extract::State;
-use chrono::{DateTime, Utc};
 use common::http::{ApiError, ErrorBody, Path, ValidationErrorBody};
 use common::store::Store;
+use common::timestamp::Timestamp;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -35,12 +35,8 @@ pub struct PaymentView {
     pub charge_id: Option<String>,
     /// The provider's id of the refund, once the charge was given back.
     pub refund_id: Option<String>,
-    #[serde(with = "common::timefmt")]
-    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
-    pub created_at: DateTime<Utc>,
-    #[serde(with = "common::timefmt")]
-    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl From<PaymentRow> for PaymentView {
@@ -54,8 +50,8 @@ impl From<PaymentRow> for PaymentView {
             last_error: row.last_error,
             charge_id: row.charge_id,
             refund_id: row.refund_id,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
+            created_at: row.created_at.into(),
+            updated_at: row.updated_at.into(),
         }
     }
 }

@@ -2,7 +2,8 @@
 
 use crate::stock::{self, Product};
 use axum::extract::State;
-use common::http::{Admin, ApiError, ErrorBody, FieldError, Json, Path, ValidationErrorBody};
+use common::http::{Admin, ApiError, ErrorBody, FieldError, Json, ValidationErrorBody};
+use common::ids::ProductId;
 use common::store::Store;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -36,7 +37,7 @@ async fn list_products(
 
 /// One product's stock.
 #[utoipa::path(get, path = "/api/inventory/{product_id}", tag = "inventory",
-    params(("product_id" = String, Path)),
+    params(("product_id" = ProductId, Path)),
     responses(
         (status = 200, description = "The product", body = Product),
         (status = 404, description = "No such product", body = ErrorBody),
@@ -44,18 +45,9 @@ async fn list_products(
         (status = 503, description = "The database is unavailable", body = ErrorBody)))]
 async fn get_product(
     State(state): State<AppState>,
-    Path(product_id): Path<String>,
+    product_id: ProductId,
 ) -> Result<axum::Json<Product>, ApiError> {
-    let mut errors = Vec::new();
-    common::validate::check_id(
-        &product_id,
-        vec!["path".into(), "product_id".into()],
-        &mut errors,
-    );
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    stock::find(state.store.pool(), &product_id)
+    stock::find(state.store.pool(), product_id.as_str())
         .await?
         .map(axum::Json)
         .ok_or_else(|| ApiError::NotFound("Product not found".into()))
@@ -72,7 +64,7 @@ struct SetStock {
 /// Reserved stock belongs to orders and is left as it is. Admin route:
 /// `Authorization: Bearer $ADMIN_TOKEN`.
 #[utoipa::path(put, path = "/api/inventory/{product_id}", tag = "inventory",
-    params(("product_id" = String, Path, description = "1 to 100 characters")),
+    params(("product_id" = ProductId, Path)),
     request_body = SetStock,
     responses(
         (status = 200, description = "The product after the change", body = Product),
@@ -87,26 +79,34 @@ struct SetStock {
 async fn set_stock(
     _admin: Admin,
     State(state): State<AppState>,
-    Path(product_id): Path<String>,
+    // A bad id is reported together with a bad body, not instead of it.
+    product_id: Result<ProductId, ApiError>,
     Json(body): Json<SetStock>,
 ) -> Result<axum::Json<Product>, ApiError> {
     let mut errors = Vec::new();
-    common::validate::check_id(
-        &product_id,
-        vec!["path".into(), "product_id".into()],
-        &mut errors,
-    );
+    let product_id = match product_id {
+        Ok(id) => Some(id),
+        Err(ApiError::Validation(problems)) => {
+            errors.extend(problems);
+            None
+        }
+        Err(other) => return Err(other),
+    };
     if !(0..=MAX_AVAILABLE).contains(&body.available) {
         errors.push(FieldError::new(
             vec!["body".into(), "available".into()],
             format!("must be an integer from 0 to {MAX_AVAILABLE}"),
         ));
     }
-    if !errors.is_empty() {
+    let Some(product_id) = product_id.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
-    }
-    let product =
-        stock::set_available(state.store.pool(), &product_id, body.available as i32).await?;
+    };
+    let product = stock::set_available(
+        state.store.pool(),
+        product_id.as_str(),
+        body.available as i32,
+    )
+    .await?;
     tracing::info!(%product_id, available = product.available, "stock set");
     Ok(axum::Json(product))
 }

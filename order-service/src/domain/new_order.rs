@@ -3,9 +3,9 @@
 use common::events::LineItem;
 use common::http::FieldError;
 use common::http::LocPart;
+use common::ids::{CustomerId, ProductId};
 use common::money::Money;
 use common::quantity::{Quantity, QuantityError};
-use common::validate::check_id;
 use serde::Deserialize;
 
 /// Most lines in one order.
@@ -17,12 +17,8 @@ pub const MAX_ITEMS: usize = 100;
     "items": [{"product_id": "product-A", "quantity": 2}, {"product_id": "product-B", "quantity": 1}],
     "total_amount": 150.0}))]
 pub struct CreateOrderRequest {
-    /// 1 to 100 characters, not blank, no control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
+    /// Checked by [`NewOrder::parse`], so every problem of the body is reported at once.
+    #[schema(value_type = CustomerId)]
     pub customer_id: String,
     /// 1 to 100 lines; the same product may appear twice (the quantities add up).
     #[schema(min_items = 1, max_items = 100)]
@@ -34,12 +30,7 @@ pub struct CreateOrderRequest {
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct ItemRequest {
-    /// 1 to 100 characters, not blank, no control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = ProductId)]
     pub product_id: String,
     /// A whole number; `2.0` counts as 2, as JSON Schema says.
     #[schema(value_type = i64, minimum = 1, maximum = 10000)]
@@ -57,7 +48,7 @@ fn whole(number: &serde_json::Number) -> Option<i64> {
 /// An order that passed every rule of CONTRACT §2.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOrder {
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub items: Vec<LineItem>,
     pub total: Money,
 }
@@ -72,11 +63,8 @@ impl NewOrder {
             loc
         };
 
-        check_id(
-            &request.customer_id,
-            at(&["customer_id".into()]),
-            &mut errors,
-        );
+        let customer_id = CustomerId::parse(request.customer_id)
+            .map_err(|error| errors.push(error.at(at(&["customer_id".into()]))));
         if request.items.is_empty() {
             errors.push(FieldError::new(
                 at(&["items".into()]),
@@ -92,31 +80,33 @@ impl NewOrder {
         let mut items = Vec::with_capacity(request.items.len());
         for (index, item) in request.items.into_iter().enumerate() {
             let line = |field: &str| at(&["items".into(), index.into(), field.into()]);
-            check_id(&item.product_id, line("product_id"), &mut errors);
-            match whole(&item.quantity)
+            let product_id = ProductId::parse(item.product_id)
+                .map_err(|error| errors.push(error.at(line("product_id"))));
+            let quantity = whole(&item.quantity)
                 .ok_or(QuantityError)
                 .and_then(Quantity::try_from)
-            {
-                Ok(quantity) => items.push(LineItem {
-                    product_id: item.product_id,
+                .map_err(|error| errors.push(FieldError::new(line("quantity"), error.to_string())));
+            if let (Ok(product_id), Ok(quantity)) = (product_id, quantity) {
+                // The events carry plain strings (see `common::ids`).
+                items.push(LineItem {
+                    product_id: product_id.into_inner(),
                     quantity,
-                }),
-                Err(error) => errors.push(FieldError::new(line("quantity"), error.to_string())),
+                });
             }
         }
         let total = Money::from_decimal(request.total_amount)
             .map_err(|error| FieldError::new(at(&["total_amount".into()]), error.to_string()));
-        match total {
-            Ok(total) if errors.is_empty() => Ok(Self {
-                customer_id: request.customer_id,
+        match (customer_id, total) {
+            (Ok(customer_id), Ok(total)) if errors.is_empty() => Ok(Self {
+                customer_id,
                 items,
                 total,
             }),
-            Ok(_) => Err(errors),
-            Err(error) => {
+            (_, Err(error)) => {
                 errors.push(error);
                 Err(errors)
             }
+            _ => Err(errors),
         }
     }
 }
@@ -124,7 +114,7 @@ impl NewOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::validate::MAX_ID_CHARS;
+    use common::ids::MAX_ID_CHARS;
 
     fn request(customer: &str, items: &[(&str, i64)], total: f64) -> CreateOrderRequest {
         CreateOrderRequest {
@@ -148,7 +138,7 @@ mod tests {
             150.0,
         ))
         .unwrap();
-        assert_eq!(order.customer_id, "customer-123");
+        assert_eq!(order.customer_id.as_str(), "customer-123");
         assert_eq!(order.items.len(), 2);
         assert_eq!(order.total.cents(), 15_000);
     }

@@ -8,10 +8,11 @@ use super::orders::OrderView;
 use crate::repo::{self, OrderFilter};
 use axum::extract::State;
 use axum::response::Html;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use common::Service;
 use common::amqp::dead_letters;
 use common::http::{ApiError, ErrorBody};
+use common::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -46,9 +47,7 @@ pub struct DashboardState {
     pub stock_error: Option<String>,
     /// Every service's dead-letter queue; `depth` is `null` while RabbitMQ is unreachable.
     pub dead_letters: Vec<DeadLetterDepth>,
-    #[serde(with = "common::timefmt")]
-    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
-    pub generated_at: DateTime<Utc>,
+    pub generated_at: Timestamp,
 }
 
 /// One product's stock, as inventory-service reports it.
@@ -89,7 +88,7 @@ async fn dashboard_state(
         stock,
         stock_error,
         dead_letters,
-        generated_at: Utc::now(),
+        generated_at: Utc::now().into(),
     }))
 }
 

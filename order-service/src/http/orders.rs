@@ -6,11 +6,12 @@ use crate::intake::{IntakeError, Placed};
 use crate::repo::{self, OrderFilter, OrderRow};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use chrono::{DateTime, Utc};
 use common::events::{CancellationReason, LineItem};
 use common::http::timeout::Budget;
 use common::http::{ApiError, ErrorBody, Json, Path, Query, ValidationErrorBody};
+use common::ids::CustomerId;
 use common::text_enum::TextEnum;
+use common::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -39,13 +40,8 @@ pub struct OrderView {
     pub status: OrderStatus,
     /// Set when `status` is `CANCELLED`.
     pub cancellation_reason: Option<CancellationReason>,
-    /// UTC, ISO 8601 with microseconds and no offset.
-    #[serde(with = "common::timefmt")]
-    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
-    pub created_at: DateTime<Utc>,
-    #[serde(with = "common::timefmt")]
-    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl From<OrderRow> for OrderView {
@@ -57,8 +53,8 @@ impl From<OrderRow> for OrderView {
             total_amount: row.total().as_f64(),
             customer_id: row.customer_id,
             items: row.items.0,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
+            created_at: row.created_at.into(),
+            updated_at: row.updated_at.into(),
         }
     }
 }
@@ -186,10 +182,12 @@ impl ListParams {
                 format!("must be from 1 to {MAX_LIMIT}"),
             ));
         }
-        let customer_id = self.customer_id.filter(|id| !id.is_empty());
-        if let Some(id) = &customer_id {
-            common::validate::check_id(id, at("customer_id"), &mut errors);
-        }
+        let customer_id = match self.customer_id.filter(|id| !id.is_empty()) {
+            None => None,
+            Some(id) => CustomerId::parse(id)
+                .map_err(|error| errors.push(error.at(at("customer_id"))))
+                .ok(),
+        };
         let offset = self.offset.unwrap_or(0);
         if offset < 0 {
             errors.push(common::http::FieldError::new(
@@ -232,9 +230,7 @@ pub struct TimelineEntry {
     #[schema(example = "OrderCreated")]
     pub event_type: String,
     pub event_id: Uuid,
-    #[serde(with = "common::timefmt")]
-    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
-    pub occurred_at: DateTime<Utc>,
+    pub occurred_at: Timestamp,
     /// The service that published the event.
     pub source: String,
 }
@@ -244,7 +240,7 @@ impl From<repo::TimelineEntry> for TimelineEntry {
         Self {
             event_type: row.event_type,
             event_id: row.event_id,
-            occurred_at: row.occurred_at,
+            occurred_at: row.occurred_at.into(),
             source: row.source,
         }
     }

@@ -5,8 +5,8 @@ use super::AppState;
 use crate::audit::{self, SagaEvent};
 use crate::repo;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
 use common::http::{ApiError, ErrorBody, Path, ValidationErrorBody};
+use common::timestamp::Timestamp;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,9 +27,7 @@ pub struct SagaStep {
     pub causation_id: Option<Uuid>,
     /// The service that published it (its AMQP `app_id`).
     pub publisher: String,
-    #[serde(with = "common::timefmt")]
-    #[schema(value_type = String, example = "2025-12-16T10:00:00.000000")]
-    pub occurred_at: DateTime<Utc>,
+    pub occurred_at: Timestamp,
 }
 
 impl From<SagaEvent> for SagaStep {
@@ -39,7 +37,7 @@ impl From<SagaEvent> for SagaStep {
             event_id: event.event_id,
             causation_id: event.causation_id,
             publisher: event.publisher,
-            occurred_at: event.occurred_at,
+            occurred_at: event.occurred_at.into(),
         }
     }
 }
