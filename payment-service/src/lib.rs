@@ -8,11 +8,13 @@
 //!   `PAYMENT_SEED`, `PAYMENT_PROVIDER_URL`, `PAYMENT_PROVIDER_TIMEOUT_MS` besides the
 //!   common settings.
 //! - [`provider`]: charge and refund under idempotency keys; HTTP or simulated.
-//! - [`payments`]: the SQL; one row per order, holding the attempt in flight.
+//! - [`payments`]: the SQL; one row per order, holding the attempt in flight — the row
+//!   itself, the consumer's requests, the worker's lease, and what answers do to it.
 //! - [`handlers`]: the consumer's quick part, one file per consumed event —
 //!   [`handlers::inventory_reserved`]: a payment is due; [`handlers::order_cancelled`]:
 //!   stop, refund later, or leave a tombstone.
-//! - [`worker`]: asks the provider for due payments, outside any transaction.
+//! - [`worker`]: asks the provider for due payments, outside any transaction — the claim
+//!   loop, one charge step, one refund step, and the `NOTIFY` that wakes it.
 //! - [`http`]: `GET /api/payments/{order_id}`.
 //! - [`startup`]: wires it together.
 

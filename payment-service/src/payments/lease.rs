@@ -1,0 +1,101 @@
+//! The worker's hold on a row: it claims due rows with a lease ([`claim_due`]), commits
+//! each attempt before the provider hears of it ([`start_attempt`]), and records an answer
+//! only while it still holds the lease ([`lock_leased`]), so a worker that lost its row
+//! writes nothing.
+
+use super::{COLUMNS, PaymentRow};
+use sqlx::{PgConnection, PgExecutor};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Takes up to `limit` due rows for `lease`: each gets a fresh lease token and is not due
+/// again until the lease ends, so a worker that dies mid-call leaves it to another later.
+pub async fn claim_due(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<PaymentRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE payments SET due_at = now() + make_interval(secs => $2), lease = gen_random_uuid()
+         WHERE order_id IN (
+             SELECT order_id FROM payments WHERE due_at <= now()
+             ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING {COLUMNS}"
+    )))
+    .bind(limit)
+    .bind(lease.as_secs_f64())
+    .fetch_all(db)
+    .await
+}
+
+/// How long until the next row is due, if any.
+pub async fn next_due_in(db: impl PgExecutor<'_>) -> Result<Option<Duration>, sqlx::Error> {
+    let seconds: Option<f64> = sqlx::query_scalar(
+        "SELECT greatest(0, extract(epoch FROM min(due_at) - now()))::float8 FROM payments
+         WHERE due_at IS NOT NULL",
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(seconds.map(Duration::from_secs_f64))
+}
+
+/// Rows the worker will go on with, for the log at start.
+pub async fn unfinished(db: impl PgExecutor<'_>) -> Result<Vec<PaymentRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM payments WHERE due_at IS NOT NULL ORDER BY due_at LIMIT 100"
+    )))
+    .fetch_all(db)
+    .await
+}
+
+/// Commits the next attempt (its number and key) before the provider is asked. `None`
+/// when the row is no longer this worker's or no longer to be charged.
+pub async fn start_attempt(
+    db: impl PgExecutor<'_>,
+    order_id: Uuid,
+    lease: Uuid,
+) -> Result<Option<(u32, String)>, sqlx::Error> {
+    let started: Option<(i32, String)> = sqlx::query_as(
+        "UPDATE payments SET attempts = attempts + 1, attempt_open = true, unknown_tries = 0,
+                attempt_key = order_id::text || ':' || (attempts + 1), updated_at = now()
+         WHERE order_id = $1 AND lease = $2 AND status = 'PENDING'
+           AND NOT attempt_open AND NOT cancel_requested
+         RETURNING attempts, attempt_key",
+    )
+    .bind(order_id)
+    .bind(lease)
+    .fetch_optional(db)
+    .await?;
+    Ok(started.map(|(n, key)| (n.max(0) as u32, key)))
+}
+
+/// Locks the row if this worker still holds it.
+pub async fn lock_leased(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    lease: Uuid,
+) -> Result<Option<PaymentRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM payments WHERE order_id = $1 AND lease = $2 FOR UPDATE"
+    )))
+    .bind(order_id)
+    .bind(lease)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Gives up a row the worker has nothing to do with (its state moved on meanwhile).
+pub async fn release(
+    db: impl PgExecutor<'_>,
+    order_id: Uuid,
+    lease: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET due_at = NULL, lease = NULL WHERE order_id = $1 AND lease = $2",
+    )
+    .bind(order_id)
+    .bind(lease)
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! What the consumer writes, quickly and inside its unit of work: "this order is to be
+//! paid" ([`want`]) and "this order is cancelled" ([`void`], [`request_cancel`]). A commit
+//! that makes a payment due wakes every replica's worker.
+
+use super::{COLUMNS, DUE_CHANNEL, PaymentRow};
+use common::money::Money;
+use common::trace::TraceHeaders;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Takes a transaction-scoped lock per order, in one fixed order, so that two batches
+/// touching the same orders in opposite orders wait for each other instead of deadlocking.
+pub async fn lock_orders(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT count(pg_advisory_xact_lock(k)) FROM
+           (SELECT DISTINCT hashtextextended(id::text, 0) AS k FROM unnest($1::uuid[]) AS id ORDER BY k) AS keys",
+    )
+    .bind(order_ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records that the order is to be paid, due now, and wakes the workers at commit. Returns
+/// the row already there instead, if any (a duplicate, or a `VOID` tombstone that wins).
+/// The worker's steps join `trace`, the trace of the message that asked.
+pub async fn want(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    amount: Money,
+    caused_by: Uuid,
+    trace: &TraceHeaders,
+) -> Result<Option<PaymentRow>, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO payments (order_id, payment_id, amount_cents, status, due_at, reserved_event_id,
+                               traceparent, tracestate)
+         VALUES ($1, $2, $3, 'PENDING', now(), $4, $5, $6) ON CONFLICT (order_id) DO NOTHING",
+    )
+    .bind(order_id)
+    .bind(Uuid::now_v7())
+    .bind(amount.cents())
+    .bind(caused_by)
+    .bind(&trace.traceparent)
+    .bind(&trace.tracestate)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if inserted {
+        wake_workers(conn).await?;
+        return Ok(None);
+    }
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM payments WHERE order_id = $1"
+    )))
+    .bind(order_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Locks the order's payment row, leaving a `VOID` tombstone if there is none.
+pub async fn void(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    caused_by: Uuid,
+) -> Result<PaymentRow, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO payments (order_id, payment_id, amount_cents, status, cancel_event_id)
+         VALUES ($1, $2, NULL, 'VOID', $3)
+         ON CONFLICT (order_id) DO UPDATE SET updated_at = payments.updated_at
+         RETURNING {COLUMNS}"
+    )))
+    .bind(order_id)
+    .bind(Uuid::now_v7())
+    .bind(caused_by)
+    .fetch_one(conn)
+    .await
+}
+
+/// Marks a cancelled order whose next step is up to the worker: an open attempt finishes
+/// first; a success is refunded (due now when `refund_now`).
+pub async fn request_cancel(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    caused_by: Uuid,
+    refund_now: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET cancel_requested = true, cancel_event_id = $2, updated_at = now(),
+                due_at = CASE WHEN $3 THEN now() ELSE due_at END
+         WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .bind(caused_by)
+    .bind(refund_now)
+    .execute(&mut *conn)
+    .await?;
+    if refund_now {
+        wake_workers(conn).await?;
+    }
+    Ok(())
+}
+
+/// `NOTIFY`, delivered to every listening worker when the transaction commits.
+async fn wake_workers(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(DUE_CHANNEL)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! One step of a payment that is due: the current attempt asked again (its outcome was
+//! unknown) or the next attempt started and committed, then the provider's answer and the
+//! event it causes recorded in one transaction — if this worker still holds the row.
+
+use super::{PaymentWorker, StepResult};
+use crate::payments::{self, PaymentRow, PaymentStatus};
+use crate::provider::{ChargeAnswer, ChargeRequest, charge_key};
+use common::events::{Event, PaymentFailed, PaymentProcessed};
+use common::retry::Backoff;
+use uuid::Uuid;
+
+impl PaymentWorker {
+    /// One try of the current attempt, or the start of the next one.
+    pub(super) async fn charge(&self, row: PaymentRow, lease: Uuid) -> StepResult {
+        let order_id = row.order_id;
+        let (attempt, key) = if row.attempt_open {
+            let attempt = row.attempts();
+            let key = row
+                .attempt_key
+                .clone()
+                .unwrap_or_else(|| charge_key(order_id, attempt));
+            tracing::info!(attempt, %key, "asking the provider again about an attempt whose outcome is unknown");
+            (attempt, key)
+        } else if row.cancel_requested {
+            let mut conn = self.store.pool().acquire().await?;
+            return payments::fail(&mut conn, order_id, "order cancelled between attempts").await;
+        } else {
+            match payments::start_attempt(self.store.pool(), order_id, lease).await? {
+                Some(started) => started,
+                None => return payments::release(self.store.pool(), order_id, lease).await,
+            }
+        };
+        let request = ChargeRequest {
+            key,
+            order_id,
+            amount: row.amount(),
+        };
+        let answer = self.provider.charge(&request).await;
+
+        let mut uow = self.store.begin().await?;
+        let Some(now) = payments::lock_leased(uow.conn(), order_id, lease).await? else {
+            tracing::info!(
+                attempt,
+                "lease lost meanwhile; another worker finishes this attempt"
+            );
+            return Ok(());
+        };
+        let still_this_attempt =
+            now.status == PaymentStatus::Pending && now.attempt_open && now.attempts() == attempt;
+        if !still_this_attempt {
+            return Ok(());
+        }
+        let amount = now.amount();
+        match answer {
+            ChargeAnswer::Succeeded { charge_id } => {
+                payments::processed(uow.conn(), order_id, &charge_id).await?;
+                let processed = Event::PaymentProcessed(PaymentProcessed {
+                    order_id,
+                    payment_id: now.payment_id,
+                    amount,
+                    attempts: attempt,
+                });
+                uow.publish(processed, now.reserved_event_id);
+                uow.commit().await?;
+                tracing::info!(attempt, %amount, %charge_id, payment_id = %now.payment_id, "payment processed");
+                if now.cancel_requested {
+                    tracing::info!("the order was cancelled meanwhile; refund due");
+                }
+            }
+            ChargeAnswer::Declined { reason } if now.cancel_requested => {
+                let note = format!("attempt {attempt} declined ({reason}); order cancelled");
+                payments::fail(uow.conn(), order_id, &note).await?;
+                uow.commit().await?;
+                tracing::info!(attempt, %reason, "payment declined and the order is cancelled; nothing charged");
+            }
+            ChargeAnswer::Declined { reason } if attempt >= self.policy.max_attempts => {
+                let failure = format!("Payment declined {attempt} times");
+                payments::fail(uow.conn(), order_id, &failure).await?;
+                let failed = Event::PaymentFailed(PaymentFailed {
+                    order_id,
+                    amount,
+                    reason: failure.clone(),
+                    attempts: attempt,
+                });
+                uow.publish(failed, now.reserved_event_id);
+                uow.commit().await?;
+                tracing::info!(attempt, last_reason = %reason, reason = %failure, "payment failed");
+            }
+            ChargeAnswer::Declined { reason } => {
+                let delay = Backoff::nth_delay(self.policy.retry_base, attempt);
+                payments::declined(uow.conn(), order_id, &format!("declined: {reason}"), delay)
+                    .await?;
+                uow.commit().await?;
+                tracing::info!(attempt, max_attempts = self.policy.max_attempts, retry_in = ?delay, %reason, "payment declined; will retry");
+            }
+            ChargeAnswer::Unknown(unknown) => {
+                self.ask_again_later(uow, &now, &unknown, &request.key)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+}

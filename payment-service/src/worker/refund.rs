@@ -1,0 +1,52 @@
+//! One step of a refund that is due: a cancelled order's charge given back under the
+//! order's one refund key, and `PaymentRefunded` recorded — if this worker still holds
+//! the row.
+
+use super::{PaymentWorker, StepResult};
+use crate::payments::{self, PaymentRow};
+use crate::provider::{RefundAnswer, RefundRequest, refund_key};
+use common::events::{Event, PaymentRefunded};
+use uuid::Uuid;
+
+impl PaymentWorker {
+    /// Gives back a cancelled order's charge, under the order's one refund key.
+    pub(super) async fn refund(&self, row: PaymentRow, lease: Uuid) -> StepResult {
+        let order_id = row.order_id;
+        let Some(charge_id) = row.charge_id.clone() else {
+            tracing::error!("a processed payment without a charge id cannot be refunded");
+            return payments::release(self.store.pool(), order_id, lease).await;
+        };
+        let request = RefundRequest {
+            key: refund_key(order_id),
+            charge_id,
+            amount: row.amount(),
+        };
+        let answer = self.provider.refund(&request).await;
+
+        let mut uow = self.store.begin().await?;
+        let Some(now) = payments::lock_leased(uow.conn(), order_id, lease).await? else {
+            return Ok(());
+        };
+        if !(now.refund_due() && now.refund_id.is_none()) {
+            return Ok(());
+        }
+        match answer {
+            RefundAnswer::Succeeded { refund_id } => {
+                payments::refunded(uow.conn(), order_id, &refund_id).await?;
+                let event = Event::PaymentRefunded(PaymentRefunded {
+                    order_id,
+                    payment_id: now.payment_id,
+                    amount: now.amount(),
+                });
+                uow.publish(event, now.cancel_event_id);
+                uow.commit().await?;
+                tracing::info!(amount = %now.amount(), %refund_id, "payment refunded");
+            }
+            RefundAnswer::Unknown(unknown) => {
+                self.ask_again_later(uow, &now, &unknown, &request.key)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+}
