@@ -10,7 +10,8 @@
 //!
 //! # Layout
 //! - [`answers`]: the API answers the checks read, parsed strictly.
-//! - [`checks`]: [`Observed`] and the five invariants over it.
+//! - [`checks`]: [`Observed`] and the five invariants over it (each broken on purpose in
+//!   `checks/tests.rs`).
 
 pub mod answers;
 pub mod checks;

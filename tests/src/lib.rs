@@ -7,8 +7,8 @@
 //!   kill, pause, restart), and its cleanup.
 //! - [`api`]: typed calls to the services' HTTP APIs.
 //! - [`browser`]: headless Chromium over WebDriver, for the dashboard.
-//! - [`broker`]: the test's own view of RabbitMQ — tap every event, republish, poison,
-//!   queue depths.
+//! - [`broker`]: the test's own view of RabbitMQ — tap every event and read queues; publish
+//!   duplicates, contract-shaped events and poison; `rabbitmqctl` counts; cleanup.
 //! - [`contract`]: CONTRACT §4's names as literal strings.
 //! - [`inflight`]: what a fault test asserts at the moment it strikes.
 //! - [`invariants`]: CONTRACT §6, checked once the system goes quiet: collects what
@@ -17,7 +17,8 @@
 //! - [`eventually`]: polling with a deadline, instead of sleeping.
 //! - [`proxy`]: a TCP proxy to cut or slow one service's connection.
 //! - [`otlp`]: an OTLP/HTTP receiver that collects the services' spans.
-//! - [`provider_stub`]: a payment provider with a ledger and injected faults (CONTRACT §7).
+//! - [`provider_stub`]: a payment provider with a ledger and injected faults (CONTRACT §7):
+//!   its endpoints, and the checks of its ledger.
 
 pub mod api;
 pub mod broker;

@@ -1,0 +1,43 @@
+//! Removing a stack's queues and exchange once its test ends.
+
+use super::{TestBroker, connect_any};
+use common::Service;
+use common::amqp::topology::Topology;
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+
+/// Deletes every queue of the stack and its exchange.
+pub async fn delete_topology(topology: &Topology, url: &str) {
+    let Ok(connection) = connect_any(url).await else {
+        return;
+    };
+    let Ok(channel) = connection.create_channel().await else {
+        return;
+    };
+    let mut queues = vec![
+        format!("{}.tap", topology.exchange),
+        format!("{}.audit", topology.exchange),
+    ];
+    for service in Service::ALL {
+        queues.push(topology.queue(service));
+        queues.push(topology.dead_letter_queue(service));
+        for delay in &topology.retry_delays {
+            queues.push(topology.retry_queue(service, *delay));
+        }
+    }
+    // And any other queue of the stack, e.g. retry queues of delays a test chose.
+    if let Ok(others) = TestBroker::queue_counts(&format!("{}.", topology.exchange), None).await {
+        queues.extend(others.into_keys());
+    }
+    for queue in queues {
+        let _ = channel
+            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    let _ = channel
+        .exchange_delete(
+            topology.exchange.as_str().into(),
+            ExchangeDeleteOptions::default(),
+        )
+        .await;
+    let _ = connection.close(200, "cleaned up".into()).await;
+}

@@ -1,0 +1,241 @@
+//! The test's own RabbitMQ connection: a tap queue bound to every routing key records each
+//! event the services publish; messages can be republished (duplicates) or injected
+//! (poison); queue depths can be read.
+//!
+//! # Layout
+//! - this module: the connection, the tap, reading queues;
+//! - `publish`: duplicates, contract-shaped events, poison;
+//! - `rabbitmqctl`: ready and unacked counts of every queue;
+//! - `cleanup`: [`delete_topology`] once a test ends.
+
+mod cleanup;
+mod publish;
+mod rabbitmqctl;
+
+pub use cleanup::delete_topology;
+
+use common::amqp::topology::Topology;
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use serde_json::Value;
+use std::sync::Mutex;
+
+/// One event seen on the exchange.
+#[derive(Debug, Clone)]
+pub struct Tapped {
+    pub routing_key: String,
+    pub properties: BasicProperties,
+    pub body: Vec<u8>,
+}
+
+impl Tapped {
+    fn of(delivery: &lapin::message::Delivery) -> Self {
+        Self {
+            routing_key: delivery.routing_key.to_string(),
+            properties: delivery.properties.clone(),
+            body: delivery.data.clone(),
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("every published event is JSON")
+    }
+
+    /// The body's `event_type`; empty for a message that is not an event (a test's poison).
+    pub fn event_type(&self) -> String {
+        self.field("event_type")
+    }
+
+    /// The body's `order_id`; empty for a message that is not an event.
+    pub fn order_id(&self) -> String {
+        self.field("order_id")
+    }
+
+    fn field(&self, name: &str) -> String {
+        serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|body| body[name].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+pub struct TestBroker {
+    /// `AMQP_URL`: one node or several, separated by commas.
+    url: String,
+    exchange: String,
+    tap: String,
+    /// The live connection and confirm-mode channel; replaced after a broker restart.
+    link: tokio::sync::Mutex<Option<(Connection, Channel)>>,
+    seen: Mutex<Vec<Tapped>>,
+}
+
+impl TestBroker {
+    /// Connects, declares the exchange and binds the tap queue, so every event published
+    /// from now on is recorded.
+    pub async fn connect(topology: &Topology, url: &str) -> Self {
+        let broker = Self {
+            url: url.to_owned(),
+            exchange: topology.exchange.clone(),
+            tap: format!("{}.tap", topology.exchange),
+            link: tokio::sync::Mutex::new(None),
+            seen: Mutex::new(Vec::new()),
+        };
+        broker.channel().await;
+        broker
+    }
+
+    /// The channel, reconnecting (and re-declaring the tap) if RabbitMQ restarted; events
+    /// published while it was down are not in the tap.
+    async fn channel(&self) -> Channel {
+        let mut link = self.link.lock().await;
+        if let Some((connection, channel)) = link.as_ref()
+            && connection.status().connected()
+            && channel.status().connected()
+        {
+            return channel.clone();
+        }
+        let connection = connect_any(&self.url)
+            .await
+            .expect("a RabbitMQ node is reachable");
+        let channel = connection.create_channel().await.expect("a channel");
+        channel
+            .exchange_declare(
+                self.exchange.as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("the exchange can be declared");
+        channel
+            .queue_declare(
+                self.tap.as_str().into(),
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("the tap queue can be declared");
+        channel
+            .queue_bind(
+                self.tap.as_str().into(),
+                self.exchange.as_str().into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("the tap queue can be bound");
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirms can be enabled");
+        *link = Some((connection, channel.clone()));
+        channel
+    }
+
+    /// Every event published so far (that reached the tap).
+    pub async fn events(&self) -> Vec<Tapped> {
+        let channel = self.channel().await;
+        loop {
+            let message = channel
+                .basic_get(self.tap.as_str().into(), BasicGetOptions::default())
+                .await
+                .expect("the tap can be read");
+            let Some(message) = message else { break };
+            let delivery = &message.delivery;
+            self.seen
+                .lock()
+                .expect("not poisoned")
+                .push(Tapped::of(delivery));
+            delivery.ack(BasicAckOptions::default()).await.expect("ack");
+        }
+        self.seen.lock().expect("not poisoned").clone()
+    }
+
+    /// The events of one type seen so far.
+    pub async fn events_of(&self, event_type: &str) -> Vec<Tapped> {
+        self.events()
+            .await
+            .into_iter()
+            .filter(|e| e.event_type() == event_type)
+            .collect()
+    }
+
+    /// Messages ready in a queue (not counting ones a consumer holds); panics if the queue
+    /// does not exist.
+    pub async fn depth(&self, queue: &str) -> u32 {
+        self.ready(queue)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Messages ready in a queue, or why they cannot be counted (a missing queue is an
+    /// error, not an empty queue).
+    pub async fn ready(&self, queue: &str) -> Result<u32, String> {
+        // A channel of its own: a passive declare of a missing queue closes its channel.
+        let channel = self.side_channel().await?;
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        let _ = channel.close(200, "done".into()).await;
+        declared
+            .map(|q| q.message_count())
+            .map_err(|error| format!("queue {queue} cannot be inspected: {error}"))
+    }
+
+    /// A fresh channel on the test's connection, for operations that may close it.
+    async fn side_channel(&self) -> Result<Channel, String> {
+        drop(self.channel().await);
+        let link = self.link.lock().await;
+        let (connection, _) = link.as_ref().expect("connected above");
+        connection
+            .create_channel()
+            .await
+            .map_err(|error| format!("no channel: {error}"))
+    }
+
+    /// Every message in a queue, left in place: each is fetched without an ack, and
+    /// closing the channel hands them all back to the queue in their order.
+    pub async fn peek(&self, queue: &str) -> Result<Vec<Tapped>, String> {
+        let channel = self.side_channel().await?;
+        let mut messages = Vec::new();
+        let outcome = loop {
+            match channel
+                .basic_get(queue.into(), BasicGetOptions { no_ack: false })
+                .await
+            {
+                Ok(Some(message)) => messages.push(Tapped::of(&message.delivery)),
+                Ok(None) => break Ok(messages),
+                Err(error) => break Err(format!("queue {queue} cannot be read: {error}")),
+            }
+        };
+        let _ = channel.close(200, "peeked".into()).await;
+        outcome
+    }
+}
+
+/// Connects to the first node of a comma-separated list that answers.
+pub async fn connect_any(list: &str) -> lapin::Result<Connection> {
+    let mut last = None;
+    for url in list.split(',') {
+        match Connection::connect(url.trim(), ConnectionProperties::default()).await {
+            Ok(connection) => return Ok(connection),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(last.expect("at least one URL"))
+}
