@@ -37,7 +37,7 @@ async fn list_products(
 
 /// One product's stock.
 #[utoipa::path(get, path = "/api/inventory/{product_id}", tag = "inventory",
-    params(("product_id" = ProductId, Path)),
+    params(("product_id" = inline(ProductId), Path)),
     responses(
         (status = 200, description = "The product", body = Product),
         (status = 404, description = "No such product", body = ErrorBody),
@@ -64,7 +64,7 @@ struct SetStock {
 /// Reserved stock belongs to orders and is left as it is. Admin route:
 /// `Authorization: Bearer $ADMIN_TOKEN`.
 #[utoipa::path(put, path = "/api/inventory/{product_id}", tag = "inventory",
-    params(("product_id" = ProductId, Path)),
+    params(("product_id" = inline(ProductId), Path)),
     request_body = SetStock,
     responses(
         (status = 200, description = "The product after the change", body = Product),
