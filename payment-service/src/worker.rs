@@ -57,8 +57,18 @@ pub struct PaymentWorker {
     pub policy: Policy,
 }
 
-/// Why one step did not finish; the row stays due and is taken again after its lease.
-type StepResult = Result<(), sqlx::Error>;
+/// What a step left behind: whether its row may be due again soon, so the loop looks at
+/// once, or nothing is due from it (the common case: one look fewer per payment). An error
+/// leaves the row due after its lease.
+type StepResult = Result<Left, sqlx::Error>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    /// Finished, or another worker's now: nothing due from this row.
+    Nothing,
+    /// Due again soon: a retry after its backoff, a refund, a released row.
+    Due,
+}
 
 impl PaymentWorker {
     /// Works until `stop`; in-flight provider calls finish (each bounded by its timeout).
@@ -108,8 +118,8 @@ impl PaymentWorker {
         tracing::info!("payment worker stopped");
     }
 
-    /// Works each claimed row in its own task; a finished step rings `bell`, since the row
-    /// may be due again soon (a declined attempt's backoff).
+    /// Works each claimed row in its own task; a step that leaves its row due again soon (a
+    /// declined attempt's backoff) rings `bell`.
     fn spawn_steps(
         self: &Arc<Self>,
         rows: Vec<PaymentRow>,
@@ -123,7 +133,7 @@ impl PaymentWorker {
                 // row back in any case.
                 continue;
             };
-            let (this, bell) = (self.clone(), bell.clone());
+            let (this, bell, slots_left) = (self.clone(), bell.clone(), slots.clone());
             // The step continues the trace of the message that asked for the payment.
             let span = tracing::info_span!(
                 "payment",
@@ -137,11 +147,15 @@ impl PaymentWorker {
             .continue_in(&span);
             in_flight.spawn(
                 async move {
-                    if let Err(error) = this.step(row).await {
+                    let left = this.step(row).await.unwrap_or_else(|error| {
                         tracing::warn!(%error, "payment step failed; it is taken up again after its lease");
-                    }
+                        Left::Nothing
+                    });
                     drop(slot);
-                    bell.notify_one();
+                    // A loop that stopped claiming for want of a slot waits for this one.
+                    if left == Left::Due || slots_left.available_permits() == 1 {
+                        bell.notify_one();
+                    }
                 }
                 .instrument(span),
             );
@@ -150,13 +164,19 @@ impl PaymentWorker {
 
     async fn step(&self, row: PaymentRow) -> StepResult {
         let Some(lease) = row.lease else {
-            return Ok(());
+            return Ok(Left::Nothing);
         };
         match row.status {
             PaymentStatus::Pending => self.charge(row, lease).await,
             _ if row.refund_due() && row.refund_id.is_none() => self.refund(row, lease).await,
-            _ => payments::release(self.store.pool(), row.order_id, lease).await,
+            _ => self.release(row.order_id, lease).await,
         }
+    }
+
+    /// Gives the row back, due at once.
+    async fn release(&self, order_id: Uuid, lease: Uuid) -> StepResult {
+        payments::release(self.store.pool(), order_id, lease).await?;
+        Ok(Left::Due)
     }
 
     /// One try of the current attempt, or the start of the next one.
@@ -172,11 +192,12 @@ impl PaymentWorker {
             (attempt, key)
         } else if row.cancel_requested {
             let mut conn = self.store.pool().acquire().await?;
-            return payments::fail(&mut conn, order_id, "order cancelled between attempts").await;
+            payments::fail(&mut conn, order_id, "order cancelled between attempts").await?;
+            return Ok(Left::Nothing);
         } else {
             match payments::start_attempt(self.store.pool(), order_id, lease).await? {
                 Some(started) => started,
-                None => return payments::release(self.store.pool(), order_id, lease).await,
+                None => return self.release(order_id, lease).await,
             }
         };
         let request = ChargeRequest {
@@ -192,12 +213,12 @@ impl PaymentWorker {
                 attempt,
                 "lease lost meanwhile; another worker finishes this attempt"
             );
-            return Ok(());
+            return Ok(Left::Nothing);
         };
         let still_this_attempt =
             now.status == PaymentStatus::Pending && now.attempt_open && now.attempts() == attempt;
         if !still_this_attempt {
-            return Ok(());
+            return Ok(Left::Nothing);
         }
         let amount = now.amount();
         match answer {
@@ -214,13 +235,16 @@ impl PaymentWorker {
                 tracing::info!(attempt, %amount, %charge_id, payment_id = %now.payment_id, "payment processed");
                 if now.cancel_requested {
                     tracing::info!("the order was cancelled meanwhile; refund due");
+                    return Ok(Left::Due);
                 }
+                Ok(Left::Nothing)
             }
             ChargeAnswer::Declined { reason } if now.cancel_requested => {
                 let note = format!("attempt {attempt} declined ({reason}); order cancelled");
                 payments::fail(uow.conn(), order_id, &note).await?;
                 uow.commit().await?;
                 tracing::info!(attempt, %reason, "payment declined and the order is cancelled; nothing charged");
+                Ok(Left::Nothing)
             }
             ChargeAnswer::Declined { reason } if attempt >= self.policy.max_attempts => {
                 let failure = format!("Payment declined {attempt} times");
@@ -234,6 +258,7 @@ impl PaymentWorker {
                 uow.publish(failed, now.reserved_event_id);
                 uow.commit().await?;
                 tracing::info!(attempt, last_reason = %reason, reason = %failure, "payment failed");
+                Ok(Left::Nothing)
             }
             ChargeAnswer::Declined { reason } => {
                 let delay = Backoff::nth_delay(self.policy.retry_base, attempt);
@@ -241,15 +266,16 @@ impl PaymentWorker {
                     .await?;
                 uow.commit().await?;
                 tracing::info!(attempt, max_attempts = self.policy.max_attempts, retry_in = ?delay, %reason, "payment declined; will retry");
+                Ok(Left::Due)
             }
             ChargeAnswer::Unknown(unknown) => {
                 let delay = self.unknown_delay(&now);
                 log_unknown(&unknown, &request.key, delay);
                 payments::unknown(uow.conn(), order_id, &unknown.reason, delay).await?;
                 uow.commit().await?;
+                Ok(Left::Due)
             }
         }
-        Ok(())
     }
 
     /// Gives back a cancelled order's charge, under the order's one refund key.
@@ -257,7 +283,7 @@ impl PaymentWorker {
         let order_id = row.order_id;
         let Some(charge_id) = row.charge_id.clone() else {
             tracing::error!("a processed payment without a charge id cannot be refunded");
-            return payments::release(self.store.pool(), order_id, lease).await;
+            return self.release(order_id, lease).await;
         };
         let request = RefundRequest {
             key: refund_key(order_id),
@@ -268,10 +294,10 @@ impl PaymentWorker {
 
         let mut uow = self.store.begin().await?;
         let Some(now) = payments::lock_leased(uow.conn(), order_id, lease).await? else {
-            return Ok(());
+            return Ok(Left::Nothing);
         };
         if !(now.refund_due() && now.refund_id.is_none()) {
-            return Ok(());
+            return Ok(Left::Nothing);
         }
         match answer {
             RefundAnswer::Succeeded { refund_id } => {
@@ -284,15 +310,16 @@ impl PaymentWorker {
                 uow.publish(event, now.cancel_event_id);
                 uow.commit().await?;
                 tracing::info!(amount = %now.amount(), %refund_id, "payment refunded");
+                Ok(Left::Nothing)
             }
             RefundAnswer::Unknown(unknown) => {
                 let delay = self.unknown_delay(&now);
                 log_unknown(&unknown, &request.key, delay);
                 payments::unknown(uow.conn(), order_id, &unknown.reason, delay).await?;
                 uow.commit().await?;
+                Ok(Left::Due)
             }
         }
-        Ok(())
     }
 
     /// The backoff before asking again about an unknown outcome, growing with each try.
