@@ -25,7 +25,8 @@ mkdir -p bench/results
 loadgen=target/release/loadgen
 cargo build --release -q --locked -p loadgen
 
-for db in order_db inventory_db payment_db notification_db; do
+# bench/scenario.sh --script names its run's own databases.
+for db in ${SCENARIO_DATABASES:-order_db inventory_db payment_db notification_db}; do
     psql -q -h 127.0.0.1 -U postgres -d "$db" -c 'VACUUM ANALYZE' >/dev/null
 done
 

@@ -29,7 +29,7 @@ summary() {
 }
 
 vacuum() {
-    for db in order_db inventory_db payment_db notification_db; do
+    for db in ${SCENARIO_DATABASES:-order_db inventory_db payment_db notification_db}; do
         psql -q -h 127.0.0.1 -U postgres -d "$db" -c 'VACUUM ANALYZE' >/dev/null
     done
 }

@@ -13,6 +13,9 @@
 #                  in turn
 #   --otlp         export every span to bench/otlp_sink.py (OTEL_EXPORTER_OTLP_ENDPOINT)
 #   --bin-dir DIR  the services' binaries from DIR (e.g. another commit's release build)
+#   --script S     run the script S (e.g. bench/overload.sh) with the arguments after `--`
+#                  instead of loadgen; it finds the stack at the default ports, the exchange
+#                  in AMQP_EXCHANGE and the databases in SCENARIO_DATABASES
 #   --statements   after the run, print statements and commits per saga per database, from
 #                  pg_stat_statements (needs shared_preload_libraries = 'pg_stat_statements')
 #                  and pg_stat_database
@@ -22,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-nodes=1 replicas=1 otlp= quorum= statements= bin_dir=target/release
+nodes=1 replicas=1 otlp= quorum= statements= script= bin_dir=target/release
 while [ $# -gt 0 ]; do
     case $1 in
         --nodes) nodes=$2; shift 2 ;;
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
         --otlp) otlp=1; shift ;;
         --bin-dir) bin_dir=$2; shift 2 ;;
         --statements) statements=1; shift ;;
+        --script) script=$2; shift 2 ;;
         --) shift; break ;;
         *) echo "scenario: unknown option $1" >&2; exit 2 ;;
     esac
@@ -102,8 +106,12 @@ if [ -n "$statements" ]; then
     commits_before=$(sql "SELECT datname || '=' || xact_commit FROM pg_stat_database WHERE datname LIKE '${run}_%'")
 fi
 
-target/release/loadgen --order-url "$(IFS=,; echo "${order_urls[*]}")" \
-    --amqp-url "${AMQP_URL%%,*}" "$@" | tee "$logs/loadgen.out"
+if [ -n "$script" ]; then
+    SCENARIO_DATABASES=$(printf "${run}_%s " "${services[@]}") "$script" "$@" | tee "$logs/loadgen.out"
+else
+    target/release/loadgen --order-url "$(IFS=,; echo "${order_urls[*]}")" \
+        --amqp-url "${AMQP_URL%%,*}" "$@" | tee "$logs/loadgen.out"
+fi
 
 if [ -n "$statements" ]; then
     # Sagas ended, as loadgen counted them (its --json line or its text summary).
