@@ -64,6 +64,12 @@ stop() {
         psql -q -h 127.0.0.1 -U postgres -d postgres \
             -c "DROP DATABASE IF EXISTS ${run}_$short WITH (FORCE)" >/dev/null 2>&1 || true
     done
+    # Idle queues of earlier runs would stay in RabbitMQ and cost the next runs.
+    if [ "$nodes" = 1 ] && target/bench-venv/bin/python -c 'import pika' 2>/dev/null; then
+        target/bench-venv/bin/python bench/drop_queues.py "$run" || true
+    else
+        echo "scenario: the queues of $run stay in RabbitMQ (bench/drop_queues.py needs pika in target/bench-venv)" >&2
+    fi
 }
 trap stop EXIT
 
