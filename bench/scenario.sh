@@ -13,13 +13,19 @@
 #                  in turn
 #   --otlp         export every span to bench/otlp_sink.py (OTEL_EXPORTER_OTLP_ENDPOINT)
 #   --bin-dir DIR  the services' binaries from DIR (e.g. another commit's release build)
+#   --script S     run the script S (e.g. bench/overload.sh) with the arguments after `--`
+#                  instead of loadgen; it finds the stack at the default ports, the exchange
+#                  in AMQP_EXCHANGE and the databases in SCENARIO_DATABASES
+#   --statements   after the run, print statements and commits per saga per database, from
+#                  pg_stat_statements (needs shared_preload_libraries = 'pg_stat_statements')
+#                  and pg_stat_database
 #
 # Settings: PAYMENT_SUCCESS_RATE=1 (every saga takes the longest path), RUST_LOG=warn.
 # Service logs go to target/bench-logs/<run>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-nodes=1 replicas=1 otlp= quorum= bin_dir=target/release
+nodes=1 replicas=1 otlp= quorum= statements= script= bin_dir=target/release
 while [ $# -gt 0 ]; do
     case $1 in
         --nodes) nodes=$2; shift 2 ;;
@@ -27,6 +33,8 @@ while [ $# -gt 0 ]; do
         --quorum) quorum=1; shift ;;
         --otlp) otlp=1; shift ;;
         --bin-dir) bin_dir=$2; shift 2 ;;
+        --statements) statements=1; shift ;;
+        --script) script=$2; shift 2 ;;
         --) shift; break ;;
         *) echo "scenario: unknown option $1" >&2; exit 2 ;;
     esac
@@ -56,6 +64,12 @@ stop() {
         psql -q -h 127.0.0.1 -U postgres -d postgres \
             -c "DROP DATABASE IF EXISTS ${run}_$short WITH (FORCE)" >/dev/null 2>&1 || true
     done
+    # Idle queues of earlier runs would stay in RabbitMQ and cost the next runs.
+    if [ "$nodes" = 1 ] && target/bench-venv/bin/python -c 'import pika' 2>/dev/null; then
+        target/bench-venv/bin/python bench/drop_queues.py "$run" || true
+    else
+        echo "scenario: the queues of $run stay in RabbitMQ (bench/drop_queues.py needs pika in target/bench-venv)" >&2
+    fi
 }
 trap stop EXIT
 
@@ -91,8 +105,38 @@ for r in $(seq 1 "$replicas"); do
 done
 echo "scenario: $run nodes=$nodes replicas=$replicas queues=${AMQP_QUEUE_TYPE:-classic} otlp=${otlp:-no} services=$bin_dir" >&2
 
-target/release/loadgen --order-url "$(IFS=,; echo "${order_urls[*]}")" \
-    --amqp-url "${AMQP_URL%%,*}" "$@"
+sql() { psql -q -At -h 127.0.0.1 -U postgres -d postgres -c "$1"; }
+if [ -n "$statements" ]; then
+    sql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+    sql "SELECT pg_stat_statements_reset(); SELECT pg_stat_reset_shared('wal')" >/dev/null
+    commits_before=$(sql "SELECT datname || '=' || xact_commit FROM pg_stat_database WHERE datname LIKE '${run}_%'")
+fi
+
+if [ -n "$script" ]; then
+    SCENARIO_DATABASES=$(printf "${run}_%s " "${services[@]}") "$script" "$@" | tee "$logs/loadgen.out"
+else
+    target/release/loadgen --order-url "$(IFS=,; echo "${order_urls[*]}")" \
+        --amqp-url "${AMQP_URL%%,*}" "$@" | tee "$logs/loadgen.out"
+fi
+
+if [ -n "$statements" ]; then
+    # Sagas ended, as loadgen counted them (its --json line or its text summary).
+    sagas=$(grep -o '"completed":[0-9]*\|"cancelled":[0-9]*' "$logs/loadgen.out" | cut -d: -f2 | paste -sd+ | bc)
+    [ -n "$sagas" ] && [ "$sagas" -gt 0 ] || { echo "scenario: --statements needs loadgen --json" >&2; exit 1; }
+    echo "statements and commits per saga ($sagas sagas):" >&2
+    for short in "${services[@]}"; do
+        db=${run}_$short
+        before=$(echo "$commits_before" | grep "^$db=" | cut -d= -f2)
+        sql "SELECT '$short', round(sum(calls) FILTER (WHERE query NOT IN ('BEGIN','COMMIT','ROLLBACK'))::numeric / $sagas, 2),
+                    round(((SELECT xact_commit FROM pg_stat_database WHERE datname = '$db') - ${before:-0})::numeric / $sagas, 2)
+             FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$db'" |
+            awk -F'|' '{printf "  %-13s %6s statements  %5s commits\n", $1, $2, $3}' >&2
+    done
+    sql "SELECT round(sum(calls)::numeric / $sagas, 2) || ' per saga  ' || left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+         FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+         WHERE d.datname LIKE '${run}_%' AND query NOT IN ('BEGIN','COMMIT','ROLLBACK')
+         GROUP BY query ORDER BY sum(calls) DESC LIMIT 25" | sed 's/^/    /' >&2
+fi
 if [ -n "$otlp" ]; then
     kill -TERM "${pids[@]:1}" 2>/dev/null || true   # the services flush their last spans
     sleep 3

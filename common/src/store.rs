@@ -1,31 +1,50 @@
 //! One transaction per unit of work: claim the incoming messages ([`crate::inbox`]), change
-//! state, record the events it causes ([`crate::outbox`]), commit — all or nothing.
+//! state, record the events it causes ([`crate::outbox`]), commit — all or nothing — and
+//! then send those events at once.
 
+use crate::amqp::broker::Broker;
 use crate::events::{Envelope, Event};
 use crate::outbox::write::{self, Outgoing};
-use crate::outbox::{RelayHealth, Signals};
+use crate::outbox::{Publisher, RelayHealth, Signals};
 use crate::trace::TraceHeaders;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
-use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// The service's database, plus what connects its outbox writers to its relay: the bell
 /// that wakes the relay and what the relay reports about itself (for `/ready`).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     pool: PgPool,
     outbox: Signals,
+    /// Sends committed events at once; without it only the relay sends them.
+    publisher: Option<Publisher>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
+    /// A store whose committed events only the relay publishes.
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
             outbox: Signals::default(),
+            publisher: None,
         }
     }
 
-    /// Whether the outbox relay is getting events out.
+    /// Committed events are then sent through `broker` by the task that committed them.
+    pub fn publishing_through(mut self, broker: Broker) -> Self {
+        self.publisher = Some(Publisher::new(broker, self.outbox.clone()));
+        self
+    }
+
+    /// Whether events are getting out of the outbox.
     pub(crate) fn relay_health(&self) -> &RelayHealth {
         &self.outbox.health
     }
@@ -42,7 +61,7 @@ impl Store {
     pub async fn begin(&self) -> Result<UnitOfWork, sqlx::Error> {
         Ok(UnitOfWork {
             tx: self.pool.begin().await?,
-            outbox_bell: self.outbox.bell.clone(),
+            store: self.clone(),
             outgoing: Vec::new(),
         })
     }
@@ -51,7 +70,7 @@ impl Store {
 /// A transaction that may claim incoming messages and record outgoing events.
 pub struct UnitOfWork {
     tx: Transaction<'static, Postgres>,
-    outbox_bell: std::sync::Arc<Notify>,
+    store: Store,
     /// Events to write to the outbox, in one statement, just before the commit.
     outgoing: Vec<Outgoing>,
 }
@@ -81,14 +100,17 @@ impl UnitOfWork {
         envelope
     }
 
-    /// Writes the recorded events to the outbox, commits, then wakes the relay.
+    /// Writes the recorded events to the outbox, commits, then sends them (or, without a
+    /// publisher, wakes the relay to).
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        if !self.outgoing.is_empty() {
-            write::write(&mut self.tx, &self.outgoing).await?;
+        if self.outgoing.is_empty() {
+            return self.tx.commit().await;
         }
+        let rows = write::write(&mut self.tx, std::mem::take(&mut self.outgoing)).await?;
         self.tx.commit().await?;
-        if !self.outgoing.is_empty() {
-            self.outbox_bell.notify_one();
+        match &self.store.publisher {
+            Some(publisher) => publisher.publish_committed(rows),
+            None => self.store.outbox.leave_to_relay(),
         }
         Ok(())
     }

@@ -9,15 +9,32 @@ use std::time::Duration;
     about = "Puts the order saga under load and reports throughput and saga latency"
 )]
 pub struct Args {
-    /// Orders to place.
+    /// Orders to place (with `--duration`, `--rate` × `--duration` instead).
     #[arg(long, default_value_t = 1000)]
     pub orders: usize,
-    /// Orders in flight at most (POSTs awaiting their answer).
+    /// Orders in flight at most (POSTs awaiting their answer). In a closed loop an order
+    /// keeps its slot while it waits to retry after a 503 (`--retry-shed`): a client that
+    /// backs off does not place another order meanwhile. At `--rate` the slot is held only
+    /// during a POST, so backing-off orders do not slow the offered load.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
     /// Offered load in orders per second (open loop); without it, as fast as `--concurrency` allows.
     #[arg(long)]
     pub rate: Option<f64>,
+    /// A paced run: offer `--rate` orders per second for this many seconds (so `--orders`
+    /// is `--rate` × SECS), e.g. the overload step of bench/overload.sh.
+    #[arg(
+        long,
+        value_name = "SECS",
+        requires = "rate",
+        conflicts_with = "orders"
+    )]
+    pub duration: Option<f64>,
+    /// Retry a POST answered 503 (load shed, CONTRACT §9) after its `Retry-After` (1 s when
+    /// it has none), with the order's same `Idempotency-Key`, until it is accepted or
+    /// `--settle-secs` have passed since its first try. Without it a 503 gives the order up.
+    #[arg(long)]
+    pub retry_shed: bool,
     /// Products to order from; each order takes one unit of one or two of them.
     #[arg(
         long,
@@ -49,7 +66,8 @@ pub struct Args {
     /// The services' admin token, for restocking and the dead-letter check.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Seconds to wait, after the last POST, for every saga to end.
+    /// Seconds to wait, after the last POST, for every saga to end; with `--retry-shed`
+    /// also how long an order keeps retrying after its first try.
     #[arg(long, default_value_t = 120)]
     pub settle_secs: u64,
     /// Do not set up stock for the run (orders may then run out).
@@ -73,6 +91,30 @@ pub struct Args {
 }
 
 impl Args {
+    /// The command line, with `--orders` worked out from `--rate` × `--duration`.
+    pub fn parse_resolved() -> Result<Self, String> {
+        Self::parse().resolved()
+    }
+
+    fn resolved(mut self) -> Result<Self, String> {
+        if let (Some(rate), Some(secs)) = (self.rate, self.duration) {
+            let orders = rate * secs;
+            if !orders.is_finite() || orders < 1.0 {
+                return Err(format!(
+                    "--rate {rate} for --duration {secs} offers no order"
+                ));
+            }
+            self.orders = orders.round() as usize;
+        }
+        if self
+            .rate
+            .is_some_and(|rate| !(rate.is_finite() && rate > 0.0))
+        {
+            return Err("--rate must be a positive number".into());
+        }
+        Ok(self)
+    }
+
     /// The order-service replica that answers reads and the final check.
     pub fn order_url(&self) -> &str {
         &self.order_urls[0]
@@ -80,5 +122,35 @@ impl Args {
 
     pub fn settle_timeout(&self) -> Duration {
         Duration::from_secs(self.settle_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        Args::try_parse_from(std::iter::once("loadgen").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?
+            .resolved()
+    }
+
+    #[test]
+    fn a_paced_run_offers_rate_times_duration_orders() {
+        let args = parse(&["--rate", "1800", "--duration", "60"]).unwrap();
+        assert_eq!(args.orders, 108_000);
+        assert_eq!(
+            parse(&["--rate", "2.5", "--duration", "3"]).unwrap().orders,
+            8
+        );
+    }
+
+    #[test]
+    fn duration_needs_a_rate_and_excludes_orders() {
+        assert!(parse(&["--duration", "60"]).is_err());
+        assert!(parse(&["--rate", "10", "--duration", "6", "--orders", "5"]).is_err());
+        assert!(parse(&["--rate", "10", "--duration", "0"]).is_err());
+        assert!(parse(&["--rate", "0"]).is_err());
+        assert_eq!(parse(&["--orders", "5"]).unwrap().orders, 5);
     }
 }

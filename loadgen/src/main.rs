@@ -1,10 +1,13 @@
 //! `loadgen`: puts the running system under load and reports what it did.
 //!
 //! It places orders through `POST /api/orders` (closed loop with `--concurrency`, or open
-//! loop at `--rate`), learns when each saga ends from its own queue bound to
-//! `order.confirmed` and `order.cancelled` (no polling; read as `common`'s events), then
-//! prints POST latency, end-to-end throughput and saga latency, and checks CONTRACT §6 for
-//! its orders with the checker the end-to-end tests use.
+//! loop at `--rate`, for `--duration` seconds if asked), each with an `Idempotency-Key` of
+//! its own; a 503 (load shed, CONTRACT §9) gives the order up, or with `--retry-shed` is
+//! retried after its `Retry-After` with the same key. It learns when each saga ends from
+//! its own queue bound to `order.confirmed` and `order.cancelled` (no polling; read as
+//! `common`'s events), then prints POST latency (all answers, 201s, 503s), the load shed,
+//! end-to-end throughput and saga latency, and checks CONTRACT §6 for its orders with the
+//! checker the end-to-end tests use.
 //! `--calibrate` instead measures the machine's ceiling: PostgreSQL commits and RabbitMQ
 //! confirmed persistent messages per second.
 //!
@@ -24,12 +27,17 @@ mod drive;
 mod report;
 mod watch;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = args::Args::parse();
+    let args = match args::Args::parse_resolved() {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("loadgen: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let outcome = if args.calibrate {
         calibrate::run(&args).await
     } else {

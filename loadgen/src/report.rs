@@ -1,7 +1,7 @@
-//! The numbers of a run: POST latency, end-to-end throughput, saga latency.
+//! The numbers of a run: POST latency, load shed, end-to-end throughput, saga latency.
 
 use crate::args::Args;
-use crate::drive::Run;
+use crate::drive::{Run, SHED, Try};
 use crate::watch::Ending;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -13,15 +13,30 @@ pub struct Report {
     pub orders: usize,
     pub concurrency: usize,
     pub offered_rate: Option<f64>,
-    /// Orders per second the POSTs went out at.
+    /// Orders per second the POSTs went out at (first tries, over the time from the first
+    /// POST to the last answer).
     pub achieved_post_rate: f64,
-    /// POST answers by status code (0: no answer).
+    /// POST answers by status code (0: no answer), every try of every order.
     pub statuses: BTreeMap<u16, usize>,
+    /// Every POST answer's latency, whatever the status.
     pub post_latency_ms: Percentiles,
+    /// The latency of the POSTs answered 201 only.
+    pub accepted_post_latency_ms: Percentiles,
+    /// Orders accepted (201, or 200 for a replayed `Idempotency-Key`).
+    pub accepted: usize,
+    /// POSTs answered 503 (load shed, CONTRACT §9), every try of every order.
+    pub shed: usize,
+    /// 503 answers per second, over the time from the first POST to the last answer.
+    pub shed_per_s: f64,
+    /// The latency of the 503 answers: shedding must be fast.
+    pub shed_latency_ms: Percentiles,
+    /// Orders that took more than one POST (`--retry-shed`).
+    pub retried_orders: usize,
     /// Sagas that reached COMPLETED or CANCELLED, per second, from the first POST to the
     /// last ending.
     pub throughput: f64,
-    /// From the start of the POST to the terminal event reaching loadgen.
+    /// From the start of the order's first POST (so a retried order's wait counts) to the
+    /// terminal event reaching loadgen; accepted orders only.
     pub saga_latency_ms: Percentiles,
     pub completed: usize,
     pub cancelled: usize,
@@ -59,10 +74,18 @@ impl Percentiles {
 
 impl Report {
     pub fn new(args: &Args, run: &Run, endings: &HashMap<Uuid, Ending>) -> Self {
+        let tries: Vec<Try> = run.placed.iter().flat_map(|p| &p.tries).copied().collect();
         let mut statuses = BTreeMap::new();
-        for placed in &run.placed {
-            *statuses.entry(placed.status).or_insert(0) += 1;
+        for answer in &tries {
+            *statuses.entry(answer.status).or_insert(0) += 1;
         }
+        let latencies = |status: Option<u16>| {
+            let matching = tries
+                .iter()
+                .filter(|t| status.is_none_or(|s| t.status == s));
+            Percentiles::of(matching.map(|t| t.latency).collect())
+        };
+        let shed = statuses.get(&SHED).copied().unwrap_or(0);
         let accepted: Vec<_> = run.placed.iter().filter(|p| p.id.is_some()).collect();
         let saga: Vec<Duration> = accepted
             .iter()
@@ -93,7 +116,13 @@ impl Report {
             offered_rate: args.rate,
             achieved_post_rate: run.placed.len() as f64 / posting,
             statuses,
-            post_latency_ms: Percentiles::of(run.placed.iter().map(|p| p.latency).collect()),
+            post_latency_ms: latencies(None),
+            accepted_post_latency_ms: latencies(Some(201)),
+            accepted: accepted.len(),
+            shed,
+            shed_per_s: shed as f64 / posting,
+            shed_latency_ms: latencies(Some(SHED)),
+            retried_orders: run.placed.iter().filter(|p| p.tries.len() > 1).count(),
             throughput: endings.len() as f64 / span,
             saga_latency_ms: Percentiles::of(saga),
             completed,
@@ -103,13 +132,18 @@ impl Report {
         }
     }
 
+    /// The report as the one JSON object `--json` prints.
+    fn to_json(&self, problems: Option<&[String]>) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("a report serializes");
+        value["invariants_checked"] = problems.is_some().into();
+        value["invariant_violations"] = problems.unwrap_or_default().into();
+        value
+    }
+
     /// `problems` is `None` when the check was skipped (`--no-check`).
     pub fn print(&self, json: bool, problems: Option<&[String]>) {
         if json {
-            let mut value = serde_json::to_value(self).expect("a report serializes");
-            value["invariants_checked"] = problems.is_some().into();
-            value["invariant_violations"] = problems.unwrap_or_default().into();
-            println!("{value}");
+            println!("{}", self.to_json(problems));
             return;
         }
         let rate = self
@@ -120,10 +154,26 @@ impl Report {
             "orders        {} ({rate}, concurrency {}), POSTs at {:.0}/s",
             self.orders, self.concurrency, self.achieved_post_rate
         );
-        println!("POST answers  {:?}", self.statuses);
         println!(
-            "POST latency  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
-            self.post_latency_ms.p50, self.post_latency_ms.p99, self.post_latency_ms.max
+            "POST answers  {:?}, {} orders accepted, {} retried",
+            self.statuses, self.accepted, self.retried_orders
+        );
+        println!(
+            "POST latency  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms (201 only: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms)",
+            self.post_latency_ms.p50,
+            self.post_latency_ms.p99,
+            self.post_latency_ms.max,
+            self.accepted_post_latency_ms.p50,
+            self.accepted_post_latency_ms.p99,
+            self.accepted_post_latency_ms.max
+        );
+        println!(
+            "shed          {} 503s ({:.1}/s), latency p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+            self.shed,
+            self.shed_per_s,
+            self.shed_latency_ms.p50,
+            self.shed_latency_ms.p99,
+            self.shed_latency_ms.max
         );
         println!(
             "throughput    {:.0} sagas/s end to end ({} completed, {} cancelled, {} unfinished) in {:.1} s",
@@ -146,5 +196,107 @@ impl Report {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drive::Placed;
+    use clap::Parser;
+    use std::time::Instant;
+
+    fn answer(status: u16, ms: u64) -> Try {
+        Try {
+            status,
+            latency: Duration::from_millis(ms),
+        }
+    }
+
+    #[test]
+    fn shed_answers_and_retried_orders_are_counted_apart_from_accepted_ones() {
+        let args = Args::try_parse_from(["loadgen", "--orders", "3", "--retry-shed"]).unwrap();
+        let started = Instant::now();
+        let (first, retried) = (Uuid::new_v4(), Uuid::new_v4());
+        let placed = vec![
+            Placed {
+                id: Some(first),
+                started,
+                tries: vec![answer(201, 5)],
+            },
+            Placed {
+                id: Some(retried),
+                started,
+                tries: vec![answer(503, 2), answer(503, 3), answer(201, 8)],
+            },
+            // Given up: still shed when its retry budget ran out.
+            Placed {
+                id: None,
+                started,
+                tries: vec![answer(503, 1)],
+            },
+        ];
+        let run = Run {
+            placed,
+            started,
+            posted_until: started + Duration::from_secs(2),
+        };
+        let endings = HashMap::from([
+            (
+                first,
+                Ending {
+                    at: started + Duration::from_millis(40),
+                    completed: true,
+                },
+            ),
+            (
+                retried,
+                Ending {
+                    // Counted from its first try, 2 s before.
+                    at: started + Duration::from_millis(2_050),
+                    completed: true,
+                },
+            ),
+        ]);
+        let report = Report::new(&args, &run, &endings);
+        let json = report.to_json(Some(&[]));
+        println!("{json}");
+
+        assert_eq!(json["statuses"], serde_json::json!({"201": 2, "503": 3}));
+        assert_eq!(json["shed"], 3);
+        assert_eq!(json["shed_per_s"], 1.5);
+        assert_eq!(json["accepted"], 2);
+        assert_eq!(json["retried_orders"], 1);
+        assert_eq!(json["completed"], 2);
+        assert_eq!(json["unfinished"], 0);
+        assert_eq!(json["shed_latency_ms"]["p50"], 2.0);
+        assert_eq!(json["shed_latency_ms"]["max"], 3.0);
+        assert_eq!(json["accepted_post_latency_ms"]["p50"], 5.0);
+        assert_eq!(json["accepted_post_latency_ms"]["max"], 8.0);
+        assert_eq!(json["post_latency_ms"]["max"], 8.0);
+        assert_eq!(json["saga_latency_ms"]["max"], 2050.0);
+        assert_eq!(json["achieved_post_rate"], 1.5);
+    }
+
+    #[test]
+    fn a_run_without_503s_reports_zero_shed() {
+        let args = Args::try_parse_from(["loadgen", "--orders", "1"]).unwrap();
+        let started = Instant::now();
+        let run = Run {
+            placed: vec![Placed {
+                id: None,
+                started,
+                tries: vec![answer(0, 30_000)],
+            }],
+            started,
+            posted_until: started + Duration::from_secs(30),
+        };
+        let json = Report::new(&args, &run, &HashMap::new()).to_json(None);
+        assert_eq!(json["shed"], 0);
+        assert_eq!(json["shed_latency_ms"]["p99"], 0.0);
+        assert_eq!(json["accepted"], 0);
+        assert_eq!(json["retried_orders"], 0);
+        assert_eq!(json["statuses"], serde_json::json!({"0": 1}));
+        assert_eq!(json["invariants_checked"], false);
     }
 }

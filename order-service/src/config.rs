@@ -14,7 +14,9 @@ pub struct Config {
     /// How long the saga view keeps an event (`SAGA_AUDIT_RETENTION_HOURS`, default 168).
     pub saga_audit_retention: Duration,
     /// Past this many `PENDING` orders, `POST /api/orders` answers 503 at once
-    /// (`MAX_PENDING_ORDERS`, CONTRACT §9).
+    /// (`MAX_PENDING_ORDERS`, CONTRACT §9). The default, 250, is about one second of
+    /// work at saturation on a 2-core box (BENCHMARKS.md "Overload"), so an accepted order
+    /// ends in seconds however much is offered.
     pub max_pending_orders: i64,
 }
 
@@ -43,7 +45,7 @@ impl ServiceConfig for Config {
             saga_audit_retention: Duration::from_secs(
                 3600 * positive(vars, "SAGA_AUDIT_RETENTION_HOURS", 168u64)?,
             ),
-            max_pending_orders: positive(vars, "MAX_PENDING_ORDERS", 50_000i64)?,
+            max_pending_orders: positive(vars, "MAX_PENDING_ORDERS", 250i64)?,
         })
     }
 

@@ -99,7 +99,7 @@ impl Host {
         };
         let broker = Broker::new(config.amqp_url.clone(), config.service, topology);
         Ok(Self {
-            store: Store::new(pool),
+            store: Store::new(pool).publishing_through(broker.clone()),
             broker,
             listener,
             shutdown,

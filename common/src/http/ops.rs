@@ -67,7 +67,7 @@ async fn health() -> Json<Status> {
     })
 }
 
-/// 200 when the database answers, RabbitMQ is connected and the outbox relay gets events
+/// 200 when the database answers, RabbitMQ is connected and the outbox gets events
 /// out, else 503 with the reason.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses(
     (status = 200, description = "Database and broker work", body = Status),

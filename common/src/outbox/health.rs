@@ -1,13 +1,15 @@
-//! What the relay reports about itself, for `/ready`.
+//! What the outbox's publishers report about themselves, for `/ready`.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A batch still waiting after this makes `/ready` answer 503.
 const STALLED_AFTER: Duration = Duration::from_secs(5);
 
-/// What the relay reports about itself, for `/ready`: a service whose events cannot get out
-/// is not ready, even while its broker connection looks open.
+/// What the outbox's publishers (the committing tasks and the relay) report, for `/ready`:
+/// a service whose events cannot get out is not ready, even while its broker connection
+/// looks open.
 #[derive(Debug, Default)]
 pub struct RelayHealth {
     state: Mutex<HealthState>,
@@ -15,8 +17,9 @@ pub struct RelayHealth {
 
 #[derive(Debug, Default)]
 struct HealthState {
-    /// When the batch now waiting for RabbitMQ started.
-    batch_since: Option<Instant>,
+    /// When each batch now waiting for RabbitMQ started, by a number of its own.
+    waiting: HashMap<u64, Instant>,
+    next: u64,
     /// Why the last pass failed, until one succeeds.
     failure: Option<String>,
 }
@@ -25,24 +28,27 @@ impl RelayHealth {
     /// What is wrong with the relay, if anything.
     pub fn problem(&self) -> Option<String> {
         let state = self.lock();
-        if let Some(since) = state.batch_since
+        if let Some(since) = state.waiting.values().min()
             && since.elapsed() > STALLED_AFTER
         {
             return Some(format!(
-                "outbox relay: a batch has waited {} s for RabbitMQ",
+                "outbox: events have waited {} s for RabbitMQ confirms",
                 since.elapsed().as_secs()
             ));
         }
         state
             .failure
             .as_ref()
-            .map(|failure| format!("outbox relay: {failure}"))
+            .map(|failure| format!("outbox: {failure}"))
     }
 
     /// Marks a batch as waiting for RabbitMQ until the returned guard is dropped.
     pub(super) fn waiting(&self) -> Waiting<'_> {
-        self.lock().batch_since = Some(Instant::now());
-        Waiting(self)
+        let mut state = self.lock();
+        let id = state.next;
+        state.next += 1;
+        state.waiting.insert(id, Instant::now());
+        Waiting(self, id)
     }
 
     pub(super) fn record<E: ToString>(&self, result: Result<(), &E>) {
@@ -57,10 +63,10 @@ impl RelayHealth {
 }
 
 /// A batch waiting for RabbitMQ; it stops counting when dropped, however the wait ended.
-pub(super) struct Waiting<'a>(&'a RelayHealth);
+pub(super) struct Waiting<'a>(&'a RelayHealth, u64);
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.lock().batch_since = None;
+        self.0.lock().waiting.remove(&self.1);
     }
 }

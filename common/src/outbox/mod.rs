@@ -1,20 +1,27 @@
 //! The transactional outbox: events are written to the `outbox` table in the transaction
-//! that causes them, and a relay publishes them with publisher confirms once committed.
+//! that causes them, sent by the committing task right after the commit, and sent again by
+//! the relay if that did not work out.
 //!
 //! - [`write`](self::write): the events a unit of work recorded, in one insert before its
 //!   commit (`UnitOfWork::commit` calls it).
-//! - [`row`](self::row): an outbox row as the relay reads it, and its AMQP properties.
-//! - [`relay`](self::relay): publishes committed rows and deletes them once confirmed.
-//! - [`health`](self::health): what the relay reports to `/ready`.
+//! - [`direct`](self::direct): publishes committed rows at once and hands the confirmed
+//!   ones to the relay for deletion.
+//! - [`row`](self::row): an outbox row, and its AMQP properties.
+//! - [`relay`](self::relay): deletes confirmed rows in bulk; publishes rows left behind (a
+//!   failed publish, a crash, another replica's crash) with confirms, then deletes them.
+//! - [`health`](self::health): what the publishers report to `/ready`.
 
+mod direct;
 mod health;
 mod relay;
 mod row;
 pub(crate) mod write;
 
+pub(crate) use direct::Publisher;
 pub use health::RelayHealth;
 pub(crate) use relay::Relay;
 
+use direct::Handoff;
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -22,10 +29,13 @@ use tokio::sync::Notify;
 /// What connects the writers of one service's outbox to its relay.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Signals {
-    /// Rung after every commit that recorded events, so the relay publishes them at once.
+    /// Rung when rows need the relay now: a publish after commit failed, or there was none
+    /// (no broker link, or a store without a publisher).
     pub(crate) bell: Arc<Notify>,
-    /// Whether the relay is getting events out (for `/ready`).
+    /// Whether events are getting out (for `/ready`).
     pub(crate) health: Arc<RelayHealth>,
+    /// Confirmed events, for the relay to delete.
+    pub(crate) handoff: Arc<Handoff>,
 }
 
 /// How many events wait in the outbox (for `/metrics` and the tests).

@@ -1,11 +1,14 @@
-//! The relay: publishes committed events and deletes them once RabbitMQ confirmed.
+//! The relay: the outbox's recovery path and its janitor.
 //!
-//! Woken by `UnitOfWork::commit` the moment events are committed, and every
-//! half second in case another replica's commit or a crash left some behind. Each batch is
-//! locked with `FOR UPDATE SKIP LOCKED`, so replicas share the work without sending an event
-//! twice, and deleted in the same transaction only after every confirm arrived: a crash
-//! anywhere before the commit leaves the rows to be published again (at-least-once; the
-//! consumers' inbox makes the repeat harmless).
+//! Events normally go out from the task that committed them ([`super::direct`]); the relay
+//! deletes their rows in bulk once RabbitMQ has confirmed them, a moment later. It also
+//! publishes whatever is left behind: rows older than [`GRACE`] (a replica that crashed
+//! after its commit), and at once every row written before a failed publish or before
+//! this start (a sweep; rows written since are being sent by their own task). Each
+//! batch is locked with `FOR UPDATE SKIP LOCKED`, so replicas share the work without
+//! sending an event twice, and deleted in the same transaction only after every confirm
+//! arrived: a crash anywhere before the commit leaves the rows to be published again
+//! (at-least-once; the consumers' inbox makes the repeat harmless).
 //!
 //! A batch waits for RabbitMQ at most [`BROKER_TIMEOUT`]: a link that died without a reset
 //! never answers, and lapin would wait for ever while the batch's rows stay locked and
@@ -13,23 +16,29 @@
 //! up, so the broker supervisor opens a fresh one; [`super::RelayHealth`] tells `/ready`.
 
 use super::Signals;
+use super::direct::{BROKER_TIMEOUT, abandon, send_all};
 use super::row::OutgoingEvent;
-use crate::amqp::broker::{Broker, Link};
-use crate::amqp::publish::{self, PublishError};
+use crate::amqp::broker::Broker;
+use crate::amqp::publish::PublishError;
 use crate::retry::Backoff;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 /// How many events one transaction publishes at most.
 const BATCH_SIZE: i64 = 200;
-/// How often the relay looks without being woken.
+/// How often the relay looks for rows left behind without being asked.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How old a row must be before the relay takes it on its own: far longer than a publish
+/// after commit takes, so the relay does not send again what is being sent right now.
+const GRACE: Duration = Duration::from_secs(5);
+/// How long confirmed ids gather before one `DELETE` removes them all.
+const DELETE_GATHER: Duration = Duration::from_millis(50);
 /// Deleted rows after which the relay vacuums the outbox itself.
 const VACUUM_AFTER_ROWS: usize = 10_000;
-/// How long one batch may wait for RabbitMQ, publishes and confirms together. A working
-/// broker confirms a full batch in milliseconds; this leaves room for a busy one.
-const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long giving back a batch's locks may take before the connection is dropped instead.
 const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -52,7 +61,7 @@ pub(crate) enum RelayError {
     Stalled(Duration),
 }
 
-/// Publishes the outbox of one service.
+/// Publishes what is left in the outbox of one service and deletes what was confirmed.
 pub(crate) struct Relay {
     pool: PgPool,
     signals: Signals,
@@ -71,50 +80,111 @@ impl Relay {
         }
     }
 
-    /// Runs until `stop`, then drains what it can before returning.
+    /// Runs until `stop`, then waits for the publishes in flight, deletes what they
+    /// confirmed and sends what is left before returning.
     pub(crate) async fn run(mut self, stop: CancellationToken) {
-        let bell = self.signals.bell.clone();
+        let signals = self.signals.clone();
+        // Rows left from before this start go out at once.
+        let mut sweep = Some(Utc::now());
         let mut backoff = Backoff::reconnect();
+        let mut backing_off = false;
+        let mut next_pass = Instant::now();
         loop {
-            if self.broker.current().is_none() && !stop.is_cancelled() {
-                // Nothing can go out before the broker is there; wait quietly for it.
-                self.broker.connected(&stop).await;
-            }
-            let outcome = self.publish_batch().await;
-            self.signals.health.record(outcome.as_ref().map(|_| ()));
-            match outcome {
-                Ok(RelayOutcome::Published(count)) => {
-                    backoff.reset();
-                    self.deleted += count;
-                    if self.deleted >= VACUUM_AFTER_ROWS {
-                        self.vacuum().await;
+            tokio::select! {
+                // A publish failed: try at once, unless we are already waiting out failures.
+                _ = signals.bell.notified(), if !backing_off => {}
+                _ = signals.handoff.confirmed_bell.notified() => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(DELETE_GATHER) => {}
+                        _ = stop.cancelled() => {}
                     }
+                    self.delete_confirmed().await;
                     continue;
                 }
-                Ok(RelayOutcome::Empty) => {
+                _ = tokio::time::sleep_until(next_pass) => {}
+                _ = stop.cancelled() => return self.drain().await,
+            }
+            sweep = sweep.max(signals.handoff.take_sweep());
+            if self.broker.current().is_none() {
+                // Nothing can go out before the broker is there; look again later.
+                next_pass = Instant::now() + POLL_INTERVAL;
+                continue;
+            }
+            match self.publish_left_behind(sweep).await {
+                Ok(()) => {
+                    sweep = None;
+                    backing_off = false;
                     backoff.reset();
-                    if stop.is_cancelled() {
-                        return;
-                    }
-                    tokio::select! {
-                        _ = bell.notified() => {}
-                        _ = tokio::time::sleep(POLL_INTERVAL) => {}
-                        _ = stop.cancelled() => {}
-                    }
+                    next_pass = Instant::now() + POLL_INTERVAL;
                 }
                 Err(error) => {
-                    if stop.is_cancelled() {
-                        tracing::warn!(%error, "stopping with events still in the outbox; they go out after the restart");
-                        return;
-                    }
+                    // Rows written meanwhile failed to go out too, most likely.
+                    sweep = Some(Utc::now());
+                    backing_off = true;
                     let delay = backoff.next_delay();
                     tracing::warn!(%error, retry_in = ?delay, "outbox relay cannot publish yet");
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = stop.cancelled() => {}
-                    }
+                    next_pass = Instant::now() + delay;
                 }
             }
+        }
+    }
+
+    /// The last pass: wait for the publishes in flight, delete what they confirmed, send
+    /// what they could not.
+    async fn drain(mut self) {
+        let awaiting = &self.signals.handoff.awaiting;
+        awaiting.close();
+        awaiting.wait().await;
+        self.delete_confirmed().await;
+        if self.broker.current().is_none() {
+            return;
+        }
+        if let Err(error) = self.publish_left_behind(Some(Utc::now())).await {
+            tracing::warn!(%error, "stopping with events still in the outbox; they go out after the restart");
+        }
+    }
+
+    /// Publishes batches until nothing is left: rows older than [`GRACE`], and with a
+    /// `sweep`, every row written up to then.
+    async fn publish_left_behind(
+        &mut self,
+        sweep: Option<DateTime<Utc>>,
+    ) -> Result<(), RelayError> {
+        loop {
+            let outcome = self.publish_batch(sweep).await;
+            self.signals.health.record(outcome.as_ref().map(|_| ()));
+            match outcome? {
+                RelayOutcome::Published(count) => self.count_deleted(count).await,
+                RelayOutcome::Empty => return Ok(()),
+            }
+        }
+    }
+
+    /// Deletes, in one statement, the rows of the events confirmed since the last time.
+    async fn delete_confirmed(&mut self) {
+        let ids: Vec<Uuid> = self.signals.handoff.take_confirmed();
+        if ids.is_empty() {
+            return;
+        }
+        let deleted = sqlx::query("DELETE FROM outbox WHERE event_id = ANY($1)")
+            .bind(&ids)
+            .execute(&self.pool)
+            .await;
+        match deleted {
+            Ok(done) => self.count_deleted(done.rows_affected() as usize).await,
+            Err(error) => {
+                // They are confirmed already; a later try deletes them, or past the grace
+                // the relay sends them again (the inbox makes that harmless).
+                tracing::warn!(%error, rows = ids.len(), "could not delete confirmed outbox rows yet");
+                self.signals.handoff.give_back(ids);
+            }
+        }
+    }
+
+    async fn count_deleted(&mut self, count: usize) {
+        self.deleted += count;
+        if self.deleted >= VACUUM_AFTER_ROWS {
+            self.vacuum().await;
         }
     }
 
@@ -131,14 +201,22 @@ impl Relay {
     }
 
     /// Publishes one batch: lock, send all, wait for all confirms, delete, commit.
-    async fn publish_batch(&self) -> Result<RelayOutcome, RelayError> {
+    async fn publish_batch(
+        &self,
+        sweep: Option<DateTime<Utc>>,
+    ) -> Result<RelayOutcome, RelayError> {
         let mut tx = self.pool.begin().await?;
         let events: Vec<OutgoingEvent> = sqlx::query_as(
             "SELECT event_id, event_type, routing_key, order_id, causation_id, occurred_at, payload,
                     traceparent, tracestate
-             FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+             FROM outbox
+             WHERE written_at <= clock_timestamp() - make_interval(secs => $2)
+                OR written_at <= $3
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(BATCH_SIZE)
+        .bind(GRACE.as_secs_f64())
+        .bind(sweep)
         .fetch_all(&mut *tx)
         .await?;
         if events.is_empty() {
@@ -147,7 +225,7 @@ impl Relay {
         let link = self.broker.current().ok_or(PublishError::NotConnected)?;
         let sent = {
             let _waiting = self.signals.health.waiting();
-            tokio::time::timeout(BROKER_TIMEOUT, self.send_all(&link, &events)).await
+            tokio::time::timeout(BROKER_TIMEOUT, send_all(&self.broker, &link, &events)).await
         };
         match sent {
             Ok(Ok(())) => {}
@@ -179,34 +257,6 @@ impl Relay {
         }
         Ok(RelayOutcome::Published(events.len()))
     }
-
-    /// Sends every event of the batch, then waits for all their confirms.
-    async fn send_all(&self, link: &Link, events: &[OutgoingEvent]) -> Result<(), PublishError> {
-        let exchange = &self.broker.topology().exchange;
-        let service = self.broker.service();
-        let mut confirms = Vec::with_capacity(events.len());
-        for event in events {
-            let properties = event.properties(service);
-            confirms.push(
-                publish::send(
-                    &link.publisher,
-                    exchange,
-                    &event.routing_key,
-                    &event.payload,
-                    properties,
-                )
-                .await?,
-            );
-            tracing::info!(
-                order_id = %event.order_id,
-                event_type = %event.event_type,
-                message_id = %event.event_id,
-                routing_key = %event.routing_key,
-                "published {}", event.event_type
-            );
-        }
-        publish::confirmed(confirms).await
-    }
 }
 
 /// Rolls a batch back so its rows are free for the next pass or another replica at once.
@@ -219,15 +269,4 @@ async fn release(tx: sqlx::Transaction<'static, sqlx::Postgres>) {
     {
         tracing::warn!("could not roll the outbox batch back in time");
     }
-}
-
-/// Gives up on a link that stopped answering: closing marks its connection as closing at
-/// once, so the broker supervisor opens a fresh one and consumers resubscribe. The close
-/// handshake itself may never be answered, so it runs out in the background.
-fn abandon(link: &Link) {
-    let connection = link.connection.clone();
-    tokio::spawn(async move {
-        let close = connection.close(200, "publisher stopped answering".into());
-        let _ = tokio::time::timeout(BROKER_TIMEOUT, close).await;
-    });
 }

@@ -29,6 +29,14 @@ struct StoredCharge {
     succeeded: bool,
 }
 
+/// What the simulator knew before a charge: the key's stored answer, and the order's tries.
+struct Seen {
+    stored: Option<StoredCharge>,
+    tried: u64,
+}
+
+type SeenRow = (i64, Option<Uuid>, Option<i64>, Option<String>, Option<bool>);
+
 #[derive(sqlx::FromRow)]
 struct StoredRefund {
     charge_id: String,
@@ -52,33 +60,63 @@ impl Simulator {
     }
 
     async fn try_charge(&self, request: &ChargeRequest) -> Result<ChargeAnswer, sqlx::Error> {
-        if let Some(stored) = self.stored_charge(&request.key).await? {
+        let seen = self.look_up(request).await?;
+        if let Some(stored) = seen.stored {
             return Ok(answer_again(&stored, request));
         }
         let rank = self.rank(request.order_id).await?;
-        let tried: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM simulator_charges WHERE order_id = $1")
-                .bind(request.order_id)
-                .fetch_one(&self.pool)
-                .await?;
-        let succeeded = decide(self.seed, self.success_rate, rank, tried as u64 + 1);
-        sqlx::query(
+        let succeeded = decide(self.seed, self.success_rate, rank, seen.tried + 1);
+        let inserted: Option<StoredCharge> = sqlx::query_as(
             "INSERT INTO simulator_charges (idempotency_key, order_id, amount_cents, charge_id, succeeded)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING
+             RETURNING order_id, amount_cents, charge_id, succeeded",
         )
         .bind(&request.key)
         .bind(request.order_id)
         .bind(request.amount.cents())
         .bind(format!("ch_sim_{}", Uuid::new_v4().simple()))
         .bind(succeeded)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
         // A concurrent try of the same key may have stored its answer first; that one holds.
-        let stored = self.stored_charge(&request.key).await?;
+        let stored = match inserted {
+            Some(stored) => Some(stored),
+            None => self.stored_charge(&request.key).await?,
+        };
         Ok(stored.map_or_else(
             || ChargeAnswer::Unknown(Unknown::new("simulator lost its answer")),
             |stored| answer_again(&stored, request),
         ))
+    }
+
+    /// In one statement: the answer stored for the key, if any, and how many charges of
+    /// the order were tried before.
+    async fn look_up(&self, request: &ChargeRequest) -> Result<Seen, sqlx::Error> {
+        let (tried, order_id, amount_cents, charge_id, succeeded): SeenRow = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM simulator_charges WHERE order_id = $2),
+                    c.order_id, c.amount_cents, c.charge_id, c.succeeded
+             FROM (SELECT 1) AS one
+             LEFT JOIN simulator_charges c ON c.idempotency_key = $1",
+        )
+        .bind(&request.key)
+        .bind(request.order_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let stored = match (order_id, amount_cents, charge_id, succeeded) {
+            (Some(order_id), Some(amount_cents), Some(charge_id), Some(succeeded)) => {
+                Some(StoredCharge {
+                    order_id,
+                    amount_cents,
+                    charge_id,
+                    succeeded,
+                })
+            }
+            _ => None,
+        };
+        Ok(Seen {
+            stored,
+            tried: tried.max(0) as u64,
+        })
     }
 
     async fn stored_charge(&self, key: &str) -> Result<Option<StoredCharge>, sqlx::Error> {

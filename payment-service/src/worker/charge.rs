@@ -2,7 +2,7 @@
 //! unknown) or the next attempt started and committed, then the provider's answer and the
 //! event it causes recorded in one transaction — if this worker still holds the row.
 
-use super::{PaymentWorker, StepResult};
+use super::{Left, PaymentWorker, StepResult};
 use crate::payments::{self, PaymentRow, PaymentStatus};
 use crate::provider::{ChargeAnswer, ChargeRequest, charge_key};
 use common::events::{Event, PaymentFailed, PaymentProcessed};
@@ -23,11 +23,12 @@ impl PaymentWorker {
             (attempt, key)
         } else if row.cancel_requested {
             let mut conn = self.store.pool().acquire().await?;
-            return payments::fail(&mut conn, order_id, "order cancelled between attempts").await;
+            payments::fail(&mut conn, order_id, "order cancelled between attempts").await?;
+            return Ok(Left::Nothing);
         } else {
             match payments::start_attempt(self.store.pool(), order_id, lease).await? {
                 Some(started) => started,
-                None => return payments::release(self.store.pool(), order_id, lease).await,
+                None => return self.release(order_id, lease).await,
             }
         };
         let request = ChargeRequest {
@@ -43,12 +44,12 @@ impl PaymentWorker {
                 attempt,
                 "lease lost meanwhile; another worker finishes this attempt"
             );
-            return Ok(());
+            return Ok(Left::Nothing);
         };
         let still_this_attempt =
             now.status == PaymentStatus::Pending && now.attempt_open && now.attempts() == attempt;
         if !still_this_attempt {
-            return Ok(());
+            return Ok(Left::Nothing);
         }
         let amount = now.amount();
         match answer {
@@ -65,13 +66,16 @@ impl PaymentWorker {
                 tracing::info!(attempt, %amount, %charge_id, payment_id = %now.payment_id, "payment processed");
                 if now.cancel_requested {
                     tracing::info!("the order was cancelled meanwhile; refund due");
+                    return Ok(Left::Due);
                 }
+                Ok(Left::Nothing)
             }
             ChargeAnswer::Declined { reason } if now.cancel_requested => {
                 let note = format!("attempt {attempt} declined ({reason}); order cancelled");
                 payments::fail(uow.conn(), order_id, &note).await?;
                 uow.commit().await?;
                 tracing::info!(attempt, %reason, "payment declined and the order is cancelled; nothing charged");
+                Ok(Left::Nothing)
             }
             ChargeAnswer::Declined { reason } if attempt >= self.policy.max_attempts => {
                 let failure = format!("Payment declined {attempt} times");
@@ -85,6 +89,7 @@ impl PaymentWorker {
                 uow.publish(failed, now.reserved_event_id);
                 uow.commit().await?;
                 tracing::info!(attempt, last_reason = %reason, reason = %failure, "payment failed");
+                Ok(Left::Nothing)
             }
             ChargeAnswer::Declined { reason } => {
                 let delay = Backoff::nth_delay(self.policy.retry_base, attempt);
@@ -92,12 +97,12 @@ impl PaymentWorker {
                     .await?;
                 uow.commit().await?;
                 tracing::info!(attempt, max_attempts = self.policy.max_attempts, retry_in = ?delay, %reason, "payment declined; will retry");
+                Ok(Left::Due)
             }
             ChargeAnswer::Unknown(unknown) => {
                 self.ask_again_later(uow, &now, &unknown, &request.key)
-                    .await?
+                    .await
             }
         }
-        Ok(())
     }
 }

@@ -35,6 +35,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
+use uuid::Uuid;
 
 /// The longest a worker sleeps without looking for due rows.
 pub const POLL: Duration = Duration::from_secs(1);
@@ -60,8 +61,18 @@ pub struct PaymentWorker {
     pub policy: Policy,
 }
 
-/// Why one step did not finish; the row stays due and is taken again after its lease.
-type StepResult = Result<(), sqlx::Error>;
+/// What a step left behind: whether its row may be due again soon, so the loop looks at
+/// once, or nothing is due from it (the common case: one look fewer per payment). An error
+/// leaves the row due after its lease.
+type StepResult = Result<Left, sqlx::Error>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    /// Finished, or another worker's now: nothing due from this row.
+    Nothing,
+    /// Due again soon: a retry after its backoff, a refund, a released row.
+    Due,
+}
 
 impl PaymentWorker {
     /// Works until `stop`; in-flight provider calls finish (each bounded by its timeout).
@@ -111,8 +122,8 @@ impl PaymentWorker {
         tracing::info!("payment worker stopped");
     }
 
-    /// Works each claimed row in its own task; a finished step rings `bell`, since the row
-    /// may be due again soon (a declined attempt's backoff).
+    /// Works each claimed row in its own task; a step that leaves its row due again soon (a
+    /// declined attempt's backoff) rings `bell`.
     fn spawn_steps(
         self: &Arc<Self>,
         rows: Vec<PaymentRow>,
@@ -126,7 +137,7 @@ impl PaymentWorker {
                 // row back in any case.
                 continue;
             };
-            let (this, bell) = (self.clone(), bell.clone());
+            let (this, bell, slots_left) = (self.clone(), bell.clone(), slots.clone());
             // The step continues the trace of the message that asked for the payment.
             let span = tracing::info_span!(
                 "payment",
@@ -140,11 +151,15 @@ impl PaymentWorker {
             .continue_in(&span);
             in_flight.spawn(
                 async move {
-                    if let Err(error) = this.step(row).await {
+                    let left = this.step(row).await.unwrap_or_else(|error| {
                         tracing::warn!(%error, "payment step failed; it is taken up again after its lease");
-                    }
+                        Left::Nothing
+                    });
                     drop(slot);
-                    bell.notify_one();
+                    // A loop that stopped claiming for want of a slot waits for this one.
+                    if left == Left::Due || slots_left.available_permits() == 1 {
+                        bell.notify_one();
+                    }
                 }
                 .instrument(span),
             );
@@ -153,13 +168,19 @@ impl PaymentWorker {
 
     async fn step(&self, row: PaymentRow) -> StepResult {
         let Some(lease) = row.lease else {
-            return Ok(());
+            return Ok(Left::Nothing);
         };
         match row.status {
             PaymentStatus::Pending => self.charge(row, lease).await,
             _ if row.refund_due() && row.refund_id.is_none() => self.refund(row, lease).await,
-            _ => payments::release(self.store.pool(), row.order_id, lease).await,
+            _ => self.release(row.order_id, lease).await,
         }
+    }
+
+    /// Gives the row back, due at once.
+    async fn release(&self, order_id: Uuid, lease: Uuid) -> StepResult {
+        payments::release(self.store.pool(), order_id, lease).await?;
+        Ok(Left::Due)
     }
 
     /// Records that the outcome of the call under `key` (a charge attempt or the refund)
@@ -178,7 +199,8 @@ impl PaymentWorker {
             tracing::warn!(reason = %unknown.reason, %key, ?retry_in, "outcome unknown; will ask again with the same key");
         }
         payments::unknown(uow.conn(), now.order_id, &unknown.reason, retry_in).await?;
-        uow.commit().await
+        uow.commit().await?;
+        Ok(Left::Due)
     }
 
     /// The backoff before asking again about an unknown outcome, growing with each try.

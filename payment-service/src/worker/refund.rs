@@ -2,7 +2,7 @@
 //! order's one refund key, and `PaymentRefunded` recorded — if this worker still holds
 //! the row.
 
-use super::{PaymentWorker, StepResult};
+use super::{Left, PaymentWorker, StepResult};
 use crate::payments::{self, PaymentRow};
 use crate::provider::{RefundAnswer, RefundRequest, refund_key};
 use common::events::{Event, PaymentRefunded};
@@ -14,7 +14,7 @@ impl PaymentWorker {
         let order_id = row.order_id;
         let Some(charge_id) = row.charge_id.clone() else {
             tracing::error!("a processed payment without a charge id cannot be refunded");
-            return payments::release(self.store.pool(), order_id, lease).await;
+            return self.release(order_id, lease).await;
         };
         let request = RefundRequest {
             key: refund_key(order_id),
@@ -25,10 +25,10 @@ impl PaymentWorker {
 
         let mut uow = self.store.begin().await?;
         let Some(now) = payments::lock_leased(uow.conn(), order_id, lease).await? else {
-            return Ok(());
+            return Ok(Left::Nothing);
         };
         if !(now.refund_due() && now.refund_id.is_none()) {
-            return Ok(());
+            return Ok(Left::Nothing);
         }
         match answer {
             RefundAnswer::Succeeded { refund_id } => {
@@ -41,12 +41,12 @@ impl PaymentWorker {
                 uow.publish(event, now.cancel_event_id);
                 uow.commit().await?;
                 tracing::info!(amount = %now.amount(), %refund_id, "payment refunded");
+                Ok(Left::Nothing)
             }
             RefundAnswer::Unknown(unknown) => {
                 self.ask_again_later(uow, &now, &unknown, &request.key)
-                    .await?
+                    .await
             }
         }
-        Ok(())
     }
 }
