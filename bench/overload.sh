@@ -6,7 +6,8 @@
 #
 # Needs the system running (e.g. `PAYMENT_SUCCESS_RATE=1 RUST_LOG=warn cargo run --release
 # -p devstack`). Runs through loadgen, each step with --json and its invariant check:
-#   1. closed loop, 5000 orders at concurrency 64 (the capacity before);
+#   1. closed loop, 5000 orders at concurrency 64, a shed order retried after Retry-After
+#      (the capacity before);
 #   2. RATE orders/s offered for SECS s (default 60), no retry: a 503 gives the order up;
 #   3. the closed loop again (the capacity after: recovery).
 # Appends the three reports to bench/results/overload.jsonl, each with `run` (when this run
@@ -48,11 +49,11 @@ step() {
     reports+=("$report")
 }
 
-step closed-before --orders 5000 --concurrency 64
+step closed-before --orders 5000 --concurrency 64 --retry-shed
 # 503s come back at once, so 512 POSTs in flight keep up with any rate the box can answer;
 # `POSTs/s` in the table shows whether loadgen really offered RATE.
 step overload --rate "$rate" --duration "$secs" --concurrency 512
-step closed-after --orders 5000 --concurrency 64
+step closed-after --orders 5000 --concurrency 64 --retry-shed
 
 completed_per_s() { jq '.completed / .duration_s' <<<"$1"; }
 first=$(completed_per_s "${reports[0]}")

@@ -63,16 +63,29 @@ async fn list_notifications(
             format!("must be from 1 to {MAX_LIMIT}"),
         ));
     }
-    let notifications = sqlx::query_as(
-        "SELECT * FROM (
-             SELECT id, order_id, event_type, message, created_at, occurred_at FROM notifications
-             WHERE $1::uuid IS NULL OR order_id = $1
-             ORDER BY occurred_at DESC, created_at DESC, id DESC LIMIT $2
-         ) latest ORDER BY occurred_at, created_at, id",
-    )
-    .bind(params.order_id)
-    .bind(limit)
-    .fetch_all(state.store.pool())
-    .await?;
+    // Two statements, not one with `$1 IS NULL OR order_id = $1`: a prepared statement's
+    // generic plan cannot use the (order_id, event_type) index for that, and an order's
+    // notifications were then found by scanning them all (7 ms each at 50,000 rows).
+    let query = match params.order_id {
+        Some(_) => {
+            "SELECT * FROM (
+                 SELECT id, order_id, event_type, message, created_at, occurred_at FROM notifications
+                 WHERE order_id = $1
+                 ORDER BY occurred_at DESC, created_at DESC, id DESC LIMIT $2
+             ) latest ORDER BY occurred_at, created_at, id"
+        }
+        None => {
+            "SELECT * FROM (
+                 SELECT id, order_id, event_type, message, created_at, occurred_at FROM notifications
+                 WHERE $1::uuid IS NULL
+                 ORDER BY occurred_at DESC, created_at DESC, id DESC LIMIT $2
+             ) latest ORDER BY occurred_at, created_at, id"
+        }
+    };
+    let notifications = sqlx::query_as(query)
+        .bind(params.order_id)
+        .bind(limit)
+        .fetch_all(state.store.pool())
+        .await?;
     Ok(axum::Json(notifications))
 }

@@ -10,16 +10,20 @@ use uuid::Uuid;
 
 /// Takes up to `limit` due rows for `lease`: each gets a fresh lease token and is not due
 /// again until the lease ends, so a worker that dies mid-call leaves it to another later.
+/// The rows are chosen in a CTE, which runs once: as `WHERE order_id IN (SELECT … LIMIT
+/// … SKIP LOCKED)` the planner may run the subquery again and claim more than `limit`
+/// rows, and the worker, out of slots, then left the extra ones to wait out their lease.
 pub async fn claim_due(
     db: impl PgExecutor<'_>,
     limit: i64,
     lease: Duration,
 ) -> Result<Vec<PaymentRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE payments SET due_at = now() + make_interval(secs => $2), lease = gen_random_uuid()
-         WHERE order_id IN (
-             SELECT order_id FROM payments WHERE due_at <= now()
+        "WITH due AS (
+             SELECT order_id AS due_id FROM payments WHERE due_at <= now()
              ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         UPDATE payments SET due_at = now() + make_interval(secs => $2), lease = gen_random_uuid()
+         FROM due WHERE payments.order_id = due.due_id
          RETURNING {COLUMNS}"
     )))
     .bind(limit)

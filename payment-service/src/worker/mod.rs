@@ -87,13 +87,20 @@ impl PaymentWorker {
         let in_flight = TaskTracker::new();
         while !stop.is_cancelled() {
             let free = slots.available_permits().min(CLAIM_BATCH);
-            let claimed = if free == 0 {
-                Ok(Vec::new())
-            } else {
-                payments::claim_due(this.store.pool(), free as i64, this.policy.lease).await
-            };
+            if free == 0 {
+                // Every slot is busy: the step that frees one rings the bell. Asking the
+                // database meanwhile would only spin.
+                tokio::select! {
+                    _ = bell.notified() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = stop.cancelled() => {}
+                }
+                continue;
+            }
+            let claimed =
+                payments::claim_due(this.store.pool(), free as i64, this.policy.lease).await;
             let wait = match claimed {
-                Ok(rows) if rows.len() == free && free > 0 => {
+                Ok(rows) if rows.len() >= free => {
                     this.spawn_steps(rows, &slots, &in_flight, &bell);
                     continue;
                 }
@@ -133,8 +140,15 @@ impl PaymentWorker {
     ) {
         for row in rows {
             let Ok(slot) = slots.clone().try_acquire_owned() else {
-                // Cannot happen (claims never exceed the free slots); the lease brings the
-                // row back in any case.
+                // Claims never exceed the free slots; should one, the row is given back at
+                // once rather than left to wait out its lease.
+                tracing::warn!(order_id = %row.order_id, "claimed a payment with no free slot; giving it back");
+                if let Some(lease) = row.lease {
+                    let pool = self.store.pool().clone();
+                    in_flight.spawn(async move {
+                        let _ = payments::release(&pool, row.order_id, lease).await;
+                    });
+                }
                 continue;
             };
             let (this, bell, slots_left) = (self.clone(), bell.clone(), slots.clone());
