@@ -20,8 +20,9 @@
 //! - [`store`]: a [`store::UnitOfWork`] — one transaction that claims an incoming message
 //!   (inbox) and records outgoing events (outbox) together with the state change.
 //! - [`inbox`]: claiming applied message ids, and pruning old ones.
-//! - [`outbox`]: the outbox row, its write in the unit of work, and the relay that
-//!   publishes committed events with publisher confirms.
+//! - [`outbox`]: the outbox row, its write in the unit of work, the publish right after
+//!   the commit (with publisher confirms), and the relay that deletes confirmed rows in
+//!   bulk and sends what a failure or a crash left behind.
 //! - [`amqp`]: connection supervision and the one way to subscribe
 //!   ([`amqp::broker::Link::consume`]), the topology, publishing, the headers of failing
 //!   messages, dead letters, and the consumer: subscribe and batch, dispatch to a
