@@ -18,10 +18,15 @@ use super::headers::{
 };
 use super::publish::{self, PublishError};
 use crate::service::Service;
+use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// How long a peek or a walk waits for the letters it fetched to be back in the queue.
+const RETURN_WAIT: Duration = Duration::from_secs(2);
 
 /// Publishes a copy of `delivery` to the service's dead-letter queue and waits for the
 /// confirm; the caller acks the original afterwards.
@@ -102,9 +107,21 @@ pub async fn depth(link: &Link, queue: &str) -> lapin::Result<u32> {
     Ok(declared.message_count())
 }
 
+/// Closes `channel`, which returns the `returned` messages it holds unacknowledged to
+/// `queue` in their order, and waits (up to [`RETURN_WAIT`]) until they are ready there
+/// again: a quorum queue takes them back asynchronously, after the close, and the next
+/// request (a replay right after a look) must find them.
+async fn give_back(link: &Link, channel: Channel, queue: &str, returned: u32) -> lapin::Result<()> {
+    let _ = channel.close(200, "done".into()).await;
+    let deadline = Instant::now() + RETURN_WAIT;
+    while returned > 0 && depth(link, queue).await? < returned && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
 /// Reads up to `limit` of `service`'s dead letters without removing them: they are fetched
-/// unacknowledged on a channel of their own, and closing that channel returns them to the
-/// queue in order.
+/// unacknowledged on a channel of their own and given back in order before it returns.
 pub async fn peek(
     broker: &Broker,
     link: &Link,
@@ -123,7 +140,7 @@ pub async fn peek(
         };
         letters.push(DeadLetter::of(&message.delivery));
     }
-    let _ = channel.close(200, "peek done".into()).await;
+    give_back(link, channel, &queue, letters.len() as u32).await?;
     Ok(letters)
 }
 
@@ -218,8 +235,7 @@ pub async fn discard(
 }
 
 /// Walks `service`'s dead-letter queue: every message now in it is fetched unacknowledged,
-/// the matches are replayed or acked away, and closing the channel returns the rest to the
-/// queue in their order.
+/// the matches are replayed or acked away, and the rest are given back in their order.
 async fn walk(
     broker: &Broker,
     link: &Link,
@@ -256,6 +272,6 @@ async fn walk(
         }
         matched += 1;
     }
-    let _ = channel.close(200, "walk done".into()).await;
+    give_back(link, channel, &dead_letters, seen - matched).await?;
     Ok(matched)
 }
