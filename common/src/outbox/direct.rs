@@ -5,8 +5,8 @@
 //! negative or missing confirm) leaves the rows where they are and tells the relay to
 //! publish them now, so the relay stays the one path that recovers.
 
-use super::Signals;
 use super::row::OutgoingEvent;
+use super::{Signals, count_published, lock};
 use crate::amqp::broker::{Broker, Link};
 use crate::amqp::publish::{self, PublishError};
 use chrono::{DateTime, Utc};
@@ -56,12 +56,6 @@ impl Handoff {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// Sends committed events at once; see the module doc.
 #[derive(Clone)]
 pub(crate) struct Publisher {
@@ -94,10 +88,7 @@ impl Publisher {
         };
         match sent {
             Ok(Ok(())) => {
-                for row in &rows {
-                    metrics::counter!("messages_published_total", "event_type" => row.event_type.clone())
-                        .increment(1);
-                }
+                count_published(rows.iter().map(|row| &row.event_type));
                 self.signals
                     .handoff
                     .confirm(rows.iter().map(|row| row.event_id));

@@ -38,6 +38,22 @@ pub(crate) struct Signals {
     pub(crate) handoff: Arc<Handoff>,
 }
 
+/// Takes a lock shared with tasks that may have panicked holding it: what it guards (ids,
+/// a time, health flags) stays consistent at every step, so a poisoned lock is still fine.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Counts events RabbitMQ confirmed, by type (`messages_published_total`).
+fn count_published<'a>(event_types: impl IntoIterator<Item = &'a String>) {
+    for event_type in event_types {
+        metrics::counter!("messages_published_total", "event_type" => event_type.clone())
+            .increment(1);
+    }
+}
+
 /// How many events wait in the outbox (for `/metrics` and the tests).
 pub(crate) async fn backlog(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM outbox")

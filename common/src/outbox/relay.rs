@@ -15,9 +15,9 @@
 //! other replicas skip them. Past the timeout the batch is rolled back and the link given
 //! up, so the broker supervisor opens a fresh one; [`super::RelayHealth`] tells `/ready`.
 
-use super::Signals;
 use super::direct::{BROKER_TIMEOUT, abandon, send_all};
 use super::row::OutgoingEvent;
+use super::{Signals, count_published};
 use crate::amqp::broker::Broker;
 use crate::amqp::publish::PublishError;
 use crate::retry::Backoff;
@@ -251,10 +251,7 @@ impl Relay {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        for event in &events {
-            metrics::counter!("messages_published_total", "event_type" => event.event_type.clone())
-                .increment(1);
-        }
+        count_published(events.iter().map(|event| &event.event_type));
         Ok(RelayOutcome::Published(events.len()))
     }
 }
