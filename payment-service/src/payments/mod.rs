@@ -3,15 +3,14 @@
 //!
 //! The consumer writes only quick changes: "this order is to be paid" ([`want`]) and
 //! "this order is cancelled" ([`void`] and what follows). The worker claims due rows with a
-//! lease ([`claim_due`]), commits each attempt before the provider hears of it
-//! ([`start_attempt`]), and records the answer under the row lock, checking its lease
+//! lease, committing each row's next attempt with the claim before the provider hears of
+//! it ([`claim_due`]), and records the answer under the row lock, checking its lease
 //! ([`lock_leased`]) so a worker that lost its row writes nothing.
 //!
 //! # Layout
 //! - this module: the row, its status, and [`find`] for the API;
 //! - `requests`: the consumer's writes — [`want`], [`void`], [`request_cancel`];
-//! - `lease`: the worker's hold on a row — [`claim_due`], [`start_attempt`],
-//!   [`lock_leased`], [`release`];
+//! - `lease`: the worker's hold on a row — [`claim_due`], [`lock_leased`], [`release`];
 //! - `answers`: what an answer does to the row — [`processed`], [`declined`],
 //!   [`unknown`], [`refunded`], [`fail`].
 
@@ -20,7 +19,7 @@ mod lease;
 mod requests;
 
 pub use answers::{declined, fail, processed, refunded, unknown};
-pub use lease::{claim_due, lock_leased, next_due_in, release, start_attempt, unfinished};
+pub use lease::{claim_due, lock_leased, next_due_in, release, unfinished};
 pub use requests::{lock_orders, request_cancel, void, want};
 
 use chrono::{DateTime, Utc};
@@ -89,6 +88,10 @@ pub struct PaymentRow {
     /// The trace the payment was asked for in; the worker's steps continue it.
     pub traceparent: Option<String>,
     pub tracestate: Option<String>,
+    /// The claim that returned this row started its next attempt ([`claim_due`]); false
+    /// for a row read any other way.
+    #[sqlx(default)]
+    pub attempt_started: bool,
 }
 
 impl PaymentRow {

@@ -1,6 +1,7 @@
 //! One step of a payment that is due: the current attempt asked again (its outcome was
-//! unknown) or the next attempt started and committed, then the provider's answer and the
-//! event it causes recorded in one transaction — if this worker still holds the row.
+//! unknown) or the next one, which the claim started and committed; then the provider's
+//! answer and the event it causes recorded in one transaction — if this worker still holds
+//! the row.
 
 use super::{Left, PaymentWorker, StepResult};
 use crate::payments::{self, PaymentRow, PaymentStatus};
@@ -10,27 +11,22 @@ use common::retry::Backoff;
 use uuid::Uuid;
 
 impl PaymentWorker {
-    /// One try of the current attempt, or the start of the next one.
+    /// One try of the attempt the claim started, or again of one whose outcome is unknown.
     pub(super) async fn charge(&self, row: PaymentRow, lease: Uuid) -> StepResult {
         let order_id = row.order_id;
-        let (attempt, key) = if row.attempt_open {
-            let attempt = row.attempts();
-            let key = row
-                .attempt_key
-                .clone()
-                .unwrap_or_else(|| charge_key(order_id, attempt));
-            tracing::info!(attempt, %key, "asking the provider again about an attempt whose outcome is unknown");
-            (attempt, key)
-        } else if row.cancel_requested {
+        if row.cancel_requested && !row.attempt_open {
             let mut conn = self.store.pool().acquire().await?;
             payments::fail(&mut conn, order_id, "order cancelled between attempts").await?;
             return Ok(Left::Nothing);
-        } else {
-            match payments::start_attempt(self.store.pool(), order_id, lease).await? {
-                Some(started) => started,
-                None => return self.release(order_id, lease).await,
-            }
-        };
+        }
+        let attempt = row.attempts();
+        let key = row
+            .attempt_key
+            .clone()
+            .unwrap_or_else(|| charge_key(order_id, attempt));
+        if !row.attempt_started {
+            tracing::info!(attempt, %key, "asking the provider again about an attempt whose outcome is unknown");
+        }
         let request = ChargeRequest {
             key,
             order_id,

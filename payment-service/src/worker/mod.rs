@@ -1,8 +1,9 @@
 //! The payment worker: takes due payment rows and asks the provider, outside any
 //! transaction and without holding a consumer slot.
 //!
-//! For each row it goes: commit the attempt (number and key) → ask the provider →
-//! in one transaction, record the answer and the event it causes in the outbox.
+//! For each row it goes: claim it, which commits its next attempt (number and key) →
+//! ask the provider → in one transaction, record the answer and the event it causes in
+//! the outbox.
 //! - succeeded → `PROCESSED` + `PaymentProcessed` (a cancelled order's refund is then due);
 //! - declined → the next attempt after the backoff, or `FAILED` + `PaymentFailed` after
 //!   `PAYMENT_MAX_ATTEMPTS` (or `FAILED` alone if the order was cancelled meanwhile);
