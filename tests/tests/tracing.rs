@@ -71,7 +71,17 @@ async fn one_order_is_one_trace_across_four_services_continuing_the_callers_trac
             // order-service consumes PaymentProcessed; notification two events.
             let enough = !of(&spans, "order-service", SpanKind::Consumer).is_empty()
                 && of(&spans, "notification-service", SpanKind::Consumer).len() >= 2;
-            if consumers_everywhere && enough {
+            // Each process exports on its own schedule: a consumer's span may arrive
+            // before the span of the producer in another process that it continues.
+            let parents_in = spans
+                .iter()
+                .filter(|span| span.kind == SpanKind::Consumer)
+                .all(|consumer| {
+                    spans.iter().any(|span| {
+                        span.kind == SpanKind::Producer && span.span_id == consumer.parent_span_id
+                    })
+                });
+            if consumers_everywhere && enough && parents_in {
                 Ok(spans)
             } else {
                 Err(format!("{spans:#?}"))
