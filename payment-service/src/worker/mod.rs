@@ -71,7 +71,7 @@ type StepResult = Result<Left, sqlx::Error>;
 enum Left {
     /// Finished, or another worker's now: nothing due from this row.
     Nothing,
-    /// Due again soon: a retry after its backoff, a refund, a released row.
+    /// Due again soon: a retry after its backoff, a refund.
     Due,
 }
 
@@ -141,15 +141,10 @@ impl PaymentWorker {
     ) {
         for row in rows {
             let Ok(slot) = slots.clone().try_acquire_owned() else {
-                // Claims never exceed the free slots; should one, the row is given back at
-                // once rather than left to wait out its lease.
-                tracing::warn!(order_id = %row.order_id, "claimed a payment with no free slot; giving it back");
-                if let Some(lease) = row.lease {
-                    let pool = self.store.pool().clone();
-                    in_flight.spawn(async move {
-                        let _ = payments::release(&pool, row.order_id, lease).await;
-                    });
-                }
+                // Claims never exceed the free slots; should one, the row is due again when
+                // its lease ends. (Releasing it would make it due never: `release` is for
+                // rows with nothing left to do.)
+                tracing::warn!(order_id = %row.order_id, "claimed a payment with no free slot; it is taken up again after its lease");
                 continue;
             };
             let (this, bell, slots_left) = (self.clone(), bell.clone(), slots.clone());
@@ -192,10 +187,10 @@ impl PaymentWorker {
         }
     }
 
-    /// Gives the row back, due at once.
+    /// Lets go of a row with nothing left to do: it is not due again.
     async fn release(&self, order_id: Uuid, lease: Uuid) -> StepResult {
         payments::release(self.store.pool(), order_id, lease).await?;
-        Ok(Left::Due)
+        Ok(Left::Nothing)
     }
 
     /// Records that the outcome of the call under `key` (a charge attempt or the refund)
