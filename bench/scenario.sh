@@ -40,8 +40,13 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-cargo build --release -q --locked -p order-service -p inventory-service -p payment-service \
-    -p notification-service -p loadgen
+# Another build's binaries (--bin-dir) are used as they are; loadgen is always this tree's.
+if [ "$bin_dir" = target/release ]; then
+    cargo build --release -q --locked -p order-service -p inventory-service -p payment-service \
+        -p notification-service -p loadgen
+elif [ -z "$script" ]; then
+    cargo build --release -q --locked -p loadgen
+fi
 
 run=bench$(date +%s)
 logs=target/bench-logs/$run
@@ -130,8 +135,11 @@ if [ -n "$statements" ]; then
         sql "SELECT '$short', round(sum(calls) FILTER (WHERE query NOT IN ('BEGIN','COMMIT','ROLLBACK'))::numeric / $sagas, 2),
                     round(((SELECT xact_commit FROM pg_stat_database WHERE datname = '$db') - ${before:-0})::numeric / $sagas, 2)
              FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$db'" |
-            awk -F'|' '{printf "  %-13s %6s statements  %5s commits\n", $1, $2, $3}' >&2
-    done
+            awk -F'|' '{printf "  %-13s %6s statements  %5s commits\n", $1, $2, $3}'
+    done | tee "$logs/statements.txt" >&2
+    # The same as one JSON line, for scripts (bench/compare.sh).
+    awk '{s += $2; c += $4} END {printf "scenario-statements {\"statements_per_saga\":%.2f,\"commits_per_saga\":%.2f}\n", s, c}' \
+        "$logs/statements.txt" >&2
     sql "SELECT round(sum(calls)::numeric / $sagas, 2) || ' per saga  ' || left(regexp_replace(query, '\s+', ' ', 'g'), 90)
          FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
          WHERE d.datname LIKE '${run}_%' AND query NOT IN ('BEGIN','COMMIT','ROLLBACK')
