@@ -1,6 +1,6 @@
-//! A publisher channel that dies on a live connection heals: the service replaces the whole
-//! connection, its consumer resubscribes, and retries and dead letters go out again; the
-//! replaced connection is closed, not leaked.
+//! A publisher channel that dies on a live connection heals: the service opens a fresh one,
+//! declares its topology again (the exchange and bindings come back), and retries and dead
+//! letters go out again — on the same connection, none leaked.
 
 use lapin::options::ExchangeDeleteOptions;
 use saga_tests::broker::connect_any;
@@ -51,7 +51,7 @@ async fn a_publisher_channel_killed_by_a_deleted_exchange_heals_and_dead_letters
     assert_eq!(done["status"], "COMPLETED");
 
     // A message order-service must dead-letter: its consumer has to publish, which it
-    // cannot do with the dead channel of the replaced link.
+    // cannot do on the channel the 404 closed.
     let poison = stack
         .broker
         .publish_poison("inventory.unavailable", b"not json at all")

@@ -2,14 +2,19 @@
 //!
 //! [`Broker::run`] connects (with backoff), declares the topology, opens a publisher channel
 //! in confirm mode, and publishes the live [`Link`] to everyone waiting for it. When the
-//! connection or its publisher channel dies it withdraws the link, closes that connection
-//! (so consumers on it resubscribe rather than keep a link that cannot publish) and starts
-//! over; consumers and the outbox relay simply wait for the next link.
+//! connection dies it withdraws the link, closes that connection and starts over; consumers
+//! and the outbox relay simply wait for the next link. A publisher channel that fails is
+//! replaced on the same connection ([`ConfirmChannel`]).
+//!
+//! While connected it declares the topology again every [`HEAL_EVERY`], and at once when
+//! asked ([`Broker::heal`]: a message came back unrouted, a publisher channel failed, the
+//! broker cancelled a consumer): a queue or binding deleted by hand comes back by itself.
 //!
 //! With several nodes ([`Nodes`]) it connects to the first that answers and, when its node
 //! goes away, tries the next one round the list; the backoff applies once every node failed.
 
 use super::nodes::{Node, Nodes};
+use super::publish::ConfirmChannel;
 use super::topology::Topology;
 use crate::retry::Backoff;
 use crate::service::{Descriptor, Service};
@@ -18,15 +23,15 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties, Consumer};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 /// A live connection with its publisher channel (confirm mode, shared by everyone who
-/// publishes in this process: lapin channels are safe to use concurrently).
+/// publishes in this process, one batch at a time).
 #[derive(Clone)]
 pub struct Link {
     pub connection: Arc<Connection>,
-    pub publisher: Channel,
+    pub publisher: Arc<ConfirmChannel>,
     /// `host:port` of the node this connection is on (no credentials).
     pub node: String,
 }
@@ -42,7 +47,7 @@ pub struct Subscription {
 
 impl Link {
     pub fn is_open(&self) -> bool {
-        self.connection.status().connected() && self.publisher.status().connected()
+        self.publisher.is_usable()
     }
 
     /// Resolves once the link stops working. A dead link can leave a consumer waiting for
@@ -94,6 +99,8 @@ struct Inner {
     service: Descriptor,
     topology: Topology,
     link: watch::Sender<Option<Link>>,
+    /// Rung when the topology should be declared again at once.
+    heal: Arc<Notify>,
 }
 
 /// How long connecting to one node and declaring the topology may take before the next
@@ -101,6 +108,9 @@ struct Inner {
 const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long closing a connection may take; a dead one may never answer.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a connected service declares the topology again, so that a queue or binding
+/// deleted by hand comes back even when nothing noticed.
+pub const HEAL_EVERY: Duration = Duration::from_secs(10);
 
 impl Broker {
     /// `url` is `AMQP_URL`: one URL or several nodes separated by commas (the configuration
@@ -116,6 +126,7 @@ impl Broker {
                 service,
                 topology,
                 link: watch::Sender::new(None),
+                heal: Arc::new(Notify::new()),
             }),
         }
     }
@@ -159,6 +170,12 @@ impl Broker {
         }
     }
 
+    /// Asks for the topology to be declared again now: something found a queue, binding or
+    /// exchange missing (a message returned unrouted, a channel error, a consumer cancelled).
+    pub fn heal(&self) {
+        self.inner.heal.notify_one();
+    }
+
     /// The nodes this broker connects to.
     pub fn nodes(&self) -> &Nodes {
         &self.inner.nodes
@@ -176,24 +193,16 @@ impl Broker {
                     next = index + 1;
                     tracing::info!(exchange = %self.inner.topology.exchange, node = %link.node, "connected to RabbitMQ");
                     self.inner.link.send_replace(Some(link.clone()));
-                    tokio::select! {
-                        _ = stop.cancelled() => {
-                            self.inner.link.send_replace(None);
-                            close(&link, "service stopping").await;
-                            return;
-                        }
-                        _ = link.closed() => {
-                            self.inner.link.send_replace(None);
-                            if link.connection.status().connected() {
-                                tracing::warn!(node = %link.node, "the publisher channel failed; replacing the connection");
-                            } else {
-                                tracing::warn!(node = %link.node, "lost the RabbitMQ connection; reconnecting");
-                            }
-                            // Consumers subscribed on this connection end with it and
-                            // resubscribe on the next link; nothing keeps it open.
-                            close(&link, "replaced").await;
-                        }
+                    if self.keep(&link, &stop).await {
+                        self.inner.link.send_replace(None);
+                        close(&link, "service stopping").await;
+                        return;
                     }
+                    self.inner.link.send_replace(None);
+                    tracing::warn!(node = %link.node, "lost the RabbitMQ connection; reconnecting");
+                    // Consumers subscribed on this connection end with it and resubscribe
+                    // on the next link; nothing keeps it open.
+                    close(&link, "replaced").await;
                 }
                 Err(error) => {
                     let delay = backoff.next_delay();
@@ -204,6 +213,41 @@ impl Broker {
                     }
                 }
             }
+        }
+    }
+
+    /// Holds `link` until it dies (false) or `stop` (true), declaring the topology again
+    /// every [`HEAL_EVERY`] and whenever [`Broker::heal`] asks.
+    async fn keep(&self, link: &Link, stop: &CancellationToken) -> bool {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return true,
+                _ = link.closed() => return false,
+                _ = self.inner.heal.notified() => {}
+                _ = tokio::time::sleep(HEAL_EVERY) => {}
+            }
+            self.redeclare(link).await;
+        }
+    }
+
+    /// Declares the topology again on a channel of its own (a declaration that fails closes
+    /// its channel, never the publisher's).
+    async fn redeclare(&self, link: &Link) {
+        let declared = tokio::time::timeout(OPEN_TIMEOUT, async {
+            let channel = link.connection.create_channel().await?;
+            self.inner
+                .topology
+                .declare(&channel, &self.inner.service)
+                .await?;
+            channel.close(200, "topology declared".into()).await
+        })
+        .await;
+        match declared {
+            Ok(Ok(())) => tracing::debug!("topology declared again"),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot declare the topology again; trying later")
+            }
+            Err(_) => tracing::warn!("declaring the topology again timed out; trying later"),
         }
     }
 
@@ -253,9 +297,14 @@ impl Broker {
         };
         let failed = match tokio::time::timeout(OPEN_TIMEOUT, setup).await {
             Ok(Ok(publisher)) => {
+                let connection = Arc::new(connection);
                 return Ok(Link {
-                    connection: Arc::new(connection),
-                    publisher,
+                    publisher: Arc::new(ConfirmChannel::new(
+                        connection.clone(),
+                        publisher,
+                        self.inner.heal.clone(),
+                    )),
+                    connection,
                     node: node.to_string(),
                 });
             }

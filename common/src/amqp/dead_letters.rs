@@ -16,9 +16,9 @@ use super::headers::{
     ATTEMPTS, ERROR, FAILED_AT, FAILURE_HEADERS, FIRST_FAILED_AT, ORIGINAL_ROUTING_KEY,
     header_string, header_u32, keep_first_failure, keep_original_routing_key,
 };
-use super::publish::{self, PublishError};
+use super::publish::{Message, PublishError};
 use crate::service::Service;
-use lapin::Channel;
+use lapin::{BasicProperties, Channel};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -46,8 +46,17 @@ pub(crate) async fn send(
     keep_original_routing_key(&mut headers, delivery);
     let properties = delivery.properties.clone().with_headers(headers);
     let queue = broker.topology().dead_letter_queue(broker.service());
-    let confirm = publish::send(&link.publisher, "", &queue, &delivery.data, properties).await?;
-    publish::confirmed([confirm]).await
+    link.publisher.publish(&[copy_to(&queue, delivery, properties)]).await
+}
+
+/// `delivery`'s body with `properties`, straight to `queue`.
+fn copy_to<'a>(queue: &'a str, delivery: &'a Delivery, properties: BasicProperties) -> Message<'a> {
+    Message {
+        exchange: "",
+        routing_key: queue,
+        payload: &delivery.data,
+        properties,
+    }
 }
 
 /// One dead-lettered message as the admin endpoints show it.
@@ -155,8 +164,9 @@ async fn send_back(link: &Link, queue: &str, delivery: &Delivery) -> Result<(), 
         }
     }
     let properties = delivery.properties.clone().with_headers(headers);
-    let confirm = publish::send(&link.publisher, "", queue, &delivery.data, properties).await?;
-    publish::confirmed([confirm]).await?;
+    link.publisher
+        .publish(&[copy_to(queue, delivery, properties)])
+        .await?;
     delivery.ack(BasicAckOptions::default()).await?;
     Ok(())
 }

@@ -8,7 +8,7 @@
 use super::row::OutgoingEvent;
 use super::{Signals, count_published, lock};
 use crate::amqp::broker::{Broker, Link};
-use crate::amqp::publish::{self, PublishError};
+use crate::amqp::publish::{Message, PublishError};
 use chrono::{DateTime, Utc};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -118,7 +118,7 @@ impl Signals {
     }
 }
 
-/// Sends every event, then waits for all their confirms.
+/// Sends every event, then waits for all their confirms (one batch, see [`crate::amqp::publish`]).
 pub(super) async fn send_all(
     broker: &Broker,
     link: &Link,
@@ -126,19 +126,17 @@ pub(super) async fn send_all(
 ) -> Result<(), PublishError> {
     let exchange = &broker.topology().exchange;
     let service = broker.service();
-    let mut confirms = Vec::with_capacity(events.len());
+    let messages: Vec<Message> = events
+        .iter()
+        .map(|event| Message {
+            exchange,
+            routing_key: &event.routing_key,
+            payload: &event.payload,
+            properties: event.properties(service),
+        })
+        .collect();
+    link.publisher.publish(&messages).await?;
     for event in events {
-        let properties = event.properties(service);
-        confirms.push(
-            publish::send(
-                &link.publisher,
-                exchange,
-                &event.routing_key,
-                &event.payload,
-                properties,
-            )
-            .await?,
-        );
         tracing::info!(
             order_id = %event.order_id,
             event_type = %event.event_type,
@@ -147,7 +145,7 @@ pub(super) async fn send_all(
             "published {}", event.event_type
         );
     }
-    publish::confirmed(confirms).await
+    Ok(())
 }
 
 /// Gives up on a link that stopped answering: closing marks its connection as closing at

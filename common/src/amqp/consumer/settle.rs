@@ -116,12 +116,13 @@ impl<H: MessageHandler> Work<H> {
             .broker
             .topology()
             .retry_queue(self.broker.service(), delay);
-        let sent = async {
-            let confirm =
-                publish::send(&self.link.publisher, "", &queue, &delivery.data, properties).await?;
-            publish::confirmed([confirm]).await
+        let copy = publish::Message {
+            exchange: "",
+            routing_key: &queue,
+            payload: &delivery.data,
+            properties,
         };
-        move_then_ack(delivery, sent).await;
+        move_then_ack(delivery, self.link.publisher.publish(&[copy])).await;
     }
 
     pub(super) async fn dead_letter(&self, delivery: &Delivery, reason: &str, attempts: u32) {

@@ -56,7 +56,11 @@ impl<H: MessageHandler> Work<H> {
             let mut batch = match first {
                 Some(Ok(delivery)) => vec![delivery],
                 Some(Err(error)) => break Err(error.into()),
-                None => break Err(ConsumeError::Cancelled),
+                None => {
+                    // Most likely the queue was deleted: have it declared again.
+                    self.broker.heal();
+                    break Err(ConsumeError::Cancelled);
+                }
             };
             // Whatever else is already here joins the batch; nothing waits for more.
             while batch.len() < MAX_BATCH {
