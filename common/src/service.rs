@@ -67,6 +67,11 @@ impl Service {
         }
     }
 
+    /// The routing keys of the audit queue (`<exchange>.audit`): the events the saga view
+    /// needs that order-service neither publishes nor consumes. The others it records
+    /// itself, in the transactions that publish or consume them.
+    pub const AUDITED: &'static [&'static str] = &[INVENTORY_RESERVED, PAYMENT_REFUNDED];
+
     /// The service that publishes `event` (CONTRACT §4).
     pub fn publisher_of(event: &Event) -> Service {
         match event {
@@ -168,6 +173,27 @@ const fn same_str(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_audit_takes_exactly_the_events_order_service_does_not_see() {
+        let all = [
+            ORDER_CREATED,
+            INVENTORY_RESERVED,
+            INVENTORY_UNAVAILABLE,
+            PAYMENT_PROCESSED,
+            PAYMENT_FAILED,
+            ORDER_CONFIRMED,
+            ORDER_CANCELLED,
+            PAYMENT_REFUNDED,
+        ];
+        let published_by_order = [ORDER_CREATED, ORDER_CONFIRMED, ORDER_CANCELLED];
+        let unseen: Vec<&str> = all
+            .into_iter()
+            .filter(|key| !published_by_order.contains(key))
+            .filter(|key| !Service::Order.subscriptions().contains(key))
+            .collect();
+        assert!(same_keys(&unseen, Service::AUDITED));
+    }
 
     #[test]
     fn keys_compare_as_sets() {

@@ -4,7 +4,8 @@
 use crate::domain::{NewOrder, OrderStatus, Outcome};
 use chrono::{DateTime, Utc};
 use common::Service;
-use common::events::{CancellationReason, Envelope, LineItem};
+use common::amqp::consumer::Incoming;
+use common::events::{CancellationReason, LineItem};
 use common::ids::CustomerId;
 use common::money::Money;
 use common::text_enum::TextEnum;
@@ -57,25 +58,38 @@ pub struct TimelineEntry {
     pub occurred_at: DateTime<Utc>,
     /// The service that published the event.
     pub source: String,
+    /// The event that caused it (CONTRACT §4 `causation_id`), for the saga view; absent in
+    /// entries written before it was kept, and for an order's first event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<Uuid>,
 }
 
 impl TimelineEntry {
-    pub fn of(envelope: &Envelope) -> Self {
+    /// A consumed event.
+    pub fn consumed(message: &Incoming) -> Self {
+        let envelope = &message.envelope;
         Self {
             event_type: envelope.event.name().to_owned(),
             event_id: envelope.event_id,
             occurred_at: envelope.timestamp,
             source: Service::publisher_of(&envelope.event).name().to_owned(),
+            causation_id: message.causation_id,
         }
     }
 
-    /// An event order-service is about to publish.
-    pub fn planned(event_type: &str, event_id: Uuid, occurred_at: DateTime<Utc>) -> Self {
+    /// An event order-service is about to publish, caused by `caused_by`.
+    pub fn planned(
+        event_type: &str,
+        event_id: Uuid,
+        occurred_at: DateTime<Utc>,
+        caused_by: Option<Uuid>,
+    ) -> Self {
         Self {
             event_type: event_type.to_owned(),
             event_id,
             occurred_at,
             source: Service::Order.name().to_owned(),
+            causation_id: caused_by,
         }
     }
 }

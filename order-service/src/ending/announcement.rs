@@ -25,13 +25,13 @@ impl Announcement {
         }
     }
 
-    /// Its timeline entry, for an order ending with `status`.
-    pub fn entry(&self, status: OrderStatus) -> TimelineEntry {
+    /// Its timeline entry, for an order ending with `status` because of `caused_by`.
+    pub fn entry(&self, status: OrderStatus, caused_by: Option<Uuid>) -> TimelineEntry {
         let event_type = match status {
             OrderStatus::Completed => "OrderConfirmed",
             _ => "OrderCancelled",
         };
-        TimelineEntry::planned(event_type, self.event_id, self.at)
+        TimelineEntry::planned(event_type, self.event_id, self.at, caused_by)
     }
 
     /// Records `OrderConfirmed` or `OrderCancelled` for an order that has just ended, in the

@@ -12,7 +12,7 @@ mod announcement;
 use crate::domain::Outcome;
 use crate::repo::{self, OrderRow, TimelineEntry};
 use announcement::Announcement;
-use common::events::Envelope;
+use common::amqp::consumer::Incoming;
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
 use uuid::Uuid;
@@ -23,7 +23,7 @@ use uuid::Uuid;
 pub enum Cause<'a> {
     /// A consumed event: it joins the timeline (even when the order has ended already)
     /// and causes the announcement.
-    Event(&'a Envelope),
+    Event(&'a Incoming),
     /// The saga ran out of time. The saga that timed out is the one its `OrderCreated`
     /// started, so that event, when known, causes the announcement.
     Timeout { created: Option<Uuid> },
@@ -32,14 +32,14 @@ pub enum Cause<'a> {
 impl Cause<'_> {
     fn caused_by(self) -> Option<Uuid> {
         match self {
-            Self::Event(envelope) => Some(envelope.event_id),
+            Self::Event(message) => Some(message.envelope.event_id),
             Self::Timeout { created } => created,
         }
     }
 
     fn consumed(self) -> Option<TimelineEntry> {
         match self {
-            Self::Event(envelope) => Some(TimelineEntry::of(envelope)),
+            Self::Event(message) => Some(TimelineEntry::consumed(message)),
             Self::Timeout { .. } => None,
         }
     }
@@ -61,7 +61,7 @@ pub async fn end(
     let timeline: Vec<TimelineEntry> = consumed
         .iter()
         .cloned()
-        .chain([announcement.entry(outcome.status())])
+        .chain([announcement.entry(outcome.status(), cause.caused_by())])
         .collect();
     if let Some(order) = repo::finish(uow.conn(), order_id, outcome, &timeline).await? {
         announcement.publish(uow, &order, cause.caused_by());

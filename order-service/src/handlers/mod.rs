@@ -30,8 +30,7 @@ async fn end(
     message: &Incoming,
     outcome: Outcome,
 ) -> Result<Handled, HandlerError> {
-    let envelope = &message.envelope;
-    let order_id = envelope.event.order_id();
-    ending::end(uow, order_id, outcome, Cause::Event(envelope)).await?;
+    let order_id = message.envelope.event.order_id();
+    ending::end(uow, order_id, outcome, Cause::Event(message)).await?;
     Ok(Handled::Done)
 }

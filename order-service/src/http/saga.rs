@@ -1,5 +1,7 @@
-//! `GET /api/orders/{id}/saga`: the whole saga as every service published it (CONTRACT §10),
-//! read from the audit of all events on the exchange (see [`crate::audit`]).
+//! `GET /api/orders/{id}/saga`: the whole saga as every service published it (CONTRACT §10).
+//! Six of its eight kinds of event order-service publishes or consumes itself, and keeps in
+//! the order's timeline with their cause; the other two (`InventoryReserved`,
+//! `PaymentRefunded`) reach it through the audit queue ([`crate::audit`]).
 
 use super::AppState;
 use crate::audit::{self, SagaEvent};
@@ -8,6 +10,7 @@ use axum::extract::State;
 use common::http::{ApiError, ErrorBody, Path, ValidationErrorBody};
 use common::timestamp::Timestamp;
 use serde::Serialize;
+use std::collections::HashSet;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,6 +33,18 @@ pub struct SagaStep {
     pub occurred_at: Timestamp,
 }
 
+impl From<repo::TimelineEntry> for SagaStep {
+    fn from(entry: repo::TimelineEntry) -> Self {
+        Self {
+            event_type: entry.event_type,
+            event_id: entry.event_id,
+            causation_id: entry.causation_id,
+            publisher: entry.source,
+            occurred_at: entry.occurred_at.into(),
+        }
+    }
+}
+
 impl From<SagaEvent> for SagaStep {
     fn from(event: SagaEvent) -> Self {
         Self {
@@ -43,8 +58,8 @@ impl From<SagaEvent> for SagaStep {
 }
 
 /// The saga across all four services: every event published for the order, oldest first.
-/// Events are recorded from the exchange a moment after they are published, and kept for
-/// `SAGA_AUDIT_RETENTION_HOURS`.
+/// The events order-service neither publishes nor consumes are recorded from the exchange a
+/// moment after they are published, and kept for `SAGA_AUDIT_RETENTION_HOURS`.
 #[utoipa::path(get, path = "/api/orders/{id}/saga", tag = "orders",
     params(("id" = Uuid, Path, description = "The order id")),
     responses(
@@ -56,9 +71,24 @@ async fn order_saga(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<Vec<SagaStep>>, ApiError> {
-    repo::find(state.store.pool(), id)
+    let timeline = repo::timeline(state.store.pool(), id)
         .await?
         .ok_or_else(|| ApiError::NotFound("Order not found".into()))?;
-    let events = audit::saga_of(&state.store, id).await?;
-    Ok(axum::Json(events.into_iter().map(SagaStep::from).collect()))
+    let audited = audit::saga_of(&state.store, id).await?;
+    Ok(axum::Json(merge(timeline, audited)))
+}
+
+/// The timeline and the audited events in the order they happened, each event once (an
+/// order recorded before the audit was narrowed has its own events in both).
+fn merge(timeline: Vec<repo::TimelineEntry>, audited: Vec<SagaEvent>) -> Vec<SagaStep> {
+    let mut steps: Vec<SagaStep> = timeline.into_iter().map(SagaStep::from).collect();
+    let mut seen: HashSet<Uuid> = steps.iter().map(|step| step.event_id).collect();
+    steps.extend(
+        audited
+            .into_iter()
+            .filter(|event| seen.insert(event.event_id))
+            .map(SagaStep::from),
+    );
+    steps.sort_by_key(|step| step.occurred_at.0);
+    steps
 }

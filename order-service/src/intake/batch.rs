@@ -27,7 +27,7 @@ pub(super) async fn write_once(store: &Store, batch: &[Request]) -> Result<Vec<A
             id: *order_id,
             order: &request.order,
             idempotency_key: request.idempotency_key.as_deref(),
-            created: TimelineEntry::planned("OrderCreated", *event_id, created_at),
+            created: TimelineEntry::planned("OrderCreated", *event_id, created_at, None),
         })
         .collect();
 

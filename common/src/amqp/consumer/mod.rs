@@ -80,6 +80,9 @@ pub trait MessageHandler: Send + Sync + Sized + 'static {
 #[derive(Debug, Clone)]
 pub struct Incoming {
     pub envelope: Envelope,
+    /// The event that caused this one (the `causation_id` header), if the publisher named
+    /// one.
+    pub causation_id: Option<uuid::Uuid>,
     /// How many times this process has already applied it and been asked to come back
     /// ([`Handled::RetryAfter`]); 0 on first sight, including after a restart.
     pub rounds: u32,

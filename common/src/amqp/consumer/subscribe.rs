@@ -112,6 +112,7 @@ impl<H: MessageHandler> Work<H> {
                         delivery,
                         incoming: Incoming {
                             envelope,
+                            causation_id: causation.as_deref().and_then(|id| id.parse().ok()),
                             rounds: 0,
                         },
                         span,

@@ -4,7 +4,8 @@
 //! For each service `s`: a durable queue `<exchange>.<s>` bound to the events `s` consumes,
 //! its dead-letter queue `<exchange>.<s>.dlq`, and one delay queue per retry step,
 //! `<exchange>.<s>.retry.<ms>ms`, whose messages expire back into `<exchange>.<s>`.
-//! Besides, `<exchange>.audit` gets a copy of every event, for order-service's saga view.
+//! Besides, `<exchange>.audit` gets a copy of the events order-service's saga view needs
+//! and neither publishes nor consumes ([`Service::AUDITED`]).
 //!
 //! Queues are classic (one node) or quorum (Raft-replicated across a cluster, CONTRACT §11),
 //! as [`QueueType`] says. A queue cannot change type in place: RabbitMQ refuses the
@@ -65,7 +66,8 @@ impl Topology {
         format!("{}.dlq", self.queue(service))
     }
 
-    /// Every event on the exchange, for order-service's saga view (`GET /api/orders/{id}/saga`).
+    /// The events order-service's saga view (`GET /api/orders/{id}/saga`) does not see
+    /// otherwise.
     pub fn audit_queue(&self) -> String {
         format!("{}.audit", self.exchange)
     }
@@ -135,12 +137,24 @@ impl Topology {
                 self.audit_queue_arguments(),
             )
             .await?;
+        for key in Service::AUDITED {
+            channel
+                .queue_bind(
+                    self.audit_queue().as_str().into(),
+                    self.exchange.as_str().into(),
+                    (*key).into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        // Earlier versions bound it to every event (`#`), which also made every publish
+        // routable, so `mandatory` never caught a missing consumer binding.
         channel
-            .queue_bind(
+            .queue_unbind(
                 self.audit_queue().as_str().into(),
                 self.exchange.as_str().into(),
                 "#".into(),
-                QueueBindOptions::default(),
                 FieldTable::default(),
             )
             .await?;
