@@ -203,3 +203,65 @@ async fn past_max_pending_orders_a_post_is_shed_at_once_and_creates_nothing() {
     assert_eq!(orders_of(&stack, "customer-shed").await, created);
     stack.cleanup().await;
 }
+
+/// The bound is exact (issue 21): a place is reserved before a request is queued, so 500
+/// POSTs arriving at once, 10 places below `MAX_PENDING_ORDERS`, create 10 orders per
+/// replica of order-service at most — here two replicas, so at most 20 — and every other
+/// POST is shed with 503 and creates nothing. A repeated key takes no place.
+#[tokio::test]
+async fn five_hundred_concurrent_posts_ten_places_below_the_bound_create_at_most_ten_per_replica()
+{
+    const BOUND: usize = 40;
+    const FREE: usize = 10;
+    let stack = TestStack::builder()
+        .service_env(Service::Order, "MAX_PENDING_ORDERS", &BOUND.to_string())
+        .replicas(Service::Order, 2)
+        .start()
+        .await;
+    // Nothing moves on: every order placed stays PENDING and holds its place.
+    stack.pause(Service::Inventory);
+    let replicas: Vec<SocketAddr> = stack
+        .instances(Service::Order)
+        .iter()
+        .map(|i| i.addr)
+        .collect();
+    let customer = "customer-bound";
+    let body = order_body(customer, &[("product-A", 1)], 10.0);
+    for i in 0..BOUND - FREE {
+        let (status, order) = post(&stack, replicas[i % 2], Some(&format!("first-{i}")), &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+    }
+    // A repeat of a key already used takes no place, however often it comes.
+    for _ in 0..20 {
+        let (status, _) = post(&stack, replicas[0], Some("first-0"), &body).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // Both replicas have counted the PENDING orders (they count a few times a second).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let posts = (0..500).map(|i| post(&stack, replicas[i % 2], None, &body));
+    let answers = join_all(posts).await;
+    let created = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .count();
+    for (status, answer) in &answers {
+        assert!(
+            matches!(*status, StatusCode::CREATED | StatusCode::SERVICE_UNAVAILABLE),
+            "{status} {answer}"
+        );
+    }
+    assert!(
+        (FREE..=2 * FREE).contains(&created),
+        "{created} of 500 created with {FREE} places free (two replicas)"
+    );
+    assert_eq!(
+        orders_of(&stack, customer).await,
+        (BOUND - FREE + created) as i64,
+        "a shed POST created nothing"
+    );
+
+    stack.resume(Service::Inventory);
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}

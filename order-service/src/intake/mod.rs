@@ -22,7 +22,8 @@
 //! # Layout
 //! - this module: the [`Intake`] handle a POST uses, and load shedding;
 //! - [`IntakeError`] (`error`): why an order was not placed, mapped to HTTP by `http::orders`;
-//! - `pending`: the background count of `PENDING` orders that shedding compares with;
+//! - `pending`: admission — a place under `MAX_PENDING_ORDERS` per request, and the
+//!   background count of `PENDING` orders;
 //! - `writer`: the task that claims waiting requests, retries and isolates failures;
 //! - `batch`: one batch in one transaction;
 //! - `in_doubt`: settling a `COMMIT` that got no answer.
@@ -39,8 +40,8 @@ use crate::domain::NewOrder;
 use crate::repo::OrderRow;
 use common::http::timeout::Budget;
 use common::store::Store;
+use pending::Admission;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -64,13 +65,14 @@ pub enum Placed {
 #[derive(Clone)]
 pub struct Intake {
     queue: mpsc::Sender<Request>,
-    /// `PENDING` orders at the last count (a few times a second), plus those accepted
-    /// since.
-    pending: Arc<AtomicI64>,
-    max_pending: i64,
+    /// Places under `MAX_PENDING_ORDERS`: one is reserved before a request is queued.
+    admission: Arc<Admission>,
 }
 
 struct Request {
+    /// Its place under `MAX_PENDING_ORDERS`, kept if it creates an order (the writer
+    /// decides, since it writes even for a caller that went away after its claim).
+    place: pending::Place,
     order: NewOrder,
     idempotency_key: Option<String>,
     /// The POST's span: its `OrderCreated` joins the caller's trace.
@@ -87,14 +89,10 @@ impl Intake {
     /// `PENDING` orders (it stops with `stop`).
     pub fn start(store: Store, max_pending: i64, stop: CancellationToken) -> Self {
         let (queue, requests) = mpsc::channel(QUEUE_LENGTH);
-        let pending = Arc::new(AtomicI64::new(0));
-        tokio::spawn(pending::count_pending(store.clone(), pending.clone(), stop));
+        let admission = Admission::new(max_pending);
+        tokio::spawn(admission.clone().recount(store.clone(), stop));
         tokio::spawn(writer::write_loop(store, requests));
-        Self {
-            queue,
-            pending,
-            max_pending,
-        }
+        Self { queue, admission }
     }
 
     pub async fn place(
@@ -103,16 +101,16 @@ impl Intake {
         idempotency_key: Option<String>,
         budget: Budget,
     ) -> Answer {
-        let pending = self.pending.load(Ordering::Relaxed);
-        if pending >= self.max_pending {
+        let place = self.admission.reserve().map_err(|taken| {
             metrics::counter!("intake_shed_total").increment(1);
-            return Err(IntakeError::Unavailable(format!(
-                "{pending} orders are waiting to finish (MAX_PENDING_ORDERS is {}); retry shortly",
-                self.max_pending
-            )));
-        }
+            IntakeError::Unavailable(format!(
+                "{taken} orders are waiting to finish (MAX_PENDING_ORDERS is {}); retry shortly",
+                self.admission.max()
+            ))
+        })?;
         let (reply, answer) = oneshot::channel();
         let request = Request {
+            place,
             order,
             idempotency_key,
             span: tracing::Span::current(),
@@ -127,13 +125,8 @@ impl Intake {
                 IntakeError::Unavailable("the service is stopping".into())
             }
         })?;
-        let answer = answer
-            .await
-            .map_err(|_| IntakeError::Unavailable("the service is stopping".into()))?;
-        if answer.is_ok() {
-            // Counted at once, so the bound holds between two recounts too.
-            self.pending.fetch_add(1, Ordering::Relaxed);
-        }
         answer
+            .await
+            .map_err(|_| IntakeError::Unavailable("the service is stopping".into()))?
     }
 }

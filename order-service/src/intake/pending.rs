@@ -1,10 +1,16 @@
-//! The count of `PENDING` orders that load shedding compares with `MAX_PENDING_ORDERS`
-//! (CONTRACT §9), kept fresh in the background so a POST never waits for it.
+//! Admission by the number of `PENDING` orders (CONTRACT §9): a place is reserved before a
+//! request is queued and given back unless the request creates an order, so
+//! `MAX_PENDING_ORDERS` holds exactly within this replica, however many POSTs arrive at
+//! once. The count of `PENDING` orders is read from the database a few times a second (it
+//! falls as sagas end, on any replica); orders created since that count are added to it.
+//!
+//! Each replica compares its own count with the bound, so with `n` replicas up to `n − 1`
+//! places more than the bound can be taken in the same instant (each replica's
+//! reservations are its own until its next count, at most [`PENDING_RECOUNT`] later).
 
 use super::WRITE_TIMEOUT;
 use common::store::Store;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
@@ -12,22 +18,161 @@ use tokio_util::sync::CancellationToken;
 /// How often the number of `PENDING` orders is counted.
 const PENDING_RECOUNT: Duration = Duration::from_millis(250);
 
-/// Keeps `pending` near the number of `PENDING` orders (a small partial index).
-pub(super) async fn count_pending(store: Store, pending: Arc<AtomicI64>, stop: CancellationToken) {
-    loop {
-        let counted = timeout(
-            WRITE_TIMEOUT,
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM orders WHERE status = 'PENDING'")
+/// The places this replica knows to be taken.
+#[derive(Debug, Default)]
+struct Counts {
+    /// `PENDING` orders at the last count.
+    counted: i64,
+    /// Orders this replica created since that count began (some may be in it too: when in
+    /// doubt, a place counts as taken).
+    created_since: i64,
+    /// Orders created by this replica in all, to tell which came after a count began.
+    created_total: i64,
+    /// Places reserved by requests on their way in.
+    reserved: i64,
+}
+
+impl Counts {
+    fn taken(&self) -> i64 {
+        self.counted + self.created_since + self.reserved
+    }
+}
+
+/// The bound and the places taken; shared by the intake handle and the recount task.
+#[derive(Debug)]
+pub(super) struct Admission {
+    max: i64,
+    counts: Mutex<Counts>,
+}
+
+/// A reserved place: given back when dropped, unless [`Place::keep`] says the request
+/// created an order.
+pub(super) struct Place {
+    admission: Arc<Admission>,
+    created: bool,
+}
+
+impl Place {
+    /// The request created an order: the place stays taken until the order ends.
+    pub(super) fn keep(mut self) {
+        self.created = true;
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut counts = self.admission.lock();
+        counts.reserved -= 1;
+        if self.created {
+            counts.created_since += 1;
+            counts.created_total += 1;
+        }
+    }
+}
+
+impl Admission {
+    pub(super) fn new(max: i64) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            counts: Mutex::default(),
+        })
+    }
+
+    /// Reserves a place, or says how many are taken when none is left.
+    pub(super) fn reserve(self: &Arc<Self>) -> Result<Place, i64> {
+        let mut counts = self.lock();
+        let taken = counts.taken();
+        if taken >= self.max {
+            return Err(taken);
+        }
+        counts.reserved += 1;
+        Ok(Place {
+            admission: self.clone(),
+            created: false,
+        })
+    }
+
+    pub(super) fn max(&self) -> i64 {
+        self.max
+    }
+
+    /// Keeps the count of `PENDING` orders fresh until `stop` (a small partial index).
+    pub(super) async fn recount(self: Arc<Self>, store: Store, stop: CancellationToken) {
+        loop {
+            let began_at = self.lock().created_total;
+            let counted = timeout(
+                WRITE_TIMEOUT,
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM orders WHERE status = 'PENDING'",
+                )
                 .fetch_one(store.pool()),
-        )
-        .await;
-        if let Ok(Ok(count)) = counted {
-            pending.store(count, Ordering::Relaxed);
-            metrics::gauge!("orders_pending").set(count as f64);
+            )
+            .await;
+            if let Ok(Ok(count)) = counted {
+                self.counted(count, began_at);
+                metrics::gauge!("orders_pending").set(count as f64);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(PENDING_RECOUNT) => {}
+                _ = stop.cancelled() => return,
+            }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(PENDING_RECOUNT) => {}
-            _ = stop.cancelled() => return,
-        }
+    }
+
+    /// Takes a count of `count` `PENDING` orders that began when this replica had created
+    /// `began_at` orders in all.
+    fn counted(&self, count: i64, began_at: i64) {
+        let mut counts = self.lock();
+        counts.counted = count;
+        counts.created_since = counts.created_total - began_at;
+    }
+
+    /// The counts stay consistent at every step, so a lock poisoned by a panic elsewhere
+    /// is still good.
+    fn lock(&self) -> MutexGuard<'_, Counts> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_more_places_than_the_bound_are_reserved_at_once() {
+        let admission = Admission::new(10);
+        admission.counted(7, 0);
+        let places: Vec<_> = (0..100).filter_map(|_| admission.reserve().ok()).collect();
+        assert_eq!(places.len(), 3);
+        assert_eq!(admission.reserve().err(), Some(10));
+    }
+
+    #[test]
+    fn a_place_is_given_back_unless_an_order_was_created() {
+        let admission = Admission::new(2);
+        let failed = admission.reserve().unwrap();
+        let created = admission.reserve().unwrap();
+        drop(failed);
+        created.keep();
+        // One order is PENDING now; one place is left.
+        let last = admission.reserve().unwrap();
+        assert!(admission.reserve().is_err());
+        drop(last);
+        assert_eq!(admission.lock().taken(), 1);
+    }
+
+    #[test]
+    fn a_count_replaces_the_orders_created_before_it_began() {
+        let admission = Admission::new(100);
+        admission.reserve().unwrap().keep();
+        let began_at = admission.lock().created_total;
+        admission.reserve().unwrap().keep(); // created while the count ran
+        admission.counted(1, began_at); // the count saw only the first
+        assert_eq!(admission.lock().taken(), 2);
+        let total = admission.lock().created_total;
+        admission.counted(0, total); // both ended since
+        assert_eq!(admission.lock().taken(), 0);
     }
 }

@@ -4,7 +4,7 @@
 //! does not fail its neighbours.
 
 use super::batch::write_once;
-use super::{Answer, IntakeError, Request};
+use super::{Answer, IntakeError, Placed, Request};
 use common::store::Store;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -28,6 +28,11 @@ pub(super) async fn write_loop(store: Store, mut requests: mpsc::Receiver<Reques
         batch.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
         let answers = write_isolated(&store, &batch).await;
         for (request, answer) in batch.into_iter().zip(answers) {
+            if let Ok(Placed::Created(_)) = answer {
+                // Counted at once, so the bound holds between two counts too; a repeat or
+                // a failure gives its place back (when the request is dropped).
+                request.place.keep();
+            }
             let _ = request.reply.send(answer);
         }
     }
