@@ -177,3 +177,66 @@ async fn slow_links_to_the_database_and_the_broker_change_nothing_but_speed() {
     stack.assert_invariants().await;
     stack.cleanup().await;
 }
+
+/// After a 30 s outage with 1,000 events waiting in the outbox, the relay works through
+/// the backlog while new orders keep coming and go out right after their commit: the rows
+/// those were confirmed for are deleted as the relay goes (issue 21), so each event goes out
+/// at most twice, and almost every one once (counted at the test's tap by `event_id`).
+#[tokio::test]
+async fn a_backlog_after_a_long_outage_goes_out_once_per_event() {
+    const WAITING: usize = 1_000;
+    const DURING_RECOVERY: usize = 200;
+    let mut stack = TestStack::builder()
+        .env("PAYMENT_SUCCESS_RATE", "1")
+        .service_env(Service::Order, "MAX_PENDING_ORDERS", "100000")
+        .through_proxy(Service::Order, Dependency::Broker)
+        .start()
+        .await;
+    stack.set_stock("product-A", 10_000).await;
+    stack.proxy(Service::Order, Dependency::Broker).cut();
+    let outage = std::time::Instant::now();
+    let body = saga_tests::api::order_body("c", &[("product-A", 1)], 3.0);
+    let mut ids = Vec::new();
+    for chunk in 0..WAITING / 50 {
+        let posts = (0..50).map(|_| stack.post_order_raw(&body));
+        for (status, order) in futures_util::future::join_all(posts).await {
+            assert_eq!(status, StatusCode::CREATED, "chunk {chunk}: {order}");
+            ids.push(order["id"].as_str().unwrap().to_owned());
+        }
+    }
+    // The strike holds work in flight: every OrderCreated waits in the outbox.
+    assert_eq!(stack.outbox_backlog(Service::Order).await, WAITING as i64);
+    tokio::time::sleep(Duration::from_secs(30).saturating_sub(outage.elapsed())).await;
+
+    stack.proxy(Service::Order, Dependency::Broker).restore();
+    for _ in 0..DURING_RECOVERY / 20 {
+        let posts = (0..20).map(|_| stack.post_order_raw(&body));
+        for (status, order) in futures_util::future::join_all(posts).await {
+            assert_eq!(status, StatusCode::CREATED, "{order}");
+            ids.push(order["id"].as_str().unwrap().to_owned());
+        }
+    }
+    for id in &ids {
+        assert_eq!(stack.final_order(id).await["status"], "COMPLETED", "{id}");
+    }
+
+    let mut sent: std::collections::HashMap<String, usize> = Default::default();
+    for event in stack.broker.events_of("OrderCreated").await {
+        *sent
+            .entry(event.json()["event_id"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(sent.len(), ids.len(), "every OrderCreated went out");
+    let twice = sent.values().filter(|n| **n == 2).count();
+    assert!(
+        sent.values().all(|n| *n <= 2),
+        "an event went out more than twice"
+    );
+    assert!(
+        twice * 20 <= sent.len(),
+        "{twice} of {} events went out twice",
+        sent.len()
+    );
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}

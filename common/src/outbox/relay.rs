@@ -151,6 +151,9 @@ impl Relay {
         sweep: Option<DateTime<Utc>>,
     ) -> Result<(), RelayError> {
         loop {
+            // Rows the committing tasks had confirmed go first, or a long backlog would let
+            // them age past the grace and send them again.
+            self.delete_confirmed().await;
             let outcome = self.publish_batch(sweep).await;
             self.signals.health.record(outcome.as_ref().map(|_| ()));
             match outcome? {
