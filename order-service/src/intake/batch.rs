@@ -97,15 +97,21 @@ pub(super) async fn write_once(store: &Store, batch: &[Request]) -> Result<Vec<A
         });
     }
 
-    let committed = match timeout(COMMIT_TIMEOUT, uow.commit()).await {
-        Ok(Ok(())) => return Ok(answers),
-        Ok(Err(error)) if !in_doubt(&error) => return Err(Failure::classify(error)),
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "COMMIT of new orders got no answer; looking them up");
-            resolve(store, backend, written.keys().copied().collect()).await
-        }
-        Err(_) => {
+    let commit = uow.commit();
+    tokio::pin!(commit);
+    let committed = tokio::select! {
+        result = &mut commit => match result {
+            Ok(()) => return Ok(answers),
+            Err(error) if !in_doubt(&error) => return Err(Failure::classify(error)),
+            Err(error) => {
+                tracing::warn!(%error, "COMMIT of new orders got no answer; looking them up");
+                resolve(store, backend, written.keys().copied().collect()).await
+            }
+        },
+        _ = tokio::time::sleep(COMMIT_TIMEOUT) => {
             tracing::warn!(timeout = ?COMMIT_TIMEOUT, "COMMIT of new orders took too long; looking them up");
+            // `commit` keeps its connection out of the pool until `resolve` has seen its
+            // backend gone, so the backend it ends is never one another transaction reuses.
             resolve(store, backend, written.keys().copied().collect()).await
         }
     };

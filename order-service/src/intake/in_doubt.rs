@@ -5,7 +5,7 @@
 use super::WRITE_TIMEOUT;
 use chrono::{DateTime, Utc};
 use common::store::Store;
-use sqlx::PgConnection;
+use sqlx::{ConnectOptions, Connection, PgConnection};
 use std::time::Duration;
 use tokio::time::timeout;
 use uuid::Uuid;
@@ -41,7 +41,10 @@ pub(super) fn in_doubt(error: &sqlx::Error) -> bool {
 /// Settles a `COMMIT` in doubt: ends the backend that ran it (a transaction not yet
 /// committed then rolls back, so the answer cannot change afterwards), waits until it is
 /// gone, and asks whether the orders exist. Tries until the database answers: the caller
-/// is held rather than told something that may be false.
+/// is held rather than told something that may be false. It asks on a connection of its
+/// own, outside the pool: the caller keeps the doubtful connection out of the pool until
+/// this returns (so the backend ended is never one a later transaction reuses), and a pool
+/// with no other connection free must not keep it waiting.
 pub(super) async fn resolve(store: &Store, backend: Backend, ids: Vec<Uuid>) -> bool {
     if ids.is_empty() {
         return true;
@@ -49,10 +52,10 @@ pub(super) async fn resolve(store: &Store, backend: Backend, ids: Vec<Uuid>) -> 
     let mut delay = Duration::from_millis(200);
     loop {
         let attempt = timeout(WRITE_TIMEOUT, async {
-            let mut conn = store.pool().acquire().await?;
+            let mut conn = store.pool().connect_options().connect().await?;
             sqlx::query("SELECT pg_terminate_backend($1)")
                 .bind(backend.pid)
-                .execute(&mut *conn)
+                .execute(&mut conn)
                 .await?;
             loop {
                 let alive: bool = sqlx::query_scalar(
@@ -60,7 +63,7 @@ pub(super) async fn resolve(store: &Store, backend: Backend, ids: Vec<Uuid>) -> 
                 )
                 .bind(backend.pid)
                 .bind(backend.started)
-                .fetch_one(&mut *conn)
+                .fetch_one(&mut conn)
                 .await?;
                 if !alive {
                     break;
@@ -69,8 +72,9 @@ pub(super) async fn resolve(store: &Store, backend: Backend, ids: Vec<Uuid>) -> 
             }
             let found: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE id = ANY($1)")
                 .bind(&ids)
-                .fetch_one(&mut *conn)
+                .fetch_one(&mut conn)
                 .await?;
+            let _ = conn.close().await;
             Ok::<_, sqlx::Error>(found > 0)
         })
         .await;
