@@ -47,6 +47,8 @@ pub async fn prepare(
         .application_name("order-saga");
     let name = database_name(url).map_err(DbSetupError::Url)?;
 
+    /// A pooled connection idle longer than this is pinged before it is lent.
+    const CHECK_IDLE_AFTER: Duration = Duration::from_secs(10);
     let mut backoff = Backoff::reconnect();
     let pool = loop {
         let attempt = async {
@@ -54,6 +56,20 @@ pub async fn prepare(
             PgPoolOptions::new()
                 .max_connections(pool_size)
                 .acquire_timeout(Duration::from_secs(5))
+                // sqlx pings every connection it lends by default: a round trip before
+                // every transaction and every statement on the pool, about fifteen per
+                // saga. A connection in steady use is known to work (a broken one fails its
+                // statement, which every caller retries); only one idle for a while is
+                // checked before it is lent.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > CHECK_IDLE_AFTER {
+                            conn.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(options.clone())
                 .await
                 .map_err(|source| DbSetupError::Create {
