@@ -584,6 +584,10 @@ async fn the_dashboard_shows_the_provider_unavailable_while_any_replica_s_breake
         }
     };
     shows("payment provider: unavailable").await;
+    for path in saga_tests::browser::screenshot_paths(&stack, "dashboard-provider-unavailable.png")
+    {
+        browser.screenshot(&path).await;
+    }
 
     // The provider is back: the replica whose breaker is closed charges every order; the
     // other's stays open, so the provider still shows as unavailable.
@@ -592,10 +596,6 @@ async fn the_dashboard_shows_the_provider_unavailable_while_any_replica_s_breake
         assert_eq!(order["status"], "COMPLETED", "{order}");
     }
     assert_eq!(provider_text().await, "payment provider: unavailable");
-    for path in saga_tests::browser::screenshot_paths(&stack, "dashboard-provider-unavailable.png")
-    {
-        browser.screenshot(&path).await;
-    }
     // The replica with the open breaker dies; once its row is stale, every live breaker is
     // closed.
     stack.kill_one(Service::Payment, 1).await;
