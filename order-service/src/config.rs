@@ -50,3 +50,25 @@ impl ServiceConfig for Config {
         &self.common
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_reads_the_other_services_at_their_local_ports_by_default() {
+        let config = Config::from_vars(&Vars::from_pairs([])).unwrap();
+        assert_eq!(config.inventory_url.as_str(), "http://127.0.0.1:8001/");
+        assert_eq!(config.payment_url.as_str(), "http://127.0.0.1:8002/");
+    }
+
+    #[test]
+    fn a_service_url_that_is_not_http_names_its_variable() {
+        for name in ["INVENTORY_URL", "PAYMENT_URL"] {
+            for value in ["ftp://payment:8002", "not a url"] {
+                let error = Config::from_vars(&Vars::from_pairs([(name, value)])).unwrap_err();
+                assert_eq!(error.name, name);
+            }
+        }
+    }
+}
