@@ -11,6 +11,9 @@ pub struct Config {
     pub saga_timeout: Duration,
     /// Where the dashboard reads stock from (`INVENTORY_URL`).
     pub inventory_url: reqwest::Url,
+    /// Where the dashboard reads the payment provider's circuit breakers from
+    /// (`PAYMENT_URL`).
+    pub payment_url: reqwest::Url,
     /// How long the saga view keeps an event (`SAGA_AUDIT_RETENTION_HOURS`, default 168).
     pub saga_audit_retention: Duration,
     /// Past this many `PENDING` orders, `POST /api/orders` answers 503 at once
@@ -20,18 +23,11 @@ pub struct Config {
     pub max_pending_orders: i64,
 }
 
-/// `INVENTORY_URL`, default `http://127.0.0.1:8001`; must be http(s).
-fn inventory_url(vars: &Vars) -> Result<reqwest::Url, ConfigError> {
-    let url: reqwest::Url = vars.get_or(
-        "INVENTORY_URL",
-        "http://127.0.0.1:8001".parse().expect("a valid URL"),
-    )?;
+/// Another service's base URL (`INVENTORY_URL`, `PAYMENT_URL`); must be http(s).
+fn service_url(vars: &Vars, name: &str, default: &str) -> Result<reqwest::Url, ConfigError> {
+    let url: reqwest::Url = vars.get_or(name, default.parse().expect("a valid URL"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(
-            "INVENTORY_URL",
-            url.as_str(),
-            "must be an http or https URL",
-        ));
+        return Err(invalid(name, url.as_str(), "must be an http or https URL"));
     }
     Ok(url)
 }
@@ -41,7 +37,8 @@ impl ServiceConfig for Config {
         Ok(Self {
             common: CommonConfig::from_vars(crate::SERVICE, vars)?,
             saga_timeout: Duration::from_secs(positive(vars, "SAGA_TIMEOUT_SECS", 60u64)?),
-            inventory_url: inventory_url(vars)?,
+            inventory_url: service_url(vars, "INVENTORY_URL", "http://127.0.0.1:8001")?,
+            payment_url: service_url(vars, "PAYMENT_URL", "http://127.0.0.1:8002")?,
             saga_audit_retention: Duration::from_secs(
                 3600 * positive(vars, "SAGA_AUDIT_RETENTION_HOURS", 168u64)?,
             ),
@@ -51,5 +48,27 @@ impl ServiceConfig for Config {
 
     fn common(&self) -> &CommonConfig {
         &self.common
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_reads_the_other_services_at_their_local_ports_by_default() {
+        let config = Config::from_vars(&Vars::from_pairs([])).unwrap();
+        assert_eq!(config.inventory_url.as_str(), "http://127.0.0.1:8001/");
+        assert_eq!(config.payment_url.as_str(), "http://127.0.0.1:8002/");
+    }
+
+    #[test]
+    fn a_service_url_that_is_not_http_names_its_variable() {
+        for name in ["INVENTORY_URL", "PAYMENT_URL"] {
+            for value in ["ftp://payment:8002", "not a url"] {
+                let error = Config::from_vars(&Vars::from_pairs([(name, value)])).unwrap_err();
+                assert_eq!(error.name, name);
+            }
+        }
     }
 }

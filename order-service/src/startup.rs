@@ -27,6 +27,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         broker: host.broker.clone(),
         http: reqwest::Client::new(),
         inventory_url: config.inventory_url.clone(),
+        payment_url: config.payment_url.clone(),
     };
     let audit = AuditRecorder {
         broker: host.broker.clone(),

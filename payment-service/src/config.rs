@@ -1,5 +1,6 @@
 //! payment-service settings.
 
+use crate::breaker::{self, MAX_OPEN};
 use common::config::{CommonConfig, ConfigError, Vars, invalid, positive};
 use common::host::ServiceConfig;
 use std::time::Duration;
@@ -20,6 +21,9 @@ pub struct Config {
     pub provider_url: Option<String>,
     /// A provider call that takes longer has an unknown outcome.
     pub provider_timeout: Duration,
+    /// When the provider's circuit breaker opens, and for how long
+    /// (`PAYMENT_BREAKER_FAILURES`, `PAYMENT_BREAKER_OPEN_MS`).
+    pub breaker: breaker::Settings,
 }
 
 impl ServiceConfig for Config {
@@ -54,6 +58,7 @@ impl ServiceConfig for Config {
         }
         let timeout_ms = positive(vars, "PAYMENT_PROVIDER_TIMEOUT_MS", 5_000u64)?;
         Ok(Self {
+            breaker: breaker_settings(vars)?,
             common: CommonConfig::from_vars(crate::SERVICE, vars)?,
             provider_url,
             provider_timeout: Duration::from_millis(timeout_ms),
@@ -69,6 +74,23 @@ impl ServiceConfig for Config {
     }
 }
 
+/// `PAYMENT_BREAKER_FAILURES` (default 5) and `PAYMENT_BREAKER_OPEN_MS` (default 5000, at
+/// most the 60 s an open period may grow to).
+fn breaker_settings(vars: &Vars) -> Result<breaker::Settings, ConfigError> {
+    let open_ms = positive(vars, "PAYMENT_BREAKER_OPEN_MS", 5_000u64)?;
+    if u128::from(open_ms) > MAX_OPEN.as_millis() {
+        return Err(invalid(
+            "PAYMENT_BREAKER_OPEN_MS",
+            &open_ms.to_string(),
+            format!("must be at most {}", MAX_OPEN.as_millis()),
+        ));
+    }
+    Ok(breaker::Settings {
+        failures: positive(vars, "PAYMENT_BREAKER_FAILURES", 5u32)?,
+        open_for: Duration::from_millis(open_ms),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +104,8 @@ mod tests {
         assert_eq!(config.seed, None);
         assert_eq!(config.provider_url, None);
         assert_eq!(config.provider_timeout, Duration::from_secs(5));
+        assert_eq!(config.breaker.failures, 5);
+        assert_eq!(config.breaker.open_for, Duration::from_secs(5));
     }
 
     #[test]
@@ -95,6 +119,11 @@ mod tests {
             ("PAYMENT_PROVIDER_URL", "not a url"),
             ("PAYMENT_PROVIDER_URL", "ftp://provider"),
             ("PAYMENT_PROVIDER_TIMEOUT_MS", "0"),
+            ("PAYMENT_BREAKER_FAILURES", "0"),
+            ("PAYMENT_BREAKER_FAILURES", "-1"),
+            ("PAYMENT_BREAKER_FAILURES", "many"),
+            ("PAYMENT_BREAKER_OPEN_MS", "0"),
+            ("PAYMENT_BREAKER_OPEN_MS", "60001"),
         ] {
             let error = Config::from_vars(&Vars::from_pairs([(name, value)])).unwrap_err();
             assert_eq!(error.name, name);

@@ -5,9 +5,11 @@
 //! # Layout
 //! - [`SERVICE`]: its port, database, API description and subscriptions, for `common`.
 //! - [`config`]: `PAYMENT_SUCCESS_RATE`, `PAYMENT_MAX_ATTEMPTS`, `PAYMENT_RETRY_BASE_MS`,
-//!   `PAYMENT_SEED`, `PAYMENT_PROVIDER_URL`, `PAYMENT_PROVIDER_TIMEOUT_MS` besides the
-//!   common settings.
+//!   `PAYMENT_SEED`, `PAYMENT_PROVIDER_URL`, `PAYMENT_PROVIDER_TIMEOUT_MS`,
+//!   `PAYMENT_BREAKER_FAILURES`, `PAYMENT_BREAKER_OPEN_MS` besides the common settings.
 //! - [`provider`]: charge and refund under idempotency keys; HTTP or simulated.
+//! - [`breaker`]: the circuit breaker every provider call passes (CONTRACT §13), and each
+//!   replica's state in the database.
 //! - [`payments`]: the SQL; one row per order, holding the attempt in flight — the row
 //!   itself, the consumer's requests, the worker's lease, and what answers do to it.
 //! - [`handlers`]: the consumer's quick part, one file per consumed event —
@@ -15,9 +17,11 @@
 //!   stop, refund later, or leave a tombstone.
 //! - [`worker`]: asks the provider for due payments, outside any transaction — the claim
 //!   loop, one charge step, one refund step, and the `NOTIFY` that wakes it.
-//! - [`http`]: `GET /api/payments/{order_id}`.
+//! - [`http`]: `GET /api/payments/{order_id}`, and `GET /breaker` (every live replica's
+//!   breaker).
 //! - [`startup`]: wires it together.
 
+pub mod breaker;
 pub mod config;
 pub mod handlers;
 pub mod http;

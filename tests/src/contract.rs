@@ -240,3 +240,18 @@ impl crate::TestStack {
             .collect()
     }
 }
+
+/// CONTRACT §13, the circuit breaker on the payment provider: its variables, metrics and
+/// `/ready` field, spelt as the contract spells them.
+pub mod breaker {
+    /// Unknown outcomes in a row that open it.
+    pub const FAILURES_VAR: &str = "PAYMENT_BREAKER_FAILURES";
+    /// Its first open period, in ms.
+    pub const OPEN_MS_VAR: &str = "PAYMENT_BREAKER_OPEN_MS";
+    /// 1 while it is open.
+    pub const OPEN_GAUGE: &str = "payment_provider_breaker_open";
+    /// Counted per state entered, label `to`.
+    pub const TRANSITIONS: &str = "payment_provider_breaker_transitions_total";
+    /// The field of payment-service's `/ready` body, `"open"` while it is open.
+    pub const READY_FIELD: &str = "provider";
+}

@@ -9,7 +9,7 @@
 //! - [`browser`]: headless Chromium over WebDriver, for the dashboard.
 //! - [`broker`]: the test's own view of RabbitMQ — tap every event and read queues; publish
 //!   duplicates, contract-shaped events and poison; `rabbitmqctl` counts; cleanup.
-//! - [`contract`]: CONTRACT §4's names as literal strings.
+//! - [`contract`]: CONTRACT §4's names (and §13's) as literal strings.
 //! - [`inflight`]: what a fault test asserts at the moment it strikes.
 //! - [`invariants`]: CONTRACT §6, checked once the system goes quiet: collects what
 //!   `saga_invariants` (shared with loadgen) checks, plus outboxes and queue counts.

@@ -34,7 +34,7 @@ fn promised(service: Service) -> BTreeSet<(String, String)> {
             ("get", "/api/inventory/{product_id}"),
             ("put", "/api/inventory/{product_id}"),
         ],
-        Service::Payment => &[("get", "/api/payments/{order_id}")],
+        Service::Payment => &[("get", "/api/payments/{order_id}"), ("get", "/breaker")],
         Service::Notification => &[("get", "/api/notifications")],
     };
     common

@@ -145,6 +145,7 @@ fn the_dashboard_has_the_panels_an_operator_needs() {
         "outbox backlog",
         "dead-letter",
         "lag",
+        "circuit breaker",
     ] {
         assert!(
             titles.iter().any(|title| title.contains(wanted)),

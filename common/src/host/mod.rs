@@ -65,6 +65,7 @@ pub struct Host {
     pub broker: Broker,
     listener: TcpListener,
     shutdown: CancellationToken,
+    ready_report: Option<ops::ReadyReport>,
 }
 
 /// A background task of the service's own, started with the host and stopped with it.
@@ -104,7 +105,14 @@ impl Host {
             listener,
             shutdown,
             config,
+            ready_report: None,
         })
+    }
+
+    /// Adds the service's own fields to the body of a ready `/ready` (see
+    /// [`ops::ReadyReport`]).
+    pub fn report_on_ready(&mut self, report: ops::ReadyReport) {
+        self.ready_report = Some(report);
     }
 
     /// The token that stops the service; workers watch it.
@@ -127,6 +135,7 @@ impl Host {
             broker,
             listener,
             shutdown,
+            ready_report,
         } = self;
         let http_addr = listener.local_addr().ok();
         let broker_stop = CancellationToken::new();
@@ -150,6 +159,7 @@ impl Host {
             .merge(ops::router(ops::OpsState {
                 store: store.clone(),
                 broker: broker.clone(),
+                ready_report,
             }))
             .split_for_parts();
         let app = routes

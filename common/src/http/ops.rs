@@ -14,6 +14,8 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -24,7 +26,14 @@ use utoipa_axum::routes;
 pub struct OpsState {
     pub store: Store,
     pub broker: Broker,
+    /// The service's own fields for a ready `/ready` body, if it has any.
+    pub ready_report: Option<ReadyReport>,
 }
+
+/// Fields a service adds to the body of a ready `/ready` — state of its own that is worth
+/// seeing but does not make it unready (payment-service: `"provider": "open"` while its
+/// circuit breaker holds provider calls back).
+pub type ReadyReport = Arc<dyn Fn() -> BTreeMap<String, String> + Send + Sync>;
 
 /// The operational endpoints, documented.
 pub fn router(state: OpsState) -> OpenApiRouter {
@@ -46,6 +55,10 @@ pub struct Status {
     /// `/ready` only: the RabbitMQ node (`host:port`) the service is connected to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rabbitmq_node: Option<String>,
+    /// `/ready` only: the service's own fields, e.g. payment-service's `provider`
+    /// (`closed`, `open`, `half_open`: its circuit breaker on the payment provider).
+    #[serde(flatten)]
+    pub details: BTreeMap<String, String>,
 }
 
 /// A `/ready` that is not.
@@ -64,6 +77,7 @@ async fn health() -> Json<Status> {
     Json(Status {
         status: "ok".into(),
         rabbitmq_node: None,
+        details: BTreeMap::new(),
     })
 }
 
@@ -98,6 +112,11 @@ async fn ready(State(state): State<OpsState>) -> Response {
         Json(Status {
             status: "ready".into(),
             rabbitmq_node: link.map(|link| link.node),
+            details: state
+                .ready_report
+                .as_ref()
+                .map(|report| report())
+                .unwrap_or_default(),
         })
         .into_response()
     } else {
@@ -293,5 +312,25 @@ fn method_label(method: &Method) -> &'static str {
         Method::CONNECT => "CONNECT",
         Method::TRACE => "TRACE",
         _ => "OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_s_own_fields_sit_beside_the_status_in_a_ready_body() {
+        let report: ReadyReport =
+            Arc::new(|| BTreeMap::from([("provider".to_owned(), "open".to_owned())]));
+        let body = Status {
+            status: "ready".into(),
+            rabbitmq_node: Some("127.0.0.1:5672".into()),
+            details: report(),
+        };
+        assert_eq!(
+            serde_json::to_value(body).unwrap(),
+            serde_json::json!({"status": "ready", "rabbitmq_node": "127.0.0.1:5672", "provider": "open"})
+        );
     }
 }

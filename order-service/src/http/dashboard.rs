@@ -1,7 +1,8 @@
 //! The live dashboard: `GET /` serves one self-contained page (no build step, no CDN) that
 //! polls `GET /api/dashboard` — recent orders, counts by status, stock (read from
-//! inventory-service) and every service's dead-letter depth — and places orders through
-//! the ordinary `POST /api/orders`.
+//! inventory-service), the payment provider as payment-service's circuit breakers see it
+//! and every service's dead-letter depth — and places orders through the ordinary
+//! `POST /api/orders`.
 
 use super::AppState;
 use super::orders::OrderView;
@@ -45,6 +46,13 @@ pub struct DashboardState {
     pub stock: Option<Vec<Stock>>,
     /// Why `stock` is missing.
     pub stock_error: Option<String>,
+    /// The payment provider as payment-service's circuit breakers see it (its
+    /// `GET /breaker`): `available`, `recovering` (a probe is due), `unavailable` (some
+    /// replica's breaker is open: payments wait) or `unknown` (no replica runs); `null`
+    /// when payment-service does not answer.
+    pub payment_provider: Option<String>,
+    /// Why `payment_provider` is missing.
+    pub payment_provider_error: Option<String>,
     /// Every service's dead-letter queue; `depth` is `null` while RabbitMQ is unreachable.
     pub dead_letters: Vec<DeadLetterDepth>,
     pub generated_at: Timestamp,
@@ -76,52 +84,66 @@ async fn dashboard_state(
         limit: RECENT_ORDERS,
         ..Default::default()
     };
-    let (orders, counts, (stock, stock_error), dead_letters) = tokio::join!(
+    let (orders, counts, stock, breakers, dead_letters) = tokio::join!(
         repo::list(state.store.pool(), &filter),
         repo::count_by_status(state.store.pool()),
-        stock(&state),
+        read_from::<Vec<Stock>>(&state, &state.inventory_url, "api/inventory", "inventory"),
+        read_from::<Breakers>(&state, &state.payment_url, "breaker", "payment"),
         dead_letter_depths(&state),
     );
+    let (stock, stock_error) = split(stock);
+    let (breakers, payment_provider_error) = split(breakers);
     Ok(axum::Json(DashboardState {
         orders: orders?.into_iter().map(OrderView::from).collect(),
         counts: counts?.into_iter().collect(),
         stock,
         stock_error,
+        payment_provider: breakers.map(|breakers| breakers.provider),
+        payment_provider_error,
         dead_letters,
         generated_at: Utc::now().into(),
     }))
 }
 
-/// Asks inventory-service for its stock, briefly.
+/// What the dashboard reads of payment-service's `GET /breaker`.
+#[derive(Debug, Deserialize)]
+struct Breakers {
+    provider: String,
+}
+
+/// Asks another service for what the dashboard shows of it — inventory-service's stock,
+/// payment-service's circuit breakers — briefly.
 ///
 /// The one deliberate read-side coupling between the services: the dashboard only shows
-/// stock, so it asks the service that owns it rather than keep a read model of its own.
-/// The saga never waits on this call — services act only on events — and when
-/// inventory-service does not answer, the dashboard shows why instead of the stock.
-async fn stock(state: &AppState) -> (Option<Vec<Stock>>, Option<String>) {
-    let url = state
-        .inventory_url
-        .join("api/inventory")
-        .expect("a relative path joins");
-    let answer = state
+/// these, so it asks the services that own them rather than keep read models of its own.
+/// The saga never waits on these calls — services act only on events — and when a service
+/// does not answer, the dashboard shows why instead.
+async fn read_from<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    base: &reqwest::Url,
+    path: &str,
+    service: &str,
+) -> Result<T, String> {
+    let url = base.join(path).expect("a relative path joins");
+    let response = state
         .http
         .get(url)
         .timeout(Duration::from_secs(1))
         .send()
         .await
-        .and_then(reqwest::Response::error_for_status);
-    match answer {
-        Ok(response) => match response.json().await {
-            Ok(stock) => (Some(stock), None),
-            Err(error) => (
-                None,
-                Some(format!("inventory-service answered oddly: {error}")),
-            ),
-        },
-        Err(error) => (
-            None,
-            Some(format!("inventory-service unreachable: {error}")),
-        ),
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|error| format!("{service}-service unreachable: {error}"))?;
+    response
+        .json()
+        .await
+        .map_err(|error| format!("{service}-service answered oddly: {error}"))
+}
+
+/// A value, or why it is missing.
+fn split<T>(read: Result<T, String>) -> (Option<T>, Option<String>) {
+    match read {
+        Ok(value) => (Some(value), None),
+        Err(error) => (None, Some(error)),
     }
 }
 

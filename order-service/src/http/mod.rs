@@ -18,9 +18,11 @@ pub struct AppState {
     pub intake: crate::intake::Intake,
     /// For the dashboard's dead-letter depths and the failed-message console.
     pub broker: Broker,
-    /// For the dashboard's stock, read from inventory-service.
+    /// For the dashboard's stock, read from inventory-service, and the payment provider's
+    /// state, read from payment-service.
     pub http: reqwest::Client,
     pub inventory_url: reqwest::Url,
+    pub payment_url: reqwest::Url,
 }
 
 pub fn router(state: AppState) -> OpenApiRouter {

@@ -78,6 +78,23 @@ pub async fn lock_leased(
     .await
 }
 
+/// Gives a claimed row back without having asked the provider (its circuit breaker is
+/// open): due again at once, and everything else — an open attempt, its key — as it was.
+pub async fn hand_back(
+    db: impl PgExecutor<'_>,
+    order_id: Uuid,
+    lease: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET due_at = now(), lease = NULL WHERE order_id = $1 AND lease = $2",
+    )
+    .bind(order_id)
+    .bind(lease)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Gives up a row the worker has nothing to do with (its state moved on meanwhile).
 pub async fn release(
     db: impl PgExecutor<'_>,

@@ -10,7 +10,8 @@
 //! # Layout
 //! - this module: the row, its status, and [`find`] for the API;
 //! - `requests`: the consumer's writes — [`want`], [`void`], [`request_cancel`];
-//! - `lease`: the worker's hold on a row — [`claim_due`], [`lock_leased`], [`release`];
+//! - `lease`: the worker's hold on a row — [`claim_due`], [`lock_leased`], [`release`],
+//!   [`hand_back`];
 //! - `answers`: what an answer does to the row — [`processed`], [`declined`],
 //!   [`unknown`], [`refunded`], [`fail`].
 
@@ -19,7 +20,7 @@ mod lease;
 mod requests;
 
 pub use answers::{declined, fail, processed, refunded, unknown};
-pub use lease::{claim_due, lock_leased, next_due_in, release, unfinished};
+pub use lease::{claim_due, hand_back, lock_leased, next_due_in, release, unfinished};
 pub use requests::{lock_orders, request_cancel, void, want};
 
 use chrono::{DateTime, Utc};

@@ -6,10 +6,14 @@
 //! processor's API (`PAYMENT_PROVIDER_URL`); [`simulator::Simulator`] plays one inside the
 //! service. Both store the answer of each key, so asking again with a key never charges
 //! twice.
+//!
+//! Every call needs a [`Permit`] from the circuit breaker ([`crate::breaker`]) and reports
+//! its outcome to it: the breaker sits where every provider call goes through.
 
 pub mod http;
 pub mod simulator;
 
+use crate::breaker::Permit;
 use common::money::Money;
 use std::time::Instant;
 use uuid::Uuid;
@@ -70,6 +74,12 @@ pub struct Unknown {
 }
 
 impl Unknown {
+    /// What the breaker counts as a failure: an unknown outcome, but not our own bug (the
+    /// provider answered that one).
+    fn breaker_failure(&self) -> Option<&str> {
+        (!self.client_bug).then_some(self.reason.as_str())
+    }
+
     /// The metric label: an alert should fire on `client_bug`.
     fn outcome(&self) -> &'static str {
         if self.client_bug {
@@ -94,34 +104,37 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// Asks for a charge; counts it in `payment_provider_requests_total{kind, outcome}` and
-    /// `payment_provider_duration_seconds{kind}`.
-    pub async fn charge(&self, request: &ChargeRequest) -> ChargeAnswer {
+    /// Asks for a charge, on the breaker's `permit`, and tells the breaker how it ended (a
+    /// decline is an answer); counts it in `payment_provider_requests_total{kind, outcome}`
+    /// and `payment_provider_duration_seconds{kind}`.
+    pub async fn charge(&self, request: &ChargeRequest, permit: Permit) -> ChargeAnswer {
         let started = Instant::now();
         let answer = match self {
             Self::Http(provider) => provider.charge(request).await,
             Self::Simulator(simulator) => simulator.charge(request).await,
         };
-        let outcome = match &answer {
-            ChargeAnswer::Succeeded { .. } => "succeeded",
-            ChargeAnswer::Declined { .. } => "declined",
-            ChargeAnswer::Unknown(unknown) => unknown.outcome(),
+        let (outcome, failure) = match &answer {
+            ChargeAnswer::Succeeded { .. } => ("succeeded", None),
+            ChargeAnswer::Declined { .. } => ("declined", None),
+            ChargeAnswer::Unknown(unknown) => (unknown.outcome(), unknown.breaker_failure()),
         };
+        permit.record(failure);
         record("charge", outcome, started);
         answer
     }
 
-    /// Asks for a refund; counted like [`Provider::charge`].
-    pub async fn refund(&self, request: &RefundRequest) -> RefundAnswer {
+    /// Asks for a refund; on a permit and counted like [`Provider::charge`].
+    pub async fn refund(&self, request: &RefundRequest, permit: Permit) -> RefundAnswer {
         let started = Instant::now();
         let answer = match self {
             Self::Http(provider) => provider.refund(request).await,
             Self::Simulator(simulator) => simulator.refund(request).await,
         };
-        let outcome = match &answer {
-            RefundAnswer::Succeeded { .. } => "succeeded",
-            RefundAnswer::Unknown(unknown) => unknown.outcome(),
+        let (outcome, failure) = match &answer {
+            RefundAnswer::Succeeded { .. } => ("succeeded", None),
+            RefundAnswer::Unknown(unknown) => (unknown.outcome(), unknown.breaker_failure()),
         };
+        permit.record(failure);
         record("refund", outcome, started);
         answer
     }

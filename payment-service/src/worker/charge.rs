@@ -4,6 +4,7 @@
 //! the row.
 
 use super::{Left, PaymentWorker, StepResult};
+use crate::breaker::Permit;
 use crate::payments::{self, PaymentRow, PaymentStatus};
 use crate::provider::{ChargeAnswer, ChargeRequest, charge_key};
 use common::events::{Event, PaymentFailed, PaymentProcessed};
@@ -11,14 +12,23 @@ use common::retry::Backoff;
 use uuid::Uuid;
 
 impl PaymentWorker {
-    /// One try of the attempt the claim started, or again of one whose outcome is unknown.
-    pub(super) async fn charge(&self, row: PaymentRow, lease: Uuid) -> StepResult {
+    /// One try of the attempt the claim started, or again of one whose outcome is unknown,
+    /// on the breaker's leave (`probe`, if the row was claimed for the probe).
+    pub(super) async fn charge(
+        &self,
+        row: PaymentRow,
+        lease: Uuid,
+        probe: Option<Permit>,
+    ) -> StepResult {
         let order_id = row.order_id;
         if row.cancel_requested && !row.attempt_open {
             let mut conn = self.store.pool().acquire().await?;
             payments::fail(&mut conn, order_id, "order cancelled between attempts").await?;
             return Ok(Left::Nothing);
         }
+        let Some(permit) = self.permit(probe) else {
+            return self.wait_for_breaker(&row, lease).await;
+        };
         let attempt = row.attempts();
         let key = row
             .attempt_key
@@ -32,7 +42,7 @@ impl PaymentWorker {
             order_id,
             amount: row.amount(),
         };
-        let answer = self.provider.charge(&request).await;
+        let answer = self.provider.charge(&request, permit).await;
 
         let mut uow = self.store.begin().await?;
         let Some(now) = payments::lock_leased(uow.conn(), order_id, lease).await? else {

@@ -15,6 +15,12 @@
 //! PostgreSQL `NOTIFY` from the commit that made a row due, on the next due time, and every
 //! [`POLL`] in any case.
 //!
+//! The provider's circuit breaker ([`crate::breaker`]) decides what the loop claims: rows as
+//! usual while it is closed, nothing while it is open (a claim starts an attempt, and an
+//! attempt is not to be used up by waiting), one row for the probe when it is half-open.
+//! A step whose call the breaker refuses after all (it opened since the claim) gives its
+//! row back with its attempt and key, due again at once.
+//!
 //! # Layout
 //! - this module: the loop that claims due rows and runs a step for each;
 //! - `charge`: one step of a payment; `refund`: one step of a refund;
@@ -24,6 +30,7 @@ mod charge;
 mod refund;
 mod wake;
 
+use crate::breaker::{Breaker, Gate, PROBE_WAIT, Permit};
 use crate::payments::{self, PaymentRow, PaymentStatus};
 use crate::provider::{Provider, Unknown};
 use common::retry::Backoff;
@@ -59,6 +66,8 @@ pub struct Policy {
 pub struct PaymentWorker {
     pub store: Store,
     pub provider: Arc<Provider>,
+    /// Every provider call needs its permit.
+    pub breaker: Arc<Breaker>,
     pub policy: Policy,
 }
 
@@ -98,15 +107,30 @@ impl PaymentWorker {
                 }
                 continue;
             }
+            // What the breaker lets out: as many rows as there are free slots, the one row
+            // of the probe, or none for a while (the rows stay due, their attempts unused).
+            let (limit, probe) = match this.breaker.gate() {
+                (Gate::Pass, _) => (free, None),
+                (Gate::Probe, probe) => (1, probe),
+                (Gate::Wait(wait), _) => {
+                    tokio::select! {
+                        _ = bell.notified() => {}
+                        _ = tokio::time::sleep(wait.unwrap_or(PROBE_WAIT)) => {}
+                        _ = stop.cancelled() => {}
+                    }
+                    continue;
+                }
+            };
             let claimed =
-                payments::claim_due(this.store.pool(), free as i64, this.policy.lease).await;
+                payments::claim_due(this.store.pool(), limit as i64, this.policy.lease).await;
             let wait = match claimed {
-                Ok(rows) if rows.len() >= free => {
-                    this.spawn_steps(rows, &slots, &in_flight, &bell);
+                Ok(rows) if rows.len() >= limit && probe.is_none() => {
+                    this.spawn_steps(rows, None, &slots, &in_flight, &bell);
                     continue;
                 }
                 Ok(rows) => {
-                    this.spawn_steps(rows, &slots, &in_flight, &bell);
+                    // A probe that found no row is given back as the permit drops.
+                    this.spawn_steps(rows, probe, &slots, &in_flight, &bell);
                     payments::next_due_in(this.store.pool())
                         .await
                         .ok()
@@ -130,16 +154,19 @@ impl PaymentWorker {
         tracing::info!("payment worker stopped");
     }
 
-    /// Works each claimed row in its own task; a step that leaves its row due again soon (a
-    /// declined attempt's backoff) rings `bell`.
+    /// Works each claimed row in its own task, the first on the breaker's `probe` if there
+    /// is one; a step that leaves its row due again soon (a declined attempt's backoff) or
+    /// that was the probe (the breaker closed, or opened again) rings `bell`.
     fn spawn_steps(
         self: &Arc<Self>,
         rows: Vec<PaymentRow>,
+        mut probe: Option<Permit>,
         slots: &Arc<Semaphore>,
         in_flight: &TaskTracker,
         bell: &Arc<Notify>,
     ) {
         for row in rows {
+            let permit = probe.take();
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 // Claims never exceed the free slots; should one, the row is due again when
                 // its lease ends. (Releasing it would make it due never: `release` is for
@@ -161,13 +188,15 @@ impl PaymentWorker {
             .continue_in(&span);
             in_flight.spawn(
                 async move {
-                    let left = this.step(row).await.unwrap_or_else(|error| {
+                    let was_probe = permit.is_some();
+                    let left = this.step(row, permit).await.unwrap_or_else(|error| {
                         tracing::warn!(%error, "payment step failed; it is taken up again after its lease");
                         Left::Nothing
                     });
                     drop(slot);
-                    // A loop that stopped claiming for want of a slot waits for this one.
-                    if left == Left::Due || slots_left.available_permits() == 1 {
+                    // A loop that stopped claiming for want of a slot waits for this one; one
+                    // that waits for the probe looks at the breaker again.
+                    if left == Left::Due || was_probe || slots_left.available_permits() == 1 {
                         bell.notify_one();
                     }
                 }
@@ -176,13 +205,17 @@ impl PaymentWorker {
         }
     }
 
-    async fn step(&self, row: PaymentRow) -> StepResult {
+    /// One step of a claimed row; `probe` is the half-open breaker's permit, if this row
+    /// was claimed for the probe.
+    async fn step(&self, row: PaymentRow, probe: Option<Permit>) -> StepResult {
         let Some(lease) = row.lease else {
             return Ok(Left::Nothing);
         };
         match row.status {
-            PaymentStatus::Pending => self.charge(row, lease).await,
-            _ if row.refund_due() && row.refund_id.is_none() => self.refund(row, lease).await,
+            PaymentStatus::Pending => self.charge(row, lease, probe).await,
+            _ if row.refund_due() && row.refund_id.is_none() => {
+                self.refund(row, lease, probe).await
+            }
             _ => self.release(row.order_id, lease).await,
         }
     }
@@ -190,6 +223,24 @@ impl PaymentWorker {
     /// Lets go of a row with nothing left to do: it is not due again.
     async fn release(&self, order_id: Uuid, lease: Uuid) -> StepResult {
         payments::release(self.store.pool(), order_id, lease).await?;
+        Ok(Left::Nothing)
+    }
+
+    /// The breaker's leave for this step's one provider call: the probe's permit if the
+    /// row was claimed for it, else one from a closed breaker.
+    fn permit(&self, probe: Option<Permit>) -> Option<Permit> {
+        probe.or_else(|| self.breaker.let_through())
+    }
+
+    /// The breaker opened between the claim and the call: the row goes back as it was —
+    /// its open attempt and key kept, nothing asked — due again, for when it closes.
+    async fn wait_for_breaker(&self, row: &PaymentRow, lease: Uuid) -> StepResult {
+        payments::hand_back(self.store.pool(), row.order_id, lease).await?;
+        tracing::info!(
+            attempt = row.attempts(),
+            key = row.attempt_key.as_deref().unwrap_or_default(),
+            "the payment provider's circuit breaker is open; the payment waits with its attempt and key"
+        );
         Ok(Left::Nothing)
     }
 

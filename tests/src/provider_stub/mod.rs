@@ -3,7 +3,7 @@
 //! to every repeat. It keeps a ledger of what it charged and refunded — the outside world's
 //! view, which the tests check — and injects the faults a real provider shows: a charge
 //! answered with 500, a charge answered only after the client gave up, a 503 without
-//! charging, slow answers.
+//! charging, slow answers, no answer at all.
 
 //!
 //! # Layout
@@ -36,6 +36,9 @@ pub enum Fault {
     /// Wait this long, then do the work and answer. A repeat of the key meanwhile gets 409,
     /// as with the big processors.
     Slow(Duration),
+    /// Hold the request this long without answering (meant to be longer than the client's
+    /// timeout), doing nothing, then answer 503: a provider that hangs.
+    Hang(Duration),
 }
 
 /// What the fault plan sees of a request.
@@ -178,6 +181,14 @@ impl ProviderStub {
             .expect("not poisoned")
             .received
             .clone()
+    }
+
+    /// Requests (charges and refunds) that arrived from `from` until `to`.
+    pub fn calls_between(&self, from: Instant, to: Instant) -> usize {
+        self.received()
+            .iter()
+            .filter(|r| r.at >= from && r.at < to)
+            .count()
     }
 
     /// Requests that carried `key`.

@@ -65,6 +65,10 @@ async fn handle(
     match fault {
         Some(Fault::Unavailable) => return answer(503, json!({"error": "try again later"})),
         Some(Fault::Refuse(status)) => return answer(status, json!({"error": "refused"})),
+        Some(Fault::Hang(hold)) => {
+            tokio::time::sleep(hold).await;
+            return answer(503, json!({"error": "hung"}));
+        }
         Some(Fault::Slow(delay)) => {
             if !stub
                 .ledger

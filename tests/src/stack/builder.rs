@@ -117,17 +117,23 @@ impl StackBuilder {
             database_user: self.database_user,
             cleaned: false,
         };
-        // order-service starts last: its dashboard needs inventory-service's address.
+        // order-service starts last: its dashboard needs inventory-service's and
+        // payment-service's addresses.
         let (order, others): (Vec<Service>, Vec<Service>) =
             self.services.iter().partition(|s| **s == Service::Order);
         for group in [others, order] {
-            if group.contains(&Service::Order) && !stack.instances(Service::Inventory).is_empty() {
-                let inventory = stack.url(Service::Inventory, "");
-                stack
-                    .service_env
-                    .entry(Service::Order)
-                    .or_default()
-                    .insert(0, ("INVENTORY_URL".into(), inventory));
+            for (service, variable) in [
+                (Service::Inventory, "INVENTORY_URL"),
+                (Service::Payment, "PAYMENT_URL"),
+            ] {
+                if group.contains(&Service::Order) && !stack.instances(service).is_empty() {
+                    let url = stack.url(service, "");
+                    stack
+                        .service_env
+                        .entry(Service::Order)
+                        .or_default()
+                        .insert(0, (variable.into(), url));
+                }
             }
             let mut pending = Vec::new();
             for service in group {

@@ -93,8 +93,8 @@ impl Instance {
 }
 
 impl TestStack {
-    /// The environment a service of this stack runs with.
-    fn command(&self, service: Service) -> Command {
+    /// The environment a service of this stack runs with, plus `extra`.
+    fn command(&self, service: Service, extra: &[(&str, &str)]) -> Command {
         let mut command = Command::new(devstack::binary(service.name()).expect("binary path"));
         command
             .env_clear()
@@ -118,18 +118,24 @@ impl TestStack {
         {
             command.env(name, value);
         }
+        command.envs(extra.iter().copied());
         command
     }
 
     /// Starts one more process of `service`; await [`Starting::await_ready`] on the result.
     pub fn spawn(&mut self, service: Service) -> Starting {
+        self.spawn_with_env(service, &[])
+    }
+
+    /// Starts one more process of `service` with these variables besides the stack's.
+    pub fn spawn_with_env(&mut self, service: Service, extra: &[(&str, &str)]) -> Starting {
         self.started += 1;
         let log = self
             .log_dir
             .join(format!("{}-{}.log", service.short_name(), self.started));
         let file = File::create(&log).expect("the log file can be created");
         let child = self
-            .command(service)
+            .command(service, extra)
             .stdout(file.try_clone().expect("the log file can be shared"))
             .stderr(file)
             .stdin(Stdio::null())
@@ -144,7 +150,13 @@ impl TestStack {
 
     /// Starts one more replica of `service` and waits until it is ready.
     pub async fn add_replica(&mut self, service: Service) {
-        let instance = self.spawn(service).await_ready().await;
+        self.add_replica_with_env(service, &[]).await;
+    }
+
+    /// Starts one more replica of `service` with these variables besides the stack's (one
+    /// replica configured unlike the others), and waits until it is ready.
+    pub async fn add_replica_with_env(&mut self, service: Service, extra: &[(&str, &str)]) {
+        let instance = self.spawn_with_env(service, extra).await_ready().await;
         self.instances.entry(service).or_default().push(instance);
     }
 
@@ -162,6 +174,18 @@ impl TestStack {
             .first()
             .unwrap_or_else(|| panic!("{} is not running", service.name()));
         format!("http://{}{}", instance.addr, path)
+    }
+
+    /// SIGKILL the `index`-th running instance of `service` only.
+    pub async fn kill_one(&mut self, service: Service, index: usize) {
+        let mut instance = self
+            .instances
+            .get_mut(&service)
+            .filter(|instances| index < instances.len())
+            .unwrap_or_else(|| panic!("{} has no instance {index}", service.name()))
+            .remove(index);
+        instance.signal("KILL");
+        instance.wait(Duration::from_secs(10)).await;
     }
 
     /// SIGKILL every instance of `service`: no chance to finish anything.

@@ -1,9 +1,9 @@
-//! payment-service's HTTP API: `GET /api/payments/{order_id}`.
+//! `GET /api/payments/{order_id}`: an order's payment.
 
+use super::AppState;
 use crate::payments::{self, PaymentRow, PaymentStatus};
 use axum::extract::State;
 use common::http::{ApiError, ErrorBody, Path, ValidationErrorBody};
-use common::store::Store;
 use common::timestamp::Timestamp;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -11,15 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-}
-
-pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(get_payment))
-        .with_state(state)
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_payment))
 }
 
 /// An order's payment.
