@@ -47,6 +47,5 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         PaymentHandler,
         vec![worker_task],
     )
-    .await;
-    Ok(())
+    .await
 }
