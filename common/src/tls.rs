@@ -119,7 +119,10 @@ mod tests {
     #[test]
     fn a_missing_or_empty_file_is_named_with_its_setting() {
         let error = read_certificates("cacertfile", "/nonexistent/ca.pem").unwrap_err();
-        assert!(error.starts_with("cacertfile=/nonexistent/ca.pem cannot be read"), "{error}");
+        assert!(
+            error.starts_with("cacertfile=/nonexistent/ca.pem cannot be read"),
+            "{error}"
+        );
 
         let empty = std::env::temp_dir().join(format!("empty-{}.pem", std::process::id()));
         std::fs::write(&empty, "not a certificate\n").unwrap();

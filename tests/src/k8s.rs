@@ -25,7 +25,12 @@ pub fn overlays() -> Vec<(String, PathBuf)> {
         .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
         .flatten()
         .filter(|entry| entry.path().join("kustomization.yaml").exists())
-        .map(|entry| (entry.file_name().to_string_lossy().into_owned(), entry.path()))
+        .map(|entry| {
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.path(),
+            )
+        })
         .collect();
     found.sort();
     assert!(!found.is_empty(), "no overlay in {}", dir.display());
@@ -137,9 +142,11 @@ fn operator_secrets(rendered: &Rendered) -> BTreeMap<String, BTreeMap<String, St
             ]),
         );
     }
-    let cnpg = rendered
-        .all("Cluster")
-        .filter(|c| c["apiVersion"].as_str().is_some_and(|v| v.starts_with("postgresql.cnpg.io/")));
+    let cnpg = rendered.all("Cluster").filter(|c| {
+        c["apiVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("postgresql.cnpg.io/"))
+    });
     for cluster in cnpg {
         let name = cluster["metadata"]["name"].as_str().unwrap_or_default();
         let owner = cluster["spec"]["bootstrap"]["initdb"]["owner"]
@@ -310,12 +317,17 @@ impl ContainerEnv {
                         (key, item["path"].as_str().unwrap_or_default().to_owned())
                     })
                     .collect(),
-                None => values.keys().map(|key| (key.clone(), key.clone())).collect(),
+                None => values
+                    .keys()
+                    .map(|key| (key.clone(), key.clone()))
+                    .collect(),
             };
             for (key, file) in items {
                 match values.get(&key) {
                     Some(content) => std::fs::write(dir.join(file), content).expect("a file"),
-                    None => problems.push(format!("volume {name}: no key {key} in {kind} {source}")),
+                    None => {
+                        problems.push(format!("volume {name}: no key {key} in {kind} {source}"))
+                    }
                 }
             }
             let moved = dir.to_str().expect("a UTF-8 path").to_owned();

@@ -112,8 +112,7 @@ fn every_service_environment_passes_its_own_config_check_and_sets_only_what_it_r
                 if !amqp.starts_with("amqps://") || !amqp.contains("cacertfile=") {
                     failures.push(format!("{at}: AMQP_URL is not TLS verified against a CA"));
                 }
-                if !database.contains("sslmode=verify-full") || !database.contains("sslrootcert=")
-                {
+                if !database.contains("sslmode=verify-full") || !database.contains("sslrootcert=") {
                     failures.push(format!("{at}: DATABASE_URL does not verify the server"));
                 }
             }
@@ -208,7 +207,10 @@ async fn probes_and_ports_name_the_port_and_routes_each_service_serves() {
                     .await
                     .expect("the service answers");
                 if matches!(answer.status().as_u16(), 404 | 405) {
-                    failures.push(format!("{at}: {probe} {path} is not a route: {}", answer.status()));
+                    failures.push(format!(
+                        "{at}: {probe} {path} is not a route: {}",
+                        answer.status()
+                    ));
                 }
             }
             let wanted = [("livenessProbe", "/health"), ("readinessProbe", "/ready")];
@@ -225,7 +227,8 @@ async fn probes_and_ports_name_the_port_and_routes_each_service_serves() {
                     }
                     for port in object["spec"]["ports"].as_array().into_iter().flatten() {
                         if resolve(&port["targetPort"]) != Some(listens) {
-                            failures.push(format!("{at}: Service targetPort {}", port["targetPort"]));
+                            failures
+                                .push(format!("{at}: Service targetPort {}", port["targetPort"]));
                         }
                     }
                 }
@@ -252,21 +255,30 @@ fn each_deployment_runs_its_binary_from_the_dockerfiles_image_as_its_user() {
             let repository = image.rsplit('/').next().unwrap_or_default();
             let repository = repository.split([':', '@']).next().unwrap_or_default();
             if repository != "order-saga" {
-                failures.push(format!("{at}: image {image} is not the Dockerfile's (order-saga)"));
+                failures.push(format!(
+                    "{at}: image {image} is not the Dockerfile's (order-saga)"
+                ));
             }
             let command = container["command"][0].as_str().unwrap_or_default();
             if !dockerfile.binaries.iter().any(|b| b == command) || command != name(deployment) {
-                failures.push(format!("{at}: runs {command:?}, not its binary of the image"));
+                failures.push(format!(
+                    "{at}: runs {command:?}, not its binary of the image"
+                ));
             }
             let security = &pod(deployment)["securityContext"];
             if security["runAsUser"].as_u64() != Some(dockerfile.uid)
                 || security["runAsNonRoot"] != true
             {
-                failures.push(format!("{at}: does not run as the image's user {}", dockerfile.uid));
+                failures.push(format!(
+                    "{at}: does not run as the image's user {}",
+                    dockerfile.uid
+                ));
             }
             let own = &container["securityContext"];
             if own["readOnlyRootFilesystem"] != true || own["allowPrivilegeEscalation"] != false {
-                failures.push(format!("{at}: root filesystem writable or privilege escalation"));
+                failures.push(format!(
+                    "{at}: root filesystem writable or privilege escalation"
+                ));
             }
         }
     }
@@ -317,7 +329,11 @@ fn replicas_budgets_autoscaling_grace_and_resources_are_set() {
         }
         let scalers: Vec<&str> = overlay
             .all("HorizontalPodAutoscaler")
-            .map(|hpa| hpa["spec"]["scaleTargetRef"]["name"].as_str().unwrap_or_default())
+            .map(|hpa| {
+                hpa["spec"]["scaleTargetRef"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+            })
             .collect();
         if scalers != ["order-service"] {
             failures.push(format!("{}: HPAs scale {scalers:?}", overlay.name));
@@ -379,7 +395,8 @@ fn only_order_service_is_open_and_each_database_only_to_its_service() {
                         let labels = &peer["podSelector"]["matchLabels"];
                         let its_service = labels["app.kubernetes.io/name"] == service.name();
                         let its_own_instances = labels["cnpg.io/cluster"] == database.as_str();
-                        if !(its_service || its_own_instances) || !peer["namespaceSelector"].is_null()
+                        if !(its_service || its_own_instances)
+                            || !peer["namespaceSelector"].is_null()
                         {
                             failures.push(format!(
                                 "{}: {} lets {peer} reach {database}'s PostgreSQL",

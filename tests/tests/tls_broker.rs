@@ -37,13 +37,21 @@ async fn the_whole_saga_runs_over_amqps_with_a_client_certificate() {
 
     // Every service's connection is TLS and presented the client certificate.
     let connections = node.ctl(&["list_connections", "name", "ssl", "peer_cert_subject"]);
-    for service in ["order-service", "inventory-service", "payment-service", "notification-service"] {
+    for service in [
+        "order-service",
+        "inventory-service",
+        "payment-service",
+        "notification-service",
+    ] {
         let line = connections
             .lines()
             .find(|line| line.contains(service))
             .unwrap_or_else(|| panic!("no connection of {service}: {connections}"));
         assert!(line.contains("true"), "{service} is not on TLS: {line}");
-        assert!(line.contains("CN=saga"), "{service} sent no client certificate: {line}");
+        assert!(
+            line.contains("CN=saga"),
+            "{service} sent no client certificate: {line}"
+        );
     }
     stack.assert_invariants().await;
     stack.cleanup().await;
@@ -53,7 +61,10 @@ async fn the_whole_saga_runs_over_amqps_with_a_client_certificate() {
 async fn certificates_that_cannot_work_stop_a_service_at_start_naming_amqp_url() {
     let pki = Pki::generate("broker-refusals");
     let node = TlsRabbit::start(&pki);
-    let database = format!("t{}_tls_refusals", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let database = format!(
+        "t{}_tls_refusals",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
     let database_url = format!("{}/{database}", saga_tests::stack::postgres_url());
     let client = format!(
         "certfile={}&keyfile={}",
@@ -73,7 +84,8 @@ async fn certificates_that_cannot_work_stop_a_service_at_start_naming_amqp_url()
     };
 
     // A CA that did not issue the server's certificate.
-    let wrong_ca = refuse(node.url(&format!("cacertfile={}&{client}", pki.path("other-ca.pem")))).await;
+    let wrong_ca =
+        refuse(node.url(&format!("cacertfile={}&{client}", pki.path("other-ca.pem")))).await;
     assert_refused(&wrong_ca, "not signed by a CA this service trusts");
 
     // No client certificate, where the node demands one.

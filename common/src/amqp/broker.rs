@@ -207,7 +207,10 @@ impl Broker {
                         }
                     }
                 }
-                Err(Unusable { last, misconfigured }) => {
+                Err(Unusable {
+                    last,
+                    misconfigured,
+                }) => {
                     if misconfigured && !connected_once {
                         return Err(Misconfigured(last));
                     }
@@ -257,7 +260,8 @@ impl Broker {
             node: node.to_string(),
             source,
         })?;
-        let connecting = Connection::connect_with_config(node.url(), properties, node.tls(), runtime);
+        let connecting =
+            Connection::connect_with_config(node.url(), properties, node.tls(), runtime);
         let connection = match tokio::time::timeout(OPEN_TIMEOUT, connecting).await {
             Ok(Ok(connection)) => connection,
             Ok(Err(source)) => return Err(OpenError::connect(node, source).await),
@@ -378,7 +382,8 @@ async fn speaks_tls(node: &Node) -> bool {
     );
     match tokio::time::timeout(Duration::from_secs(5), probe).await {
         Ok(Ok(connection)) => {
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, "probe".into())).await;
+            let _ =
+                tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, "probe".into())).await;
             true
         }
         Ok(Err(error)) => match crate::tls::handshake_failure(&error) {

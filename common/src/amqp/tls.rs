@@ -24,9 +24,11 @@ pub(crate) fn settings(url: &str) -> Result<Option<OwnedTLSConfig>, String> {
     let param = |name: &str| params.get(name).filter(|value| !value.is_empty());
 
     if param("server_name_indication").is_some() {
-        return Err("server_name_indication is not supported: the server's certificate is \
+        return Err(
+            "server_name_indication is not supported: the server's certificate is \
                     verified for the host in the URL, so connect by a name it is issued for"
-            .to_owned());
+                .to_owned(),
+        );
     }
     match param("verify").map(String::as_str) {
         None | Some("verify_peer") => {}
@@ -40,7 +42,11 @@ pub(crate) fn settings(url: &str) -> Result<Option<OwnedTLSConfig>, String> {
     let identity = match (param("certfile"), param("keyfile")) {
         (Some(cert), Some(key)) => Some((cert, key)),
         (None, None) => None,
-        _ => return Err("certfile and keyfile go together (a client certificate and its key)".to_owned()),
+        _ => {
+            return Err(
+                "certfile and keyfile go together (a client certificate and its key)".to_owned(),
+            );
+        }
     };
     if parsed.scheme() != "amqps" {
         if cacertfile.is_some() || identity.is_some() {
@@ -98,7 +104,10 @@ mod tests {
     fn turning_verification_off_or_renaming_the_server_is_refused() {
         for (url, expected) in [
             ("amqps://h/%2f?verify=verify_none", "always verified"),
-            ("amqps://h/%2f?server_name_indication=other", "not supported"),
+            (
+                "amqps://h/%2f?server_name_indication=other",
+                "not supported",
+            ),
             ("amqps://h/%2f?certfile=/c.pem", "go together"),
         ] {
             let error = settings(url).unwrap_err();
@@ -109,7 +118,10 @@ mod tests {
     #[test]
     fn a_missing_ca_file_is_named() {
         let error = settings("amqps://u:pw@h/%2f?cacertfile=/nonexistent/ca.pem").unwrap_err();
-        assert!(error.contains("cacertfile=/nonexistent/ca.pem cannot be read"), "{error}");
+        assert!(
+            error.contains("cacertfile=/nonexistent/ca.pem cannot be read"),
+            "{error}"
+        );
         assert!(!error.contains("pw"), "{error}");
     }
 }

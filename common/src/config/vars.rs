@@ -49,7 +49,10 @@ impl Vars {
 
     /// Every name asked for so far, sorted.
     pub fn names_read(&self) -> Vec<String> {
-        let read = self.read.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let read = self
+            .read
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         read.iter().cloned().collect()
     }
 

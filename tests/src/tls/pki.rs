@@ -28,11 +28,21 @@ impl Pki {
         other.write(&dir, "other-ca");
 
         let server_key = KeyPair::generate().expect("a key");
-        let server = leaf(&["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
-        write(&dir, "server.pem", &server.signed_by(&server_key, &ca.issuer).unwrap().pem());
+        let server = leaf(
+            &["localhost", "127.0.0.1"],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        write(
+            &dir,
+            "server.pem",
+            &server.signed_by(&server_key, &ca.issuer).unwrap().pem(),
+        );
         write(&dir, "server.key", &server_key.serialize_pem());
 
-        let mut expired = leaf(&["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+        let mut expired = leaf(
+            &["localhost", "127.0.0.1"],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
         expired.not_before = rcgen::date_time_ymd(2020, 1, 1);
         expired.not_after = rcgen::date_time_ymd(2021, 1, 1);
         let expired = expired.signed_by(&server_key, &ca.issuer).unwrap();
@@ -41,7 +51,11 @@ impl Pki {
         let client_key = KeyPair::generate().expect("a key");
         let mut client = leaf(&[], ExtendedKeyUsagePurpose::ClientAuth);
         client.distinguished_name.push(DnType::CommonName, "saga");
-        write(&dir, "client.pem", &client.signed_by(&client_key, &ca.issuer).unwrap().pem());
+        write(
+            &dir,
+            "client.pem",
+            &client.signed_by(&client_key, &ca.issuer).unwrap().pem(),
+        );
         write(&dir, "client.key", &client_key.serialize_pem());
         Self { dir }
     }
@@ -49,7 +63,11 @@ impl Pki {
     /// The path of one of the files (`ca.pem`, `other-ca.pem`, `server.pem`, `server.key`,
     /// `expired-server.pem`, `client.pem`, `client.key`).
     pub fn path(&self, file: &str) -> String {
-        self.dir.join(file).to_str().expect("a UTF-8 path").to_owned()
+        self.dir
+            .join(file)
+            .to_str()
+            .expect("a UTF-8 path")
+            .to_owned()
     }
 }
 

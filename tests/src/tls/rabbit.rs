@@ -67,11 +67,17 @@ impl TlsRabbit {
             format!("RABBITMQ_MNESIA_BASE={}", dir_of("mnesia")),
             format!("RABBITMQ_LOG_BASE={}", dir_of("log")),
             format!("RABBITMQ_PID_FILE={}", dir_of("pid")),
-            format!("RABBITMQ_ENABLED_PLUGINS_FILE={}", dir_of("enabled_plugins")),
+            format!(
+                "RABBITMQ_ENABLED_PLUGINS_FILE={}",
+                dir_of("enabled_plugins")
+            ),
             SERVER.into(),
             "-detached".into(),
         ];
-        run("runuser", &args.iter().map(String::as_str).collect::<Vec<_>>());
+        run(
+            "runuser",
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
         let rabbit = Self { node, port, dir };
         rabbit.await_startup();
         rabbit.ctl(&["add_user", USER, PASSWORD]);
