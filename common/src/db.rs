@@ -95,7 +95,13 @@ pub async fn prepare(
                 return Err(DbSetupError::Tls {
                     server: format!("{}:{}", options.get_host(), options.get_port()),
                     meaning: match crate::tls::handshake_failure(&source) {
-                        Some(tls) => crate::tls::explain(tls, "sslrootcert"),
+                        Some(tls) => crate::tls::explain(
+                            tls,
+                            &crate::tls::Params {
+                                ca: "sslrootcert",
+                                client: "sslcert/sslkey",
+                            },
+                        ),
                         None => source.to_string(),
                     },
                 });

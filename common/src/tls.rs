@@ -50,10 +50,20 @@ pub fn handshake_failure<'a>(
     None
 }
 
+/// The URL parameters a handshake failure points at: the CA's, and the client
+/// certificate's.
+pub struct Params {
+    pub ca: &'static str,
+    pub client: &'static str,
+}
+
 /// What a failed handshake most likely means, for the operator reading the log: which
-/// side's certificate is wrong and which setting to look at (`ca_param` names the setting
-/// that holds the CA: `cacertfile` or `sslrootcert`). rustls's own words follow it.
-pub fn explain(error: &rustls::Error, ca_param: &str) -> String {
+/// side's certificate is wrong and which setting to look at. rustls's own words follow it.
+pub fn explain(error: &rustls::Error, params: &Params) -> String {
+    let Params {
+        ca: ca_param,
+        client: client_params,
+    } = params;
     use rustls::Error as E;
     let meaning = match error {
         E::InvalidCertificate(certificate) => match certificate {
@@ -82,9 +92,10 @@ pub fn explain(error: &rustls::Error, ca_param: &str) -> String {
             | AlertDescription::UnknownCA
             | AlertDescription::CertificateUnknown
             | AlertDescription::AccessDenied,
-        ) => "the server refused the handshake: it wants a client certificate it trusts \
-              (certfile/keyfile, or sslcert/sslkey)"
-            .to_owned(),
+        ) => format!(
+            "the server refused the handshake: it wants a client certificate it trusts \
+             ({client_params})"
+        ),
         _ => "the TLS handshake failed".to_owned(),
     };
     format!("{meaning} ({error})")
@@ -110,7 +121,11 @@ mod tests {
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
         let lapin = lapin::Error::from(io);
         let found = handshake_failure(&lapin).expect("the TLS error is found");
-        assert!(explain(found, "cacertfile").contains("cacertfile must name the CA"));
+        let params = Params {
+            ca: "cacertfile",
+            client: "certfile/keyfile",
+        };
+        assert!(explain(found, &params).contains("cacertfile must name the CA"));
 
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert!(handshake_failure(&lapin::Error::from(refused)).is_none());

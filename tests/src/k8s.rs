@@ -218,8 +218,15 @@ impl ContainerEnv {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Works out `container`'s environment in `pod` (a pod template's spec).
-    pub fn of(rendered: &Rendered, pod: &Value, container: &Value) -> Self {
+    /// Works out `container`'s environment in `workload` (a Deployment or StatefulSet).
+    pub fn of(rendered: &Rendered, workload: &Value, container: &Value) -> Self {
+        let pod = &workload["spec"]["template"]["spec"];
+        let claims: Vec<&Value> = workload["spec"]["volumeClaimTemplates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|claim| &claim["metadata"]["name"])
+            .collect();
         let root = std::env::temp_dir().join(format!(
             "saga-k8s-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -290,7 +297,9 @@ impl ContainerEnv {
                 .flatten()
                 .find(|v| v["name"] == name)
             else {
-                problems.push(format!("volumeMount {name}: no such volume"));
+                if !claims.iter().any(|claim| *claim == name) {
+                    problems.push(format!("volumeMount {name}: no such volume"));
+                }
                 continue;
             };
             let source = if let Some(secret) = volume["secret"]["secretName"].as_str() {

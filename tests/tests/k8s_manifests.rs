@@ -74,7 +74,7 @@ fn every_service_environment_passes_its_own_config_check_and_sets_only_what_it_r
     for overlay in rendered() {
         for deployment in overlay.deployments() {
             let service = service_of(deployment);
-            let env = ContainerEnv::of(&overlay, pod(deployment), container(deployment));
+            let env = ContainerEnv::of(&overlay, deployment, container(deployment));
             let at = format!("{}/{}", overlay.name, service.name());
             failures.extend(env.problems.iter().map(|p| format!("{at}: {p}")));
 
@@ -125,17 +125,17 @@ fn every_service_environment_passes_its_own_config_check_and_sets_only_what_it_r
 fn every_secret_and_config_map_a_pod_names_exists_with_its_keys() {
     let mut failures = Vec::new();
     for overlay in rendered() {
-        let pods = overlay
+        let workloads = overlay
             .all("Deployment")
             .chain(overlay.all("StatefulSet"))
-            .map(|workload| (name(workload).to_owned(), pod(workload)));
-        for (workload, pod) in pods {
+            .map(|workload| (name(workload).to_owned(), workload, pod(workload)));
+        for (workload_name, workload, pod) in workloads {
             for container in pod["containers"].as_array().into_iter().flatten() {
-                let env = ContainerEnv::of(&overlay, pod, container);
+                let env = ContainerEnv::of(&overlay, workload, container);
                 failures.extend(
                     env.problems
                         .iter()
-                        .map(|p| format!("{}/{workload}: {p}", overlay.name)),
+                        .map(|p| format!("{}/{workload_name}: {p}", overlay.name)),
                 );
             }
             for volume in pod["volumes"].as_array().into_iter().flatten() {
@@ -146,7 +146,10 @@ fn every_secret_and_config_map_a_pod_names_exists_with_its_keys() {
                     if let Some(name) = name
                         && overlay.source(kind, name).is_none()
                     {
-                        failures.push(format!("{}/{workload}: no {kind} {name}", overlay.name));
+                        failures.push(format!(
+                            "{}/{workload_name}: no {kind} {name}",
+                            overlay.name
+                        ));
                     }
                 }
             }
@@ -179,7 +182,7 @@ async fn probes_and_ports_name_the_port_and_routes_each_service_serves() {
                 }
             };
             // The port the service listens on: the manifests spell HTTP_ADDR.
-            let env = ContainerEnv::of(overlay, pod(deployment), container);
+            let env = ContainerEnv::of(overlay, deployment, container);
             let Some(listens) = env
                 .get("HTTP_ADDR")
                 .and_then(|addr| addr.rsplit_once(':'))

@@ -90,6 +90,7 @@ async fn a_wrong_root_certificate_stops_a_service_at_start_without_its_password(
         Duration::from_secs(30),
     )
     .await;
+    println!("{}", missing.message());
     assert_eq!(missing.status.code(), Some(2), "{}", missing.output);
     assert!(
         missing.output.contains("DATABASE_URL"),

@@ -324,7 +324,13 @@ impl OpenError {
         if let Some(tls) = crate::tls::handshake_failure(&source) {
             return Self::Tls {
                 node: node_name,
-                meaning: crate::tls::explain(tls, "cacertfile"),
+                meaning: crate::tls::explain(
+                    tls,
+                    &crate::tls::Params {
+                        ca: "cacertfile",
+                        client: "certfile/keyfile",
+                    },
+                ),
             };
         }
         if !node.uses_tls() && ended_before_amqp(&source) && speaks_tls(node).await {
