@@ -3,6 +3,11 @@
 //! Two migration histories live in it: the shared messaging tables (outbox, inbox) from
 //! `migrations/messaging`, tracked in `_sqlx_migrations_messaging`, and the service's own
 //! tables from `migrations/<service>`, tracked in the usual `_sqlx_migrations`.
+//!
+//! TLS is sqlx's, set in `DATABASE_URL` as libpq does (`sslmode=verify-full&sslrootcert=…`,
+//! `sslcert`/`sslkey` for a client certificate); the files are checked with the rest of the
+//! configuration ([`check_url`]). A failed TLS handshake is not an outage: the service stops
+//! at start with [`DbSetupError::Tls`] instead of waiting for a server that will not change.
 
 use crate::retry::Backoff;
 use sqlx::migrate::{MigrateError, Migrator};
@@ -17,12 +22,35 @@ use tokio_util::sync::CancellationToken;
 pub enum DbSetupError {
     #[error("bad DATABASE_URL: {0}")]
     Url(String),
+    /// The server answered, but not with a TLS connection this service can trust.
+    #[error("DATABASE_URL: the TLS connection to {server} failed: {meaning}")]
+    Tls { server: String, meaning: String },
     #[error("could not create database {name}: {source}")]
     Create { name: String, source: sqlx::Error },
     #[error("migrations failed: {0}")]
     Migrate(#[from] MigrateError),
     #[error("stopped before the database was reachable")]
     Stopped,
+}
+
+/// Checks a `DATABASE_URL` as start-up would use it, without connecting: it parses, names
+/// a database, and the certificate and key files its TLS parameters name can be read.
+/// Returns the database name.
+pub fn check_url(url: &str) -> Result<String, String> {
+    let name = database_name(url)?;
+    let parsed = url::Url::parse(url).map_err(|error| error.to_string())?;
+    for (param, value) in parsed.query_pairs() {
+        match param.as_ref() {
+            "sslrootcert" | "ssl-root-cert" | "ssl-ca" | "sslcert" | "ssl-cert" => {
+                crate::tls::read_certificates(&param, &value)?;
+            }
+            "sslkey" | "ssl-key" => {
+                crate::tls::read_private_key(&param, &value)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(name)
 }
 
 /// The database name in a connection URL.
@@ -79,6 +107,21 @@ pub async fn prepare(
         };
         match attempt.await {
             Ok(pool) => break pool,
+            Err(DbSetupError::Create { source, .. }) if is_tls_failure(&source) => {
+                return Err(DbSetupError::Tls {
+                    server: format!("{}:{}", options.get_host(), options.get_port()),
+                    meaning: match crate::tls::handshake_failure(&source) {
+                        Some(tls) => crate::tls::explain(
+                            tls,
+                            &crate::tls::Params {
+                                ca: "sslrootcert",
+                                client: "sslcert/sslkey",
+                            },
+                        ),
+                        None => source.to_string(),
+                    },
+                });
+            }
             Err(DbSetupError::Create { source, .. }) if is_unreachable(&source) => {
                 let delay = backoff.next_delay();
                 tracing::warn!(error = %source, retry_in = ?delay, "PostgreSQL is not reachable yet");
@@ -140,9 +183,18 @@ async fn create_if_missing(options: &PgConnectOptions, name: &str) -> Result<(),
     Ok(())
 }
 
+/// A TLS handshake that failed, or a server that refuses TLS where the URL demands it:
+/// settings to fix, not an outage to wait out.
+fn is_tls_failure(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Tls(_)) || crate::tls::handshake_failure(error).is_some()
+}
+
 /// Errors that mean "PostgreSQL is not (yet) there, or has no room for us now", worth
 /// waiting out rather than counting against a message or failing a start.
 pub fn is_unreachable(error: &sqlx::Error) -> bool {
+    if is_tls_failure(error) {
+        return false;
+    }
     match error {
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut

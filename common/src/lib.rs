@@ -17,6 +17,7 @@
 //! - [`text_enum`]: statuses kept as `TEXT`, read back strictly.
 //! - [`trace`]: W3C trace context across HTTP and AMQP, and the OTLP exporter.
 //! - [`db`]: creates the service's database, connects with backoff, runs migrations.
+//! - [`tls`]: the PEM files TLS settings name, and telling a failed handshake from an outage.
 //! - [`store`]: a [`store::UnitOfWork`] — one transaction that claims an incoming message
 //!   (inbox) and records outgoing events (outbox) together with the state change.
 //! - [`inbox`]: claiming applied message ids, and pruning old ones.
@@ -52,6 +53,7 @@ pub mod store;
 pub mod telemetry;
 pub mod text_enum;
 pub mod timestamp;
+pub mod tls;
 pub mod trace;
 
 pub use service::Service;

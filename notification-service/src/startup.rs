@@ -20,6 +20,5 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         NotificationHandler,
         Vec::new(),
     )
-    .await;
-    Ok(())
+    .await
 }

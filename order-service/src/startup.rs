@@ -38,6 +38,5 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         Box::pin(sweeper.run(stop.clone())),
         Box::pin(audit.run(stop)),
     ];
-    host.run(router(state), OrderSaga, workers).await;
-    Ok(())
+    host.run(router(state), OrderSaga, workers).await
 }

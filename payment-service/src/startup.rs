@@ -69,6 +69,5 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         PaymentHandler,
         vec![worker_task, Box::pin(report)],
     )
-    .await;
-    Ok(())
+    .await
 }

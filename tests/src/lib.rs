@@ -19,6 +19,9 @@
 //! - [`otlp`]: an OTLP/HTTP receiver that collects the services' spans.
 //! - [`provider_stub`]: a payment provider with a ledger and injected faults (CONTRACT §7):
 //!   its endpoints, and the checks of its ledger.
+//! - [`tls`]: a test PKI, a TLS-only RabbitMQ node and PostgreSQL instance of the test's
+//!   own, and running a service that must refuse to start.
+//! - [`k8s`]: the Kubernetes manifests rendered with `kubectl kustomize`, read back.
 
 pub mod api;
 pub mod broker;
@@ -28,10 +31,12 @@ pub mod db_faults;
 pub mod eventually;
 pub mod inflight;
 pub mod invariants;
+pub mod k8s;
 pub mod otlp;
 pub mod provider_stub;
 pub mod proxy;
 pub mod stack;
+pub mod tls;
 
 pub use common::Service;
 pub use eventually::eventually;

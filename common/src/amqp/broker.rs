@@ -12,6 +12,14 @@
 //!
 //! With several nodes ([`Nodes`]) it connects to the first that answers and, when its node
 //! goes away, tries the next one round the list; the backoff applies once every node failed.
+//!
+//! A node that answers but cannot be used as configured — its TLS handshake fails (a wrong
+//! CA, an expired certificate, TLS against a plaintext port, a plaintext URL naming a TLS
+//! port) — will not get better by waiting. If every node fails that
+//! way before the first connection, [`Broker::run`] gives up with a [`Misconfigured`]
+//! error naming `AMQP_URL`, and the service stops (exit code 2) rather than retry forever.
+//! Once it has been connected, the same failures are retried like any other, since a
+//! server's certificate can be renewed under a running service.
 
 use super::nodes::{Node, Nodes};
 use super::publish::ConfirmChannel;
@@ -119,7 +127,8 @@ impl Broker {
         Self::with_nodes(Nodes::lenient(&url.into()), service, topology)
     }
 
-    pub(crate) fn with_nodes(nodes: Nodes, service: Descriptor, topology: Topology) -> Self {
+    /// The nodes as the configuration parsed them, TLS settings read.
+    pub fn with_nodes(nodes: Nodes, service: Descriptor, topology: Topology) -> Self {
         Self {
             inner: Arc::new(Inner {
                 nodes,
@@ -181,22 +190,25 @@ impl Broker {
         &self.inner.nodes
     }
 
-    /// Keeps a connection up until `stop`, then closes it.
-    pub async fn run(&self, stop: CancellationToken) {
+    /// Keeps a connection up until `stop`, then closes it. Fails only before the first
+    /// connection, when every node refused it in a way waiting cannot fix (see the module).
+    pub async fn run(&self, stop: CancellationToken) -> Result<(), Misconfigured> {
         let mut backoff = Backoff::reconnect();
         // The node to try first: the first listed, then the one after the node just lost.
         let mut next = 0;
+        let mut connected_once = false;
         while !stop.is_cancelled() {
             match self.open_any(next).await {
                 Ok((index, link)) => {
                     backoff.reset();
+                    connected_once = true;
                     next = index + 1;
                     tracing::info!(exchange = %self.inner.topology.exchange, node = %link.node, "connected to RabbitMQ");
                     self.inner.link.send_replace(Some(link.clone()));
                     if self.keep(&link, &stop).await {
                         self.inner.link.send_replace(None);
                         close(&link, "service stopping").await;
-                        return;
+                        return Ok(());
                     }
                     self.inner.link.send_replace(None);
                     tracing::warn!(node = %link.node, "lost the RabbitMQ connection; reconnecting");
@@ -204,16 +216,23 @@ impl Broker {
                     // on the next link; nothing keeps it open.
                     close(&link, "replaced").await;
                 }
-                Err(error) => {
+                Err(Unusable {
+                    last,
+                    misconfigured,
+                }) => {
+                    if misconfigured && !connected_once {
+                        return Err(Misconfigured(last));
+                    }
                     let delay = backoff.next_delay();
-                    tracing::warn!(%error, retry_in = ?delay, "cannot connect to RabbitMQ or declare the topology");
+                    tracing::warn!(error = %last, retry_in = ?delay, "cannot connect to RabbitMQ or declare the topology");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
-                        _ = stop.cancelled() => return,
+                        _ = stop.cancelled() => return Ok(()),
                     }
                 }
             }
         }
+        Ok(())
     }
 
     /// Holds `link` until it dies (false) or `stop` (true), declaring the topology again
@@ -252,10 +271,11 @@ impl Broker {
     }
 
     /// Tries every node once, starting at `first`; returns the index of the node it
-    /// reached, or the last node's error.
-    async fn open_any(&self, first: usize) -> Result<(usize, Link), OpenError> {
+    /// reached, or the last node's error and whether every node was misconfigured.
+    async fn open_any(&self, first: usize) -> Result<(usize, Link), Unusable> {
         let nodes = &self.inner.nodes;
         let mut last = None;
+        let mut misconfigured = true;
         for index in first..first + nodes.len() {
             let node = nodes.get(index);
             match self.open(node).await {
@@ -264,11 +284,15 @@ impl Broker {
                     if nodes.len() > 1 {
                         tracing::warn!(node = %node, %error, "cannot use this RabbitMQ node; trying the next");
                     }
+                    misconfigured &= error.is_misconfiguration();
                     last = Some(error);
                 }
             }
         }
-        Err(last.expect("a list of nodes is never empty"))
+        Err(Unusable {
+            last: last.expect("a list of nodes is never empty"),
+            misconfigured,
+        })
     }
 
     /// Connects to `node` (within [`OPEN_TIMEOUT`]), then declares the topology and opens
@@ -276,12 +300,15 @@ impl Broker {
     async fn open(&self, node: &Node) -> Result<Link, OpenError> {
         let name = format!("{} ({})", self.inner.service.name(), std::process::id());
         let properties = ConnectionProperties::default().with_connection_name(name.into());
-        let connecting = Connection::connect(node.url(), properties);
+        let runtime = lapin::runtime::default_runtime().map_err(|source| OpenError::Amqp {
+            node: node.to_string(),
+            source,
+        })?;
+        let connecting =
+            Connection::connect_with_config(node.url(), properties, node.tls(), runtime);
         let connection = match tokio::time::timeout(OPEN_TIMEOUT, connecting).await {
-            Ok(connection) => connection.map_err(|source| OpenError::Amqp {
-                node: node.to_string(),
-                source,
-            })?,
+            Ok(Ok(connection)) => connection,
+            Ok(Err(source)) => return Err(OpenError::connect(node, source).await),
             Err(_) => return Err(OpenError::Timeout(node.to_string())),
         };
         let setup = async {
@@ -327,7 +354,112 @@ pub enum OpenError {
     Amqp { node: String, source: lapin::Error },
     #[error("{0}: no answer within {OPEN_TIMEOUT:?}")]
     Timeout(String),
+    /// The TLS handshake failed: what it most likely means, then rustls's words.
+    #[error("{node}: {meaning}")]
+    Tls { node: String, meaning: String },
+    /// A plaintext `amqp://` connection to a port that speaks TLS.
+    #[error(
+        "{node}: the server did not answer in AMQP: this is a TLS port, use amqps:// for it ({source})"
+    )]
+    NotAmqp { node: String, source: lapin::Error },
 }
+
+impl OpenError {
+    /// Classifies a failed connection attempt to `node`. A plaintext connection that ended
+    /// before AMQP began is asked once more over TLS, to tell a TLS port (answered in TLS)
+    /// from a proxy whose server is down (nothing).
+    async fn connect(node: &Node, source: lapin::Error) -> Self {
+        let node_name = node.to_string();
+        if let Some(tls) = crate::tls::handshake_failure(&source) {
+            return Self::Tls {
+                node: node_name,
+                meaning: crate::tls::explain(
+                    tls,
+                    &crate::tls::Params {
+                        ca: "cacertfile",
+                        client: "certfile/keyfile",
+                    },
+                ),
+            };
+        }
+        if !node.uses_tls() && ended_before_amqp(&source) && speaks_tls(node).await {
+            return Self::NotAmqp {
+                node: node_name,
+                source,
+            };
+        }
+        Self::Amqp {
+            node: node_name,
+            source,
+        }
+    }
+
+    /// A failure that retrying will not fix: the settings or the server's certificate
+    /// must change first.
+    pub fn is_misconfiguration(&self) -> bool {
+        matches!(self, Self::Tls { .. } | Self::NotAmqp { .. })
+    }
+}
+
+/// The server accepted the connection but did not hold an AMQP conversation: it closed or
+/// reset it, or sent what is not AMQP. (Refused or unreachable is not this, nor an AMQP
+/// error such as a wrong password.)
+fn ended_before_amqp(error: &lapin::Error) -> bool {
+    use lapin::ErrorKind;
+    use std::io::ErrorKind as Io;
+    match error.kind() {
+        ErrorKind::ProtocolError(_) | ErrorKind::RuntimeShutdownError(_) => false,
+        ErrorKind::IOError(io) => !matches!(
+            io.kind(),
+            Io::ConnectionRefused
+                | Io::HostUnreachable
+                | Io::NetworkUnreachable
+                | Io::TimedOut
+                | Io::NotFound
+                | Io::AddrNotAvailable
+        ),
+        _ => true,
+    }
+}
+
+/// Whether `node`'s port answers a TLS handshake: a certificate it presents (trusted or
+/// not), an alert about ours, or a whole AMQP conversation over TLS.
+async fn speaks_tls(node: &Node) -> bool {
+    let Ok(runtime) = lapin::runtime::default_runtime() else {
+        return false;
+    };
+    let url = format!("amqps://{}/%2f", node.address());
+    let probe = Connection::connect_with_config(
+        &url,
+        ConnectionProperties::default(),
+        Default::default(),
+        runtime,
+    );
+    match tokio::time::timeout(Duration::from_secs(5), probe).await {
+        Ok(Ok(connection)) => {
+            let _ =
+                tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, "probe".into())).await;
+            true
+        }
+        Ok(Err(error)) => match crate::tls::handshake_failure(&error) {
+            Some(tls) => !crate::tls::is_not_tls(tls),
+            None => matches!(error.kind(), lapin::ErrorKind::ProtocolError(_)),
+        },
+        Err(_) => false,
+    }
+}
+
+/// Every node failed once: the last error, and whether each failure was one that waiting
+/// cannot fix.
+struct Unusable {
+    last: OpenError,
+    misconfigured: bool,
+}
+
+/// No node could be used as configured, before the service was ever connected.
+#[derive(Debug, thiserror::Error)]
+#[error("AMQP_URL: cannot use RabbitMQ as configured: {0}")]
+pub struct Misconfigured(pub OpenError);
 
 /// Closes the link's connection, giving up after [`CLOSE_TIMEOUT`].
 async fn close(link: &Link, reason: &str) {

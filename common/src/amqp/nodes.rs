@@ -1,17 +1,30 @@
 //! The RabbitMQ nodes `AMQP_URL` names: one URL, or several nodes of one cluster separated
 //! by commas (CONTRACT §11). A service connects to the first that answers and, when its
-//! node goes away, to the next one round the list.
+//! node goes away, to the next one round the list. Each URL may be `amqps://` with its own
+//! TLS parameters ([`super::tls`]).
 
+use lapin::tcp::OwnedTLSConfig;
 use lapin::uri::AMQPUri;
 use std::fmt;
 use std::str::FromStr;
 
-/// One node: its URL (with credentials, never logged) and its `host:port` (safe to show).
-#[derive(Clone, PartialEq, Eq)]
+/// One node: its URL (with credentials, never logged), its `host:port` (safe to show) and,
+/// for `amqps://`, the TLS settings its query parameters name (files read at start-up).
+#[derive(Clone)]
 pub struct Node {
     url: String,
     address: String,
+    tls: Option<OwnedTLSConfig>,
 }
+
+/// Two nodes are the same when their URLs are: the TLS settings derive from it.
+impl PartialEq for Node {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url
+    }
+}
+
+impl Eq for Node {}
 
 impl Node {
     /// The URL to connect with; it may hold a password, so never log it.
@@ -22,6 +35,17 @@ impl Node {
     /// `host:port`, for logs and `/ready`.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The TLS settings to connect with (the defaults for a plain `amqp://` URL, which
+    /// ignores them).
+    pub fn tls(&self) -> OwnedTLSConfig {
+        self.tls.clone().unwrap_or_default()
+    }
+
+    /// Whether the URL is `amqps://`.
+    pub fn uses_tls(&self) -> bool {
+        self.tls.is_some()
     }
 }
 
@@ -50,12 +74,14 @@ impl Nodes {
             .map(|(_, url)| Node {
                 address: address(url).unwrap_or_else(|_| "<not an AMQP URL>".to_owned()),
                 url: url.to_owned(),
+                tls: super::tls::settings(url).ok().flatten(),
             })
             .collect();
         if nodes.is_empty() {
             return Self(vec![Node {
                 url: list.to_owned(),
                 address: "<no AMQP URL>".to_owned(),
+                tls: None,
             }]);
         }
         Self(nodes)
@@ -83,8 +109,9 @@ impl Nodes {
 impl FromStr for Nodes {
     type Err = String;
 
-    /// Every part must be an `amqp://` or `amqps://` URL; the error names the part by its
-    /// position and never repeats the text, which may hold a password.
+    /// Every part must be an `amqp://` or `amqps://` URL whose TLS files can be read; the
+    /// error names the part by its position and never repeats the text, which may hold a
+    /// password.
     fn from_str(list: &str) -> Result<Self, Self::Err> {
         let mut nodes = Vec::new();
         for (position, url) in parts(list) {
@@ -92,9 +119,12 @@ impl FromStr for Nodes {
                 return Err(format!("node {position} of the list is empty"));
             }
             let address = address(url).map_err(|reason| format!("node {position}: {reason}"))?;
+            let tls =
+                super::tls::settings(url).map_err(|reason| format!("node {position}: {reason}"))?;
             nodes.push(Node {
                 url: url.to_owned(),
                 address,
+                tls,
             });
         }
         Ok(Self(nodes))

@@ -38,9 +38,10 @@ pub struct CommonConfig {
     /// What the service told `common` about itself.
     pub service: Descriptor,
     pub database_url: String,
-    /// `AMQP_URL` as given: one URL, or the nodes of one cluster separated by commas
-    /// (checked to parse as [`Nodes`]).
+    /// `AMQP_URL` as given: one URL, or the nodes of one cluster separated by commas.
     pub amqp_url: String,
+    /// The nodes of `AMQP_URL`, with the TLS settings of each read.
+    pub amqp_nodes: Nodes,
     /// How every queue is declared (`AMQP_QUEUE_TYPE`).
     pub amqp_queue_type: QueueType,
     /// The topic exchange; every queue name is derived from it.
@@ -127,14 +128,14 @@ impl CommonConfig {
             "DATABASE_URL",
             format!("postgres://postgres@127.0.0.1:5432/{}", service.database),
         )?;
-        crate::db::database_name(&database_url)
+        crate::db::check_url(&database_url)
             .map_err(|reason| invalid("DATABASE_URL", &database_url, reason))?;
 
         let amqp_url = vars.get_or(
             "AMQP_URL",
             "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
         )?;
-        amqp_url
+        let amqp_nodes = amqp_url
             .parse::<Nodes>()
             .map_err(|reason| invalid("AMQP_URL", &amqp_url, reason))?;
 
@@ -159,6 +160,7 @@ impl CommonConfig {
             service,
             database_url,
             amqp_url,
+            amqp_nodes,
             amqp_queue_type: vars.get_or("AMQP_QUEUE_TYPE", QueueType::Classic)?,
             exchange,
             http_addr: vars.get_or("HTTP_ADDR", (Ipv4Addr::UNSPECIFIED, service.port).into())?,

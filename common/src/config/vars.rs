@@ -16,9 +16,11 @@ pub struct ConfigError {
 /// Looks a variable up by name.
 type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// Where variables come from: the process environment, or a fixed list in tests.
+/// Where variables come from: the process environment, or a fixed list in tests. It
+/// remembers which names were asked for, so `--check-config` can say what a service reads.
 pub struct Vars {
     lookup: Lookup,
+    read: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Vars {
@@ -29,6 +31,7 @@ impl Vars {
             lookup: Box::new(|name| {
                 std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
             }),
+            read: Default::default(),
         }
     }
 
@@ -40,7 +43,17 @@ impl Vars {
             .collect();
         Self {
             lookup: Box::new(move |name| map.get(name).cloned()),
+            read: Default::default(),
         }
+    }
+
+    /// Every name asked for so far, sorted.
+    pub fn names_read(&self) -> Vec<String> {
+        let read = self
+            .read
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        read.iter().cloned().collect()
     }
 
     /// Reads `name`, or returns `default` when it is unset or empty.
@@ -58,6 +71,10 @@ impl Vars {
         T: FromStr,
         T::Err: Display,
     {
+        self.read
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(name.to_owned());
         match (self.lookup)(name) {
             Some(value) if !value.trim().is_empty() => value
                 .trim()

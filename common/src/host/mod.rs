@@ -11,7 +11,7 @@ mod process;
 
 pub use process::{ServiceConfig, main};
 
-use crate::amqp::broker::Broker;
+use crate::amqp::broker::{Broker, Misconfigured};
 use crate::amqp::consumer::{self, MessageHandler};
 use crate::amqp::topology::Topology;
 use crate::config::CommonConfig;
@@ -56,6 +56,19 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Broker(#[from] Misconfigured),
+}
+
+impl StartupError {
+    /// A setting (or a server's certificate) must change before a restart can help: the
+    /// process exits with 2, as for a bad variable, rather than 1.
+    pub fn is_misconfiguration(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(DbSetupError::Tls { .. }) | Self::Broker(_)
+        )
+    }
 }
 
 /// A service's shared infrastructure, built before it serves.
@@ -98,7 +111,7 @@ impl Host {
             retry_delays: config.retry_delays.clone(),
             queue_type: config.amqp_queue_type,
         };
-        let broker = Broker::new(config.amqp_url.clone(), config.service, topology);
+        let broker = Broker::with_nodes(config.amqp_nodes.clone(), config.service, topology);
         Ok(Self {
             store: Store::new(pool).publishing_through(broker.clone()),
             broker,
@@ -122,13 +135,14 @@ impl Host {
 
     /// Serves until the shutdown token is cancelled, then stops in order.
     /// `api` is the service's own documented routes; the host adds the operational ones,
-    /// `/openapi.json` generated from both, and the browsable `/docs`.
+    /// `/openapi.json` generated from both, and the browsable `/docs`. Fails only when
+    /// RabbitMQ cannot be used as configured before it was ever reached.
     pub async fn run<H: MessageHandler>(
         self,
         api: OpenApiRouter,
         handler: H,
         workers: Vec<Worker>,
-    ) {
+    ) -> Result<(), StartupError> {
         let Host {
             config,
             store,
@@ -141,10 +155,15 @@ impl Host {
         let broker_stop = CancellationToken::new();
         let relay_stop = CancellationToken::new();
 
+        let (misconfigured_tx, mut misconfigured) = tokio::sync::oneshot::channel();
         let broker_task = tokio::spawn({
             let broker = broker.clone();
             let stop = broker_stop.clone();
-            async move { broker.run(stop).await }
+            async move {
+                if let Err(error) = broker.run(stop).await {
+                    let _ = misconfigured_tx.send(error);
+                }
+            }
         });
         let relay = Relay::new(store.pool().clone(), store.outbox().clone(), broker.clone());
         let relay_task = tokio::spawn(relay.run(relay_stop.clone()));
@@ -192,14 +211,23 @@ impl Host {
             shutdown.clone(),
         )));
 
-        if broker.connected(&shutdown).await.is_some() {
-            tracing::info!(
-                service = config.service.name(),
-                http_addr = %http_addr.map(|a| a.to_string()).unwrap_or_default(),
-                exchange = %config.exchange,
-                rabbitmq_node = %broker.current().map(|link| link.node).unwrap_or_default(),
-                "ready"
-            );
+        let mut failure = None;
+        tokio::select! {
+            link = broker.connected(&shutdown) => {
+                if link.is_some() {
+                    tracing::info!(
+                        service = config.service.name(),
+                        http_addr = %http_addr.map(|a| a.to_string()).unwrap_or_default(),
+                        exchange = %config.exchange,
+                        rabbitmq_node = %broker.current().map(|link| link.node).unwrap_or_default(),
+                        "ready"
+                    );
+                }
+            }
+            Ok(error) = &mut misconfigured => {
+                failure = Some(StartupError::Broker(error));
+                shutdown.cancel();
+            }
         }
         shutdown.cancelled().await;
         tracing::info!("stopping: finishing in-flight work");
@@ -229,6 +257,7 @@ impl Host {
             );
         }
         tracing::info!("stopped");
+        failure.map_or(Ok(()), Err)
     }
 }
 

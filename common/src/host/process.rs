@@ -1,5 +1,10 @@
 //! The process around a service: read its configuration, set up logging, run it on a
 //! runtime until SIGTERM or SIGINT, and turn the result into an exit code.
+//!
+//! `--check-config` stops after the first step: it validates the environment as a start
+//! would (variables, URLs, the TLS files they name) without connecting anywhere, prints
+//! the variables the service reads, and exits 0, or 2 with the message — so a deployment's
+//! environment can be checked before it is rolled out.
 
 use super::StartupError;
 use crate::config::CommonConfig;
@@ -15,6 +20,13 @@ pub trait ServiceConfig: Sized {
     fn common(&self) -> &CommonConfig;
 }
 
+/// Exit code of a configuration that cannot work: a bad variable, an unknown argument, a
+/// TLS handshake that fails at start.
+const MISCONFIGURED: u8 = 2;
+
+/// The flag that only validates the configuration.
+pub const CHECK_CONFIG: &str = "--check-config";
+
 /// The body of every service's `main`: read the configuration (exit 2 naming the bad
 /// variable), set up logging, run until SIGTERM or SIGINT, exit 0 after a clean stop.
 pub fn main<C, F, Fut>(run: F) -> std::process::ExitCode
@@ -23,13 +35,30 @@ where
     F: FnOnce(C, CancellationToken) -> Fut,
     Fut: std::future::Future<Output = Result<(), StartupError>>,
 {
-    let config = match C::from_vars(&crate::config::Vars::from_env()) {
+    let check_only = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
+        [] => false,
+        [flag] if flag == CHECK_CONFIG => true,
+        _ => {
+            eprintln!("usage: the service takes no arguments but {CHECK_CONFIG}");
+            return std::process::ExitCode::from(MISCONFIGURED);
+        }
+    };
+    let vars = crate::config::Vars::from_env();
+    let config = match C::from_vars(&vars) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("configuration error: {error}");
-            return std::process::ExitCode::from(2);
+            return std::process::ExitCode::from(MISCONFIGURED);
         }
     };
+    if check_only {
+        println!(
+            "{}: the configuration is valid (nothing was connected to)",
+            config.common().service.name()
+        );
+        println!("reads: {}", vars.names_read().join(" "));
+        return std::process::ExitCode::SUCCESS;
+    }
     // Kept to the end of `main`: dropping it flushes the spans not yet exported.
     let _tracing = crate::telemetry::init(config.common());
     let runtime = match tokio::runtime::Runtime::new() {
@@ -46,7 +75,11 @@ where
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(error) => {
                 tracing::error!(%error, "failed to start");
-                std::process::ExitCode::FAILURE
+                if error.is_misconfiguration() {
+                    std::process::ExitCode::from(MISCONFIGURED)
+                } else {
+                    std::process::ExitCode::FAILURE
+                }
             }
         }
     });

@@ -228,14 +228,42 @@ impl TestBroker {
     }
 }
 
-/// Connects to the first node of a comma-separated list that answers.
+/// Connects to the first node of a comma-separated list that answers; an `amqps://` node
+/// with the test CA's files in its query (see [`tls_config`]) over TLS.
 pub async fn connect_any(list: &str) -> lapin::Result<Connection> {
     let mut last = None;
     for url in list.split(',') {
-        match Connection::connect(url.trim(), ConnectionProperties::default()).await {
+        let url = url.trim();
+        let connecting = Connection::connect_with_config(
+            url,
+            ConnectionProperties::default(),
+            tls_config(url),
+            lapin::runtime::default_runtime()?,
+        );
+        match connecting.await {
             Ok(connection) => return Ok(connection),
             Err(error) => last = Some(error),
         }
     }
     Err(last.expect("at least one URL"))
+}
+
+/// The test's own reading of a node URL's `cacertfile`, `certfile` and `keyfile` (the
+/// services read them with `common`; the test does not lean on the code under test).
+fn tls_config(url: &str) -> lapin::tcp::OwnedTLSConfig {
+    let mut config = lapin::tcp::OwnedTLSConfig::default();
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return config;
+    };
+    let param = |name: &str| {
+        parsed
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, path)| std::fs::read(&*path).expect("a TLS file of the test"))
+    };
+    config.cert_chain = param("cacertfile").map(|pem| String::from_utf8_lossy(&pem).into_owned());
+    if let (Some(pem), Some(key)) = (param("certfile"), param("keyfile")) {
+        config.identity = Some(lapin::tcp::OwnedIdentity::PKCS8 { pem, key });
+    }
+    config
 }

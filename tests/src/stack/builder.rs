@@ -17,12 +17,27 @@ pub struct StackBuilder {
     replicas: HashMap<Service, usize>,
     database_user: Option<String>,
     amqp_url: Option<String>,
+    postgres: Option<String>,
+    database_params: Option<String>,
 }
 
 impl StackBuilder {
     /// The services log in to PostgreSQL as `user` (the test's own checks stay superuser).
     pub fn database_user(mut self, user: &str) -> Self {
         self.database_user = Some(user.into());
+        self
+    }
+
+    /// Uses this PostgreSQL server (a URL without a database) instead of [`postgres_url`],
+    /// for the services and the test's own checks.
+    pub fn postgres(mut self, url: &str) -> Self {
+        self.postgres = Some(url.into());
+        self
+    }
+
+    /// Appends these query parameters to every service's `DATABASE_URL`.
+    pub fn database_params(mut self, params: &str) -> Self {
+        self.database_params = Some(params.into());
         self
     }
 
@@ -86,7 +101,7 @@ impl StackBuilder {
         let mut proxies = HashMap::new();
         for (service, dependency) in self.proxied {
             let url = match dependency {
-                Dependency::Database => postgres_url(),
+                Dependency::Database => self.postgres.clone().unwrap_or_else(postgres_url),
                 Dependency::Broker => amqp_url.clone(),
             };
             proxies.insert((service, dependency), Proxy::start(target_of(&url)).await);
@@ -115,6 +130,8 @@ impl StackBuilder {
             expected_dead_letters: HashMap::new(),
             rabbitmq_node: None,
             database_user: self.database_user,
+            postgres: self.postgres.unwrap_or_else(postgres_url),
+            database_params: self.database_params,
             cleaned: false,
         };
         // order-service starts last: its dashboard needs inventory-service's and
@@ -164,6 +181,8 @@ impl TestStack {
             replicas: HashMap::new(),
             database_user: None,
             amqp_url: None,
+            postgres: None,
+            database_params: None,
         }
     }
 

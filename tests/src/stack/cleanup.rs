@@ -1,7 +1,7 @@
 //! Removing what a [`TestStack`] made — processes, databases, queues, exchange — at its
 //! end, or when a test panicked.
 
-use super::{TestStack, postgres_url};
+use super::TestStack;
 use common::Service;
 use common::amqp::topology::Topology;
 use sqlx::PgPool;
@@ -23,7 +23,7 @@ impl TestStack {
         for pool in pools {
             pool.close().await;
         }
-        remove_resources(&self.name, &self.topology, &self.amqp_url).await;
+        remove_resources(&self.name, &self.topology, &self.amqp_url, &self.postgres).await;
     }
 }
 
@@ -40,20 +40,21 @@ impl Drop for TestStack {
         let name = self.name.clone();
         let topology = self.topology.clone();
         let amqp_url = self.amqp_url.clone();
+        let postgres = self.postgres.clone();
         let _ = std::thread::spawn(move || {
             if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
-                runtime.block_on(remove_resources(&name, &topology, &amqp_url));
+                runtime.block_on(remove_resources(&name, &topology, &amqp_url, &postgres));
             }
         })
         .join();
     }
 }
 
-async fn remove_resources(name: &str, topology: &Topology, amqp_url: &str) {
-    if let Ok(pool) = PgPool::connect(&format!("{}/postgres", postgres_url())).await {
+async fn remove_resources(name: &str, topology: &Topology, amqp_url: &str, postgres: &str) {
+    if let Ok(pool) = PgPool::connect(&format!("{postgres}/postgres")).await {
         for service in Service::ALL {
             let database = format!("{name}_{}", service.short_name());
             let _ = sqlx::query(sqlx::AssertSqlSafe(format!(

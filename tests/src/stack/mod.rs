@@ -76,12 +76,17 @@ pub struct TestStack {
     pub rabbitmq_node: Option<String>,
     /// Who the services log in to PostgreSQL as, if not the test's own user.
     database_user: Option<String>,
+    /// The PostgreSQL server (a URL without a database): [`postgres_url`] unless the
+    /// builder named another.
+    postgres: String,
+    /// Query parameters the services' `DATABASE_URL` carries (e.g. `sslmode=verify-full…`).
+    database_params: Option<String>,
     cleaned: bool,
 }
 
 impl TestStack {
     pub fn database_url(&self, service: Service) -> String {
-        format!("{}/{}_{}", postgres_url(), self.name, service.short_name())
+        format!("{}/{}_{}", self.postgres, self.name, service.short_name())
     }
 
     /// The proxy between `service` and `dependency`, if the builder asked for one.
@@ -102,6 +107,10 @@ impl TestStack {
                 format!("{scheme}://{user}@{host}")
             }
             (Dependency::Broker, _) => self.amqp_url.clone(),
+        };
+        let direct = match (dependency, &self.database_params) {
+            (Dependency::Database, Some(params)) => format!("{direct}?{params}"),
+            _ => direct,
         };
         match self.proxies.get(&(service, dependency)) {
             Some(proxy) => proxy.rewrite(&direct),
