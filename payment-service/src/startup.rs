@@ -52,17 +52,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         Uuid::new_v4(),
         host.shutdown_token(),
     );
-    let worker = PaymentWorker {
-        store: store.clone(),
-        provider: Arc::new(provider),
+    let worker = PaymentWorker::new(
+        store.clone(),
+        Arc::new(provider),
         breaker,
-        policy: Policy {
+        Policy {
             max_attempts: config.max_attempts,
             retry_base: config.retry_base,
             // A claimed row outlives its provider call; past this, another worker takes it.
             lease: config.provider_timeout + Duration::from_secs(5),
         },
-    };
+    );
     let worker_task = Box::pin(worker.run(host.shutdown_token()));
     host.run(
         router(AppState { store }),

@@ -1,6 +1,6 @@
 //! The worker's hold on a row: it claims due rows with a lease, starting (committing) each
 //! row's next attempt before the provider hears of it ([`claim_due`]), and records an
-//! answer only while it still holds the lease ([`lock_leased`]), so a worker that lost its
+//! answer only while it still holds the lease ([`lock_leased_all`]), so a worker that lost its
 //! row writes nothing.
 
 use super::{COLUMNS, PaymentRow};
@@ -43,17 +43,6 @@ pub async fn claim_due(
     .await
 }
 
-/// How long until the next row is due, if any.
-pub async fn next_due_in(db: impl PgExecutor<'_>) -> Result<Option<Duration>, sqlx::Error> {
-    let seconds: Option<f64> = sqlx::query_scalar(
-        "SELECT greatest(0, extract(epoch FROM min(due_at) - now()))::float8 FROM payments
-         WHERE due_at IS NOT NULL",
-    )
-    .fetch_one(db)
-    .await?;
-    Ok(seconds.map(Duration::from_secs_f64))
-}
-
 /// Rows the worker will go on with, for the log at start.
 pub async fn unfinished(db: impl PgExecutor<'_>) -> Result<Vec<PaymentRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -63,18 +52,21 @@ pub async fn unfinished(db: impl PgExecutor<'_>) -> Result<Vec<PaymentRow>, sqlx
     .await
 }
 
-/// Locks the row if this worker still holds it.
-pub async fn lock_leased(
+/// Locks, in one statement and in a fixed order, the rows of `held` (order id and lease)
+/// that this worker still holds; a row whose lease another worker took is left out.
+pub async fn lock_leased_all(
     conn: &mut PgConnection,
-    order_id: Uuid,
-    lease: Uuid,
-) -> Result<Option<PaymentRow>, sqlx::Error> {
+    held: &[(Uuid, Uuid)],
+) -> Result<Vec<PaymentRow>, sqlx::Error> {
+    let (order_ids, leases): (Vec<Uuid>, Vec<Uuid>) = held.iter().copied().unzip();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM payments WHERE order_id = $1 AND lease = $2 FOR UPDATE"
+        "SELECT {COLUMNS} FROM payments
+         WHERE (order_id, lease) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+         ORDER BY order_id FOR UPDATE"
     )))
-    .bind(order_id)
-    .bind(lease)
-    .fetch_optional(conn)
+    .bind(order_ids)
+    .bind(leases)
+    .fetch_all(conn)
     .await
 }
 

@@ -5,22 +5,22 @@
 //! "this order is cancelled" ([`void`] and what follows). The worker claims due rows with a
 //! lease, committing each row's next attempt with the claim before the provider hears of
 //! it ([`claim_due`]), and records the answer under the row lock, checking its lease
-//! ([`lock_leased`]) so a worker that lost its row writes nothing.
+//! ([`lock_leased_all`]) so a worker that lost its row writes nothing.
 //!
 //! # Layout
 //! - this module: the row, its status, and [`find`] for the API;
 //! - `requests`: the consumer's writes — [`want`], [`void`], [`request_cancel`];
-//! - `lease`: the worker's hold on a row — [`claim_due`], [`lock_leased`], [`release`],
-//!   [`hand_back`];
-//! - `answers`: what an answer does to the row — [`processed`], [`declined`],
-//!   [`unknown`], [`refunded`], [`fail`].
+//! - `lease`: the worker's hold on a row — [`claim_due`], [`lock_leased_all`],
+//!   [`release`], [`hand_back`];
+//! - [`answers`]: what answers do to the rows — a [`answers::Batch`] of processed,
+//!   declined, unknown, refunded and failed ones, one statement per kind; [`fail`].
 
-mod answers;
+pub mod answers;
 mod lease;
 mod requests;
 
-pub use answers::{declined, fail, processed, refunded, unknown};
-pub use lease::{claim_due, hand_back, lock_leased, next_due_in, release, unfinished};
+pub use answers::fail;
+pub use lease::{claim_due, hand_back, lock_leased_all, release, unfinished};
 pub use requests::{lock_orders, request_cancel, void, want};
 
 use chrono::{DateTime, Utc};

@@ -31,10 +31,14 @@ pub async fn want(
     caused_by: Uuid,
     trace: &TraceHeaders,
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
+    // The insert and the NOTIFY in one statement: one round trip fewer per payment.
     let inserted = sqlx::query(
-        "INSERT INTO payments (order_id, payment_id, amount_cents, status, due_at, reserved_event_id,
-                               traceparent, tracestate)
-         VALUES ($1, $2, $3, 'PENDING', now(), $4, $5, $6) ON CONFLICT (order_id) DO NOTHING",
+        "WITH inserted AS (
+             INSERT INTO payments (order_id, payment_id, amount_cents, status, due_at,
+                                   reserved_event_id, traceparent, tracestate)
+             VALUES ($1, $2, $3, 'PENDING', now(), $4, $5, $6)
+             ON CONFLICT (order_id) DO NOTHING RETURNING order_id)
+         SELECT pg_notify($7, '') FROM inserted",
     )
     .bind(order_id)
     .bind(Uuid::now_v7())
@@ -42,12 +46,12 @@ pub async fn want(
     .bind(caused_by)
     .bind(&trace.traceparent)
     .bind(&trace.tracestate)
+    .bind(DUE_CHANNEL)
     .execute(&mut *conn)
     .await?
     .rows_affected()
         == 1;
     if inserted {
-        wake_workers(conn).await?;
         return Ok(None);
     }
     sqlx::query_as(sqlx::AssertSqlSafe(format!(

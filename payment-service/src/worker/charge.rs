@@ -1,14 +1,12 @@
 //! One step of a payment that is due: the current attempt asked again (its outcome was
-//! unknown) or the next one, which the claim started and committed; then the provider's
-//! answer and the event it causes recorded in one transaction — if this worker still holds
-//! the row.
+//! unknown) or the next one, which the claim started and committed; the answer then goes
+//! to the recorder ([`super::record`]).
 
+use super::record::{Answer, Said};
 use super::{Left, PaymentWorker, StepResult};
 use crate::breaker::Permit;
-use crate::payments::{self, PaymentRow, PaymentStatus};
-use crate::provider::{ChargeAnswer, ChargeRequest, charge_key};
-use common::events::{Event, PaymentFailed, PaymentProcessed};
-use common::retry::Backoff;
+use crate::payments::{self, PaymentRow};
+use crate::provider::{ChargeRequest, charge_key};
 use uuid::Uuid;
 
 impl PaymentWorker {
@@ -43,72 +41,17 @@ impl PaymentWorker {
             amount: row.amount(),
         };
         let answer = self.provider.charge(&request, permit).await;
-
-        let mut uow = self.store.begin().await?;
-        let Some(now) = payments::lock_leased(uow.conn(), order_id, lease).await? else {
-            tracing::info!(
-                attempt,
-                "lease lost meanwhile; another worker finishes this attempt"
-            );
-            return Ok(Left::Nothing);
-        };
-        let still_this_attempt =
-            now.status == PaymentStatus::Pending && now.attempt_open && now.attempts() == attempt;
-        if !still_this_attempt {
-            return Ok(Left::Nothing);
-        }
-        let amount = now.amount();
-        match answer {
-            ChargeAnswer::Succeeded { charge_id } => {
-                payments::processed(uow.conn(), order_id, &charge_id).await?;
-                let processed = Event::PaymentProcessed(PaymentProcessed {
-                    order_id,
-                    payment_id: now.payment_id,
-                    amount,
-                    attempts: attempt,
-                });
-                uow.publish(processed, now.reserved_event_id);
-                uow.commit().await?;
-                tracing::info!(attempt, %amount, %charge_id, payment_id = %now.payment_id, "payment processed");
-                if now.cancel_requested {
-                    tracing::info!("the order was cancelled meanwhile; refund due");
-                    return Ok(Left::Due);
-                }
-                Ok(Left::Nothing)
-            }
-            ChargeAnswer::Declined { reason } if now.cancel_requested => {
-                let note = format!("attempt {attempt} declined ({reason}); order cancelled");
-                payments::fail(uow.conn(), order_id, &note).await?;
-                uow.commit().await?;
-                tracing::info!(attempt, %reason, "payment declined and the order is cancelled; nothing charged");
-                Ok(Left::Nothing)
-            }
-            ChargeAnswer::Declined { reason } if attempt >= self.policy.max_attempts => {
-                let failure = format!("Payment declined {attempt} times");
-                payments::fail(uow.conn(), order_id, &failure).await?;
-                let failed = Event::PaymentFailed(PaymentFailed {
-                    order_id,
-                    amount,
-                    reason: failure.clone(),
-                    attempts: attempt,
-                });
-                uow.publish(failed, now.reserved_event_id);
-                uow.commit().await?;
-                tracing::info!(attempt, last_reason = %reason, reason = %failure, "payment failed");
-                Ok(Left::Nothing)
-            }
-            ChargeAnswer::Declined { reason } => {
-                let delay = Backoff::nth_delay(self.policy.retry_base, attempt);
-                payments::declined(uow.conn(), order_id, &format!("declined: {reason}"), delay)
-                    .await?;
-                uow.commit().await?;
-                tracing::info!(attempt, max_attempts = self.policy.max_attempts, retry_in = ?delay, %reason, "payment declined; will retry");
-                Ok(Left::Due)
-            }
-            ChargeAnswer::Unknown(unknown) => {
-                self.ask_again_later(uow, &now, &unknown, &request.key)
-                    .await
-            }
-        }
+        self.recorder
+            .record(Answer {
+                order_id,
+                lease,
+                span: tracing::Span::current(),
+                said: Said::Charge {
+                    attempt,
+                    key: request.key,
+                    answer,
+                },
+            })
+            .await
     }
 }

@@ -2,8 +2,8 @@
 //! transaction and without holding a consumer slot.
 //!
 //! For each row it goes: claim it, which commits its next attempt (number and key) →
-//! ask the provider → in one transaction, record the answer and the event it causes in
-//! the outbox.
+//! ask the provider → record the answer and the event it causes in the outbox, in one
+//! transaction with whatever other answers are waiting ([`record`]).
 //! - succeeded → `PROCESSED` + `PaymentProcessed` (a cancelled order's refund is then due);
 //! - declined → the next attempt after the backoff, or `FAILED` + `PaymentFailed` after
 //!   `PAYMENT_MAX_ATTEMPTS` (or `FAILED` alone if the order was cancelled meanwhile);
@@ -24,21 +24,23 @@
 //! # Layout
 //! - this module: the loop that claims due rows and runs a step for each;
 //! - `charge`: one step of a payment; `refund`: one step of a refund;
+//! - `record`: the answers, written in groups;
 //! - `wake`: the `NOTIFY` listener that rings the loop's bell.
 
 mod charge;
+mod record;
 mod refund;
 mod wake;
 
 use crate::breaker::{Breaker, Gate, PROBE_WAIT, Permit};
 use crate::payments::{self, PaymentRow, PaymentStatus};
-use crate::provider::{Provider, Unknown};
-use common::retry::Backoff;
-use common::store::{Store, UnitOfWork};
+use crate::provider::Provider;
+use common::store::Store;
 use common::text_enum::TextEnum;
 use common::trace::TraceHeaders;
-use std::sync::Arc;
-use std::time::Duration;
+use record::{Recorder, Rules};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -52,7 +54,7 @@ const CLAIM_BATCH: usize = 16;
 /// Provider calls in flight at once, per replica.
 const MAX_IN_FLIGHT: usize = 64;
 /// The longest wait between two tries of an attempt whose outcome is unknown.
-const MAX_UNKNOWN_DELAY: Duration = Duration::from_secs(30);
+pub(super) const MAX_UNKNOWN_DELAY: Duration = Duration::from_secs(30);
 
 /// The retry rules.
 #[derive(Debug, Clone)]
@@ -64,27 +66,55 @@ pub struct Policy {
 }
 
 pub struct PaymentWorker {
-    pub store: Store,
-    pub provider: Arc<Provider>,
+    store: Store,
+    provider: Arc<Provider>,
     /// Every provider call needs its permit.
-    pub breaker: Arc<Breaker>,
-    pub policy: Policy,
+    breaker: Arc<Breaker>,
+    /// Writes the answers, in groups.
+    recorder: Recorder,
+    /// How long a claimed row is this worker's.
+    lease: Duration,
+    /// When a row this worker left for later is due next (a declined attempt's backoff, an
+    /// unknown outcome's next try): the loop wakes for it without asking the database.
+    soonest: Mutex<Option<Instant>>,
 }
 
-/// What a step left behind: whether its row may be due again soon, so the loop looks at
-/// once, or nothing is due from it (the common case: one look fewer per payment). An error
-/// leaves the row due after its lease.
+/// What a step left behind: whether its row is due again now, later, or never, so the loop
+/// knows when to look without asking the database. An error leaves the row due after its
+/// lease.
 type StepResult = Result<Left, sqlx::Error>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Left {
     /// Finished, or another worker's now: nothing due from this row.
     Nothing,
-    /// Due again soon: a retry after its backoff, a refund.
+    /// Due again at once: a refund.
     Due,
+    /// Due again after this: a retry after its backoff.
+    Later(Duration),
 }
 
 impl PaymentWorker {
+    pub fn new(
+        store: Store,
+        provider: Arc<Provider>,
+        breaker: Arc<Breaker>,
+        policy: Policy,
+    ) -> Self {
+        let rules = Rules {
+            max_attempts: policy.max_attempts,
+            retry_base: policy.retry_base,
+        };
+        Self {
+            recorder: Recorder::start(store.clone(), rules),
+            lease: policy.lease,
+            soonest: Mutex::new(None),
+            store,
+            provider,
+            breaker,
+        }
+    }
+
     /// Works until `stop`; in-flight provider calls finish (each bounded by its timeout).
     /// Rows are claimed as calls free up, so one slow provider call holds back no other.
     pub async fn run(self, stop: CancellationToken) {
@@ -121,21 +151,18 @@ impl PaymentWorker {
                     continue;
                 }
             };
-            let claimed =
-                payments::claim_due(this.store.pool(), limit as i64, this.policy.lease).await;
+            let claimed = payments::claim_due(this.store.pool(), limit as i64, this.lease).await;
             let wait = match claimed {
                 Ok(rows) if rows.len() >= limit && probe.is_none() => {
                     this.spawn_steps(rows, None, &slots, &in_flight, &bell);
                     continue;
                 }
                 Ok(rows) => {
-                    // A probe that found no row is given back as the permit drops.
+                    // Nothing more is due now. A probe that found no row is given back as
+                    // the permit drops. Rows due later from this worker's steps wake it on
+                    // time; other replicas' (and rows whose worker died) within a POLL.
                     this.spawn_steps(rows, probe, &slots, &in_flight, &bell);
-                    payments::next_due_in(this.store.pool())
-                        .await
-                        .ok()
-                        .flatten()
-                        .map_or(POLL, |due| due.min(POLL))
+                    this.until_soonest().min(POLL)
                 }
                 Err(error) => {
                     tracing::warn!(%error, "payment worker cannot read its rows; trying again");
@@ -196,7 +223,13 @@ impl PaymentWorker {
                     drop(slot);
                     // A loop that stopped claiming for want of a slot waits for this one; one
                     // that waits for the probe looks at the breaker again.
-                    if left == Left::Due || was_probe || slots_left.available_permits() == 1 {
+                    if let Left::Later(delay) = left {
+                        this.due_after(delay);
+                    }
+                    if left != Left::Nothing
+                        || was_probe
+                        || slots_left.available_permits() == 1
+                    {
                         bell.notify_one();
                     }
                 }
@@ -217,6 +250,27 @@ impl PaymentWorker {
                 self.refund(row, lease, probe).await
             }
             _ => self.release(row.order_id, lease).await,
+        }
+    }
+
+    /// Notes that a row of this worker's is due again after `delay`.
+    fn due_after(&self, delay: Duration) {
+        let at = Instant::now() + delay;
+        let mut soonest = self.soonest.lock().unwrap_or_else(|p| p.into_inner());
+        *soonest = Some(soonest.map_or(at, |known| known.min(at)));
+    }
+
+    /// How long until the soonest row this worker left for later is due (forgetting it
+    /// once it is).
+    fn until_soonest(&self) -> Duration {
+        let mut soonest = self.soonest.lock().unwrap_or_else(|p| p.into_inner());
+        match *soonest {
+            Some(at) if at > Instant::now() => at - Instant::now(),
+            Some(_) => {
+                *soonest = None;
+                Duration::ZERO
+            }
+            None => POLL,
         }
     }
 
@@ -242,32 +296,6 @@ impl PaymentWorker {
             "the payment provider's circuit breaker is open; the payment waits with its attempt and key"
         );
         Ok(Left::Nothing)
-    }
-
-    /// Records that the outcome of the call under `key` (a charge attempt or the refund)
-    /// is unknown: the same key is asked again after a backoff that grows with each try.
-    async fn ask_again_later(
-        &self,
-        mut uow: UnitOfWork,
-        now: &PaymentRow,
-        unknown: &Unknown,
-        key: &str,
-    ) -> StepResult {
-        let retry_in = self.unknown_delay(now);
-        if unknown.client_bug {
-            tracing::error!(reason = %unknown.reason, %key, ?retry_in, "the provider refused our request: a bug to look into; asking again with the same key, never a new one");
-        } else {
-            tracing::warn!(reason = %unknown.reason, %key, ?retry_in, "outcome unknown; will ask again with the same key");
-        }
-        payments::unknown(uow.conn(), now.order_id, &unknown.reason, retry_in).await?;
-        uow.commit().await?;
-        Ok(Left::Due)
-    }
-
-    /// The backoff before asking again about an unknown outcome, growing with each try.
-    fn unknown_delay(&self, row: &PaymentRow) -> Duration {
-        let tries = row.unknown_tries.max(0) as u32 + 1;
-        Backoff::nth_delay(self.policy.retry_base, tries).min(MAX_UNKNOWN_DELAY)
     }
 
     /// Says at start which payments this replica (or another) will go on with.

@@ -1,12 +1,11 @@
 //! One step of a refund that is due: a cancelled order's charge given back under the
-//! order's one refund key, and `PaymentRefunded` recorded — if this worker still holds
-//! the row.
+//! order's one refund key; the answer then goes to the recorder ([`super::record`]).
 
-use super::{Left, PaymentWorker, StepResult};
+use super::record::{Answer, Said};
+use super::{PaymentWorker, StepResult};
 use crate::breaker::Permit;
-use crate::payments::{self, PaymentRow};
-use crate::provider::{RefundAnswer, RefundRequest, refund_key};
-use common::events::{Event, PaymentRefunded};
+use crate::payments::PaymentRow;
+use crate::provider::{RefundRequest, refund_key};
 use uuid::Uuid;
 
 impl PaymentWorker {
@@ -32,31 +31,16 @@ impl PaymentWorker {
             amount: row.amount(),
         };
         let answer = self.provider.refund(&request, permit).await;
-
-        let mut uow = self.store.begin().await?;
-        let Some(now) = payments::lock_leased(uow.conn(), order_id, lease).await? else {
-            return Ok(Left::Nothing);
-        };
-        if !(now.refund_due() && now.refund_id.is_none()) {
-            return Ok(Left::Nothing);
-        }
-        match answer {
-            RefundAnswer::Succeeded { refund_id } => {
-                payments::refunded(uow.conn(), order_id, &refund_id).await?;
-                let event = Event::PaymentRefunded(PaymentRefunded {
-                    order_id,
-                    payment_id: now.payment_id,
-                    amount: now.amount(),
-                });
-                uow.publish(event, now.cancel_event_id);
-                uow.commit().await?;
-                tracing::info!(amount = %now.amount(), %refund_id, "payment refunded");
-                Ok(Left::Nothing)
-            }
-            RefundAnswer::Unknown(unknown) => {
-                self.ask_again_later(uow, &now, &unknown, &request.key)
-                    .await
-            }
-        }
+        self.recorder
+            .record(Answer {
+                order_id,
+                lease,
+                span: tracing::Span::current(),
+                said: Said::Refund {
+                    key: request.key,
+                    answer,
+                },
+            })
+            .await
     }
 }
