@@ -104,7 +104,11 @@ async fn every_publisher_gets_the_answer_of_its_own_message() {
         .await
         .unwrap()
         .message_count();
-    assert_eq!(taken as usize, TASKS * EACH / 2, "every accepted message is in its queue");
+    assert_eq!(
+        taken as usize,
+        TASKS * EACH / 2,
+        "every accepted message is in its queue"
+    );
     for queue in [&accepting, &refusing] {
         let _ = setup
             .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())

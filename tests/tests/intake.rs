@@ -209,8 +209,7 @@ async fn past_max_pending_orders_a_post_is_shed_at_once_and_creates_nothing() {
 /// replica of order-service at most — here two replicas, so at most 20 — and every other
 /// POST is shed with 503 and creates nothing. A repeated key takes no place.
 #[tokio::test]
-async fn five_hundred_concurrent_posts_ten_places_below_the_bound_create_at_most_ten_per_replica()
-{
+async fn five_hundred_concurrent_posts_ten_places_below_the_bound_create_at_most_ten_per_replica() {
     const BOUND: usize = 40;
     const FREE: usize = 10;
     let stack = TestStack::builder()
@@ -228,7 +227,8 @@ async fn five_hundred_concurrent_posts_ten_places_below_the_bound_create_at_most
     let customer = "customer-bound";
     let body = order_body(customer, &[("product-A", 1)], 10.0);
     for i in 0..BOUND - FREE {
-        let (status, order) = post(&stack, replicas[i % 2], Some(&format!("first-{i}")), &body).await;
+        let (status, order) =
+            post(&stack, replicas[i % 2], Some(&format!("first-{i}")), &body).await;
         assert_eq!(status, StatusCode::CREATED, "{order}");
     }
     // A repeat of a key already used takes no place, however often it comes.
@@ -247,7 +247,10 @@ async fn five_hundred_concurrent_posts_ten_places_below_the_bound_create_at_most
         .count();
     for (status, answer) in &answers {
         assert!(
-            matches!(*status, StatusCode::CREATED | StatusCode::SERVICE_UNAVAILABLE),
+            matches!(
+                *status,
+                StatusCode::CREATED | StatusCode::SERVICE_UNAVAILABLE
+            ),
             "{status} {answer}"
         );
     }

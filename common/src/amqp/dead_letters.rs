@@ -18,10 +18,10 @@ use super::headers::{
 };
 use super::publish::{Message, PublishError};
 use crate::service::Service;
-use lapin::{BasicProperties, Channel};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,9 @@ pub(crate) async fn send(
     keep_original_routing_key(&mut headers, delivery);
     let properties = delivery.properties.clone().with_headers(headers);
     let queue = broker.topology().dead_letter_queue(broker.service());
-    link.publisher.publish(&[copy_to(&queue, delivery, properties)]).await
+    link.publisher
+        .publish(&[copy_to(&queue, delivery, properties)])
+        .await
 }
 
 /// `delivery`'s body with `properties`, straight to `queue`.
