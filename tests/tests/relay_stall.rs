@@ -36,6 +36,21 @@ async fn a_relay_whose_broker_link_goes_silent_mid_batch_gives_it_up_and_every_s
     for _ in 0..3 {
         orders.push(stack.place_order("c", &[("product-A", 1)], 3.0).await);
     }
+    // Publishes take turns on the channel: one still awaiting its confirm at the strike
+    // would hold the turn, and the events after it would not reach the link until the
+    // broker timeout. Strike once those before it are confirmed, so the next batch is the
+    // one sent into the silent link.
+    eventually(
+        "the first orders' events to be confirmed",
+        Duration::from_secs(10),
+        || async {
+            match outbox_rows(&stack).await {
+                0 => Ok(()),
+                rows => Err(format!("{rows} outbox rows")),
+            }
+        },
+    )
+    .await;
     proxy.blackhole();
     let struck = Instant::now();
     for _ in 0..5 {

@@ -103,6 +103,12 @@ async fn record_loop(store: Store, rules: Rules, mut answers: mpsc::UnboundedRec
 async fn write(store: &Store, rules: &Rules, answers: &[Answer]) -> Result<Vec<Left>, sqlx::Error> {
     let mut uow = store.begin().await?;
     let held: Vec<(Uuid, Uuid)> = answers.iter().map(|a| (a.order_id, a.lease)).collect();
+    if held.len() > 1 {
+        // The consumer's batches take these locks before any row; a group that locked its
+        // rows without them could hold X and wait for Y while a batch holds Y and waits for X.
+        let orders: Vec<Uuid> = held.iter().map(|(order_id, _)| *order_id).collect();
+        payments::lock_orders(uow.conn(), &orders).await?;
+    }
     let rows: HashMap<Uuid, PaymentRow> = payments::lock_leased_all(uow.conn(), &held)
         .await?
         .into_iter()
