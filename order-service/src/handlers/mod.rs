@@ -8,12 +8,16 @@ pub mod payment_processed;
 
 use crate::domain::Outcome;
 use crate::ending::{self, Cause};
+use crate::intake::Endings;
 use common::amqp::consumer::{Handled, HandlerError, Incoming, MessageHandler, Subscriptions};
 use common::events::{InventoryUnavailable, PaymentFailed, PaymentProcessed};
 use common::store::UnitOfWork;
 
 /// Ends orders on `InventoryUnavailable`, `PaymentProcessed` and `PaymentFailed`.
-pub struct OrderSaga;
+pub struct OrderSaga {
+    /// Told of every order ended here, so its place under `MAX_PENDING_ORDERS` frees at once.
+    pub endings: Endings,
+}
 
 impl MessageHandler for OrderSaga {
     type Consumes = (InventoryUnavailable, PaymentProcessed, PaymentFailed);
@@ -26,11 +30,19 @@ pub const SUBSCRIPTIONS: &[&str] =
 /// Ends the message's order with `outcome` (see [`ending::end`]); an order that has ended
 /// already, or is unknown, stays as it is.
 async fn end(
+    saga: &OrderSaga,
     uow: &mut UnitOfWork,
     message: &Incoming,
     outcome: Outcome,
 ) -> Result<Handled, HandlerError> {
     let order_id = message.envelope.event.order_id();
-    ending::end(uow, order_id, outcome, Cause::Event(message)).await?;
+    if ending::end(uow, order_id, outcome, Cause::Event(message))
+        .await?
+        .is_some()
+    {
+        // Before the commit: should it fail, the message comes again and the next count of
+        // `PENDING` orders (a fraction of a second later) puts the place right.
+        saga.endings.ended(1);
+    }
     Ok(Handled::Done)
 }

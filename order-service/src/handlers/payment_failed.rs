@@ -14,6 +14,7 @@ impl Handle<PaymentFailed> for OrderSaga {
         message: &Incoming,
     ) -> Result<Handled, HandlerError> {
         end(
+            self,
             uow,
             message,
             Outcome::Cancelled(CancellationReason::PaymentFailed),

@@ -13,6 +13,6 @@ impl Handle<PaymentProcessed> for OrderSaga {
         _event: &PaymentProcessed,
         message: &Incoming,
     ) -> Result<Handled, HandlerError> {
-        end(uow, message, Outcome::Completed).await
+        end(self, uow, message, Outcome::Completed).await
     }
 }
