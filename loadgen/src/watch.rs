@@ -2,7 +2,7 @@
 //! `order.cancelled`, consumed without acks (it is exclusive and auto-deleted). The routing
 //! keys and the bodies are `common`'s, the services' own contract types.
 
-use common::events::{Envelope, Event, routing_key};
+use contract::events::{Envelope, Event, routing_key};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};

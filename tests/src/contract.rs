@@ -3,7 +3,7 @@
 //! `common`, so a rename in the code cannot silently move the contract.
 
 use crate::broker::Tapped;
-use common::Service;
+use ::contract::Service;
 use serde_json::Value;
 
 /// `<exchange>.<service>`: the durable queue a service consumes from.

@@ -3,10 +3,11 @@
 use super::PaymentHandler;
 use crate::payments::{self, PaymentStatus};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
-use common::events::InventoryReserved;
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
 use common::trace::TraceHeaders;
+use contract::Event;
+use contract::events::InventoryReserved;
 use uuid::Uuid;
 
 impl Handle<InventoryReserved> for PaymentHandler {
@@ -14,7 +15,7 @@ impl Handle<InventoryReserved> for PaymentHandler {
         &self,
         uow: &mut UnitOfWork,
         reserved: &InventoryReserved,
-        message: &Incoming,
+        message: &Incoming<Event>,
     ) -> Result<Handled, HandlerError> {
         want_payment(uow, reserved, message.envelope.event_id).await?;
         Ok(Handled::Done)
