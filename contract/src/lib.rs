@@ -8,18 +8,22 @@
 //! # Layout
 //! - [`events`]: one struct per event, the [`Event`] enum, their routing keys, who
 //!   publishes each, the [`Envelope`] around them, and [`events::KINDS`] listing them.
+//! - [`examples`]: one example body of each event.
 //! - [`money`], [`quantity`]: value types of event bodies that parse, so invalid amounts
 //!   never travel.
 //! - [`service`]: the four services by name.
 //! - [`consumes`]: who consumes what — one tuple of kinds per service, the only place a
 //!   subscription is written.
 //! - [`queues`]: queue names from the exchange, and the layout every service declares.
+//! - [`schema`]: the JSON Schema of each event, as checked in under `schemas/`.
 
 pub mod consumes;
 pub mod events;
+pub mod examples;
 pub mod money;
 pub mod quantity;
 pub mod queues;
+pub mod schema;
 pub mod service;
 
 pub use events::{Envelope, Event};
