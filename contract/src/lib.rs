@@ -16,7 +16,10 @@
 //!   subscription is written.
 //! - [`queues`]: queue names from the exchange, and the layout every service declares.
 //! - [`schema`]: the JSON Schema of each event, as checked in under `schemas/`.
+//! - [`asyncapi`]: the AsyncAPI 3.0 document of every message, checked in as
+//!   `asyncapi.json`.
 
+pub mod asyncapi;
 pub mod consumes;
 pub mod events;
 pub mod examples;

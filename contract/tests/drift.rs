@@ -1,5 +1,6 @@
-//! The checked-in JSON Schemas (`contract/schemas/`) are what the code generates, and the
-//! code's own bodies validate against them. `UPDATE_CONTRACT=1 cargo test -p contract`
+//! The checked-in JSON Schemas (`contract/schemas/`) and AsyncAPI document
+//! (`contract/asyncapi.json`) are what the code generates, and the code's own bodies
+//! validate against the schemas. `UPDATE_CONTRACT=1 cargo test -p contract`
 //! writes the files afresh after a change to the events (then review the diff: the
 //! compatibility gate compares them with `schemas/released/`).
 
@@ -58,6 +59,22 @@ fn the_checked_in_schemas_are_the_ones_the_code_generates() {
             path.display()
         );
     }
+}
+
+#[test]
+fn the_checked_in_asyncapi_document_is_the_one_the_code_generates() {
+    use contract::asyncapi;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("asyncapi.json");
+    let generated = asyncapi::document(asyncapi::DEFAULT_EXCHANGE);
+    if updating() {
+        std::fs::write(&path, asyncapi::to_file(&generated)).unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    let checked_in: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        checked_in, generated,
+        "contract/asyncapi.json differs from what the code generates; run UPDATE_CONTRACT=1 cargo test -p contract"
+    );
 }
 
 #[test]

@@ -39,6 +39,7 @@ pub const SERVICE: Descriptor = Descriptor {
     crate_name: env!("CARGO_CRATE_NAME"),
     port: 8000,
     database: "order_db",
-    description: "Orders: where each saga starts and ends.",
+    description: "Orders: where each saga starts and ends. The messages the services exchange \
+                  are described by the AsyncAPI document at [/asyncapi.json](/asyncapi.json).",
     layout: contract::queues::layout,
 };
