@@ -156,7 +156,7 @@ fn pick_items(products: &[String]) -> Vec<String> {
     items
 }
 
-/// The body of `POST /api/orders`, in `common`'s types.
+/// The body of `POST /api/orders`, in `contract`'s types.
 #[derive(Serialize)]
 struct NewOrder {
     customer_id: String,

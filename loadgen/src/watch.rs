@@ -1,6 +1,6 @@
 //! Learns when sagas end: a queue of loadgen's own, bound to `order.confirmed` and
 //! `order.cancelled`, consumed without acks (it is exclusive and auto-deleted). The routing
-//! keys and the bodies are `common`'s, the services' own contract types.
+//! keys and the bodies are `contract`'s, the services' published language.
 
 use contract::events::{Envelope, Event, routing_key};
 use futures_util::StreamExt;

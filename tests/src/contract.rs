@@ -1,6 +1,6 @@
 //! CONTRACT §4 spelled out as literal strings: queue names, routing keys, event names,
 //! publishers and header names. The tests use these, never the services' own constants in
-//! `common`, so a rename in the code cannot silently move the contract.
+//! the `contract` crate, so a rename in the code cannot silently move the contract.
 
 use crate::broker::Tapped;
 use ::contract::Service;
