@@ -338,3 +338,50 @@ fn describe(mut openapi: OpenApi, service: &Descriptor) -> OpenApi {
     openapi.info.contact = None;
     openapi
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+    use crate::event::toy::{Started, Stopped, Toy};
+    use crate::store::UnitOfWork;
+
+    /// Handles `Started` only.
+    struct StartWatcher;
+
+    impl MessageHandler for StartWatcher {
+        type Consumes = (Started,);
+    }
+
+    impl Handle<Started> for StartWatcher {
+        async fn handle(
+            &self,
+            _: &mut UnitOfWork,
+            _: &Started,
+            _: &Incoming<Toy>,
+        ) -> Result<Handled, HandlerError> {
+            Ok(Handled::Done)
+        }
+    }
+
+    fn queue(bindings: &'static [&'static str]) -> ConsumerQueue {
+        ConsumerQueue {
+            owner: "watcher",
+            name: "things.watcher".into(),
+            dead_letters: "things.watcher.dlq".into(),
+            bindings,
+        }
+    }
+
+    #[test]
+    fn a_handler_starts_only_on_a_queue_bound_to_exactly_its_kinds() {
+        assert!(check_subscriptions::<StartWatcher>(&queue(&["thing.started"])).is_ok());
+        let error = check_subscriptions::<StartWatcher>(&queue(&[
+            <Started as crate::event::Kind>::ROUTING_KEY,
+            <Stopped as crate::event::Kind>::ROUTING_KEY,
+        ]))
+        .unwrap_err();
+        assert!(error.to_string().contains("thing.stopped"), "{error}");
+        assert!(check_subscriptions::<StartWatcher>(&queue(&[])).is_err());
+    }
+}
