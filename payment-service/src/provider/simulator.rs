@@ -64,7 +64,7 @@ impl Simulator {
         if let Some(stored) = seen.stored {
             return Ok(answer_again(&stored, request));
         }
-        let rank = self.rank(request.order_id).await?;
+        let rank = rank(&mut *self.pool.acquire().await?, request.order_id).await?;
         let succeeded = decide(self.seed, self.success_rate, rank, seen.tried + 1);
         let inserted: Option<StoredCharge> = sqlx::query_as(
             "INSERT INTO simulator_charges (idempotency_key, order_id, amount_cents, charge_id, succeeded)
@@ -74,7 +74,7 @@ impl Simulator {
         .bind(&request.key)
         .bind(request.order_id)
         .bind(request.amount.cents())
-        .bind(format!("ch_sim_{}", Uuid::new_v4().simple()))
+        .bind(new_charge_id())
         .bind(succeeded)
         .fetch_optional(&self.pool)
         .await?;
@@ -129,27 +129,6 @@ impl Simulator {
         .await
     }
 
-    /// The order's place among the orders charged so far (1 for the first).
-    async fn rank(&self, order_id: Uuid) -> Result<u64, sqlx::Error> {
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO simulator_orders (order_id) VALUES ($1)
-             ON CONFLICT (order_id) DO NOTHING RETURNING rank",
-        )
-        .bind(order_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let rank = match inserted {
-            Some(rank) => rank,
-            None => {
-                sqlx::query_scalar("SELECT rank FROM simulator_orders WHERE order_id = $1")
-                    .bind(order_id)
-                    .fetch_one(&self.pool)
-                    .await?
-            }
-        };
-        Ok(rank.max(1) as u64)
-    }
-
     async fn try_refund(&self, request: &RefundRequest) -> Result<RefundAnswer, sqlx::Error> {
         let charge: Option<StoredCharge> = sqlx::query_as(
             "SELECT order_id, amount_cents, charge_id, succeeded FROM simulator_charges
@@ -188,6 +167,36 @@ impl Simulator {
     }
 }
 
+/// Why the simulator declines.
+pub const DECLINE_REASON: &str = "card declined (simulated)";
+
+/// A fresh id for a charge the simulator answers.
+pub fn new_charge_id() -> String {
+    format!("ch_sim_{}", Uuid::new_v4().simple())
+}
+
+/// The order's place among the orders charged so far (1 for the first); the first call
+/// for an order gives it the next place.
+pub async fn rank(conn: &mut sqlx::PgConnection, order_id: Uuid) -> Result<u64, sqlx::Error> {
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO simulator_orders (order_id) VALUES ($1)
+         ON CONFLICT (order_id) DO NOTHING RETURNING rank",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let rank = match inserted {
+        Some(rank) => rank,
+        None => {
+            sqlx::query_scalar("SELECT rank FROM simulator_orders WHERE order_id = $1")
+                .bind(order_id)
+                .fetch_one(conn)
+                .await?
+        }
+    };
+    Ok(rank.max(1) as u64)
+}
+
 /// The stored answer of a key, or a refusal if the request is not the one it answered.
 fn answer_again(stored: &StoredCharge, request: &ChargeRequest) -> ChargeAnswer {
     if stored.order_id != request.order_id || stored.amount_cents != request.amount.cents() {
@@ -202,7 +211,7 @@ fn answer_again(stored: &StoredCharge, request: &ChargeRequest) -> ChargeAnswer 
         }
     } else {
         ChargeAnswer::Declined {
-            reason: "card declined (simulated)".into(),
+            reason: DECLINE_REASON.into(),
         }
     }
 }
