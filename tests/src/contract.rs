@@ -1,9 +1,9 @@
 //! CONTRACT §4 spelled out as literal strings: queue names, routing keys, event names,
 //! publishers and header names. The tests use these, never the services' own constants in
-//! `common`, so a rename in the code cannot silently move the contract.
+//! the `contract` crate, so a rename in the code cannot silently move the contract.
 
 use crate::broker::Tapped;
-use common::Service;
+use ::contract::Service;
 use serde_json::Value;
 
 /// `<exchange>.<service>`: the durable queue a service consumes from.

@@ -6,7 +6,7 @@ use crate::broker::TestBroker;
 use crate::contract;
 use crate::eventually;
 use crate::stack::TestStack;
-use common::Service;
+use ::contract::Service;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -38,6 +38,19 @@ pub mod proxy;
 pub mod stack;
 pub mod tls;
 
-pub use common::Service;
+pub use ::contract::Service;
 pub use eventually::eventually;
 pub use stack::TestStack;
+
+/// `service` as `common` would know it, for a test that builds a configuration or a broker
+/// link of its own (no port, no database of its own).
+pub fn descriptor(service: Service) -> common::service::Descriptor {
+    common::service::Descriptor {
+        name: service.name(),
+        crate_name: "saga_tests",
+        port: 0,
+        database: "unused_db",
+        description: "",
+        layout: ::contract::queues::layout,
+    }
+}

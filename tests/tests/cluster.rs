@@ -214,7 +214,7 @@ async fn kill_the_connected_node(stack: &TestStack) {
     stack.pause(Service::Payment);
     let mut orders =
         join_all((0..20).map(|_| stack.place_order("c", &[("product-A", 2)], 9.0))).await;
-    let payment_queue = stack.topology.queue(Service::Payment);
+    let payment_queue = saga_tests::contract::queue(&stack.name, Service::Payment);
     eventually(
         "20 payments waiting in the payment queue",
         Duration::from_secs(30),
@@ -260,7 +260,7 @@ fn order_time(order: &Value, field: &str) -> DateTime<Utc> {
 async fn leading_node(stack: &TestStack, via: usize) -> usize {
     let mut led = [0usize; 4];
     for service in Service::ALL {
-        if let Some(n) = leader_of(via, &stack.topology.queue(service)).await {
+        if let Some(n) = leader_of(via, &saga_tests::contract::queue(&stack.name, service)).await {
             led[n] += 1;
         }
     }
@@ -402,7 +402,7 @@ async fn rabbitmqctl_upgrade(n: usize) {
 /// Cuts the node leading the payment queue off the cluster (`stop_app`: its VM lives, its
 /// RabbitMQ does not) under load, then brings it back.
 async fn partition_a_node(stack: &TestStack) {
-    let queue = stack.topology.queue(Service::Payment);
+    let queue = saga_tests::contract::queue(&stack.name, Service::Payment);
     let services_on = node_of(stack, Service::Payment).await;
     let victim = leader_of(services_on, &queue)
         .await

@@ -5,9 +5,9 @@
 //! charge per order, exactly one (not refunded) per `COMPLETED` order, and none or one
 //! refunded once per `CANCELLED` order.
 
-use common::events::{CancellationReason, Event, InventoryReserved, LineItem, OrderCancelled};
-use common::money::Money;
-use common::quantity::Quantity;
+use contract::events::{CancellationReason, Event, InventoryReserved, LineItem, OrderCancelled};
+use contract::money::Money;
+use contract::quantity::Quantity;
 use futures_util::future::join_all;
 use saga_tests::broker::Tapped;
 use saga_tests::provider_stub::{Fault, Kind, ProviderStub};
@@ -416,7 +416,7 @@ async fn batches_that_touch_two_orders_in_opposite_orders_never_deadlock() {
             publish(&stack, event).await;
         }
     }
-    let queue = stack.topology.queue(Service::Payment);
+    let queue = saga_tests::contract::queue(&stack.name, Service::Payment);
     eventually(
         "the replicas to hold every message",
         Duration::from_secs(20),
@@ -487,7 +487,10 @@ async fn batches_that_touch_two_orders_in_opposite_orders_never_deadlock() {
     .await;
     let dead = stack
         .broker
-        .depth(&stack.topology.dead_letter_queue(Service::Payment))
+        .depth(&saga_tests::contract::dead_letter_queue(
+            &stack.name,
+            Service::Payment,
+        ))
         .await;
     assert_eq!(dead, 0);
     stack.cleanup().await;

@@ -56,7 +56,7 @@ async fn a_publisher_channel_killed_by_a_deleted_exchange_heals_and_dead_letters
         .broker
         .publish_poison("inventory.unavailable", b"not json at all")
         .await;
-    let dead_letters = stack.topology.dead_letter_queue(Service::Order);
+    let dead_letters = saga_tests::contract::dead_letter_queue(&stack.name, Service::Order);
     eventually(
         "the unparseable message in order-service's dead-letter queue",
         Duration::from_secs(30),

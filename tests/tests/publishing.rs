@@ -117,7 +117,7 @@ async fn a_message_dead_lettered_after_its_retries_keeps_its_original_routing_ke
             }),
         )
         .await;
-    let dead_letters = stack.topology.dead_letter_queue(Service::Notification);
+    let dead_letters = saga_tests::contract::dead_letter_queue(&stack.name, Service::Notification);
     eventually(
         "the event to be dead-lettered after its retries",
         Duration::from_secs(30),

@@ -7,7 +7,6 @@
 use common::amqp::broker::Broker;
 use common::amqp::dead_letters;
 use common::amqp::topology::{DELIVERY_LIMIT, QueueType, Topology};
-use common::service::Descriptor;
 use lapin::BasicProperties;
 use lapin::options::{BasicGetOptions, BasicNackOptions, BasicPublishOptions};
 use reqwest::StatusCode;
@@ -18,7 +17,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 async fn dead_letter_depth(stack: &TestStack, service: Service, depth: u32) {
-    let queue = stack.topology.dead_letter_queue(service);
+    let queue = saga_tests::contract::dead_letter_queue(&stack.name, service);
     eventually(
         &format!("{depth} messages in {queue}"),
         Duration::from_secs(30),
@@ -111,10 +110,10 @@ async fn on_quorum_queues_a_message_never_acked_is_dead_lettered_at_the_delivery
         .await;
 
     // A consumer that takes it and dies (here: returns it) each time.
-    let queue = stack.topology.queue(Service::Order);
+    let queue = saga_tests::contract::queue(&stack.name, Service::Order);
     let connection = connect_any(&stack.amqp_url).await.expect("RabbitMQ");
     let channel = connection.create_channel().await.expect("a channel");
-    let dead_letters = stack.topology.dead_letter_queue(Service::Order);
+    let dead_letters = saga_tests::contract::dead_letter_queue(&stack.name, Service::Order);
     let mut deliveries = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -159,7 +158,7 @@ async fn on_quorum_queues_a_look_at_the_dead_letters_leaves_them_all_there_for_t
         .only(&[Service::Inventory])
         .start()
         .await;
-    let dead_letters_queue = stack.topology.dead_letter_queue(Service::Payment);
+    let dead_letters_queue = saga_tests::contract::dead_letter_queue(&stack.name, Service::Payment);
     let connection = connect_any(&stack.amqp_url).await.expect("RabbitMQ");
     let channel = connection.create_channel().await.expect("a channel");
     for letter in [b"first letter", b"other letter"] {
@@ -181,12 +180,13 @@ async fn on_quorum_queues_a_look_at_the_dead_letters_leaves_them_all_there_for_t
     // back asynchronously, after its channel closed, and a count read at once saw 0 about
     // one time in four (and a replay right after a look moved nothing).
     let service = Service::Payment;
-    let descriptor = Descriptor::new(service, 0, "unused_db", "", service.subscriptions());
+    let descriptor = saga_tests::descriptor(service);
     let topology = Topology {
         queue_type: QueueType::Quorum,
         ..stack.topology.clone()
     };
-    let broker = Broker::new(stack.amqp_url.clone(), descriptor, topology);
+    let broker =
+        Broker::new(stack.amqp_url.clone(), descriptor, topology).expect("payment's queue");
     let stop = CancellationToken::new();
     let running = tokio::spawn({
         let (broker, stop) = (broker.clone(), stop.clone());
@@ -197,7 +197,7 @@ async fn on_quorum_queues_a_look_at_the_dead_letters_leaves_them_all_there_for_t
         .expect("connected in time")
         .expect("a broker link");
     for look in 0..40 {
-        let letters = dead_letters::peek(&broker, &link, service, 10)
+        let letters = dead_letters::peek(&link, broker.own_queue(), 10)
             .await
             .expect("a look");
         assert_eq!(letters.len(), 2, "look {look}");

@@ -1,6 +1,7 @@
 //! What the consumed events do to an order: inventory or payment news ends it, once. One
 //! file per consumed event, each naming the ending it asks for; [`crate::ending`] does the rest.
-//! [`OrderSaga::Consumes`] lists the events; the queue's bindings derive from it.
+//! [`OrderSaga::Consumes`] names the published language's list for this service
+//! (`contract::consumes`); its queue's bindings and the dispatch derive from it.
 
 pub mod inventory_unavailable;
 pub mod payment_failed;
@@ -9,9 +10,9 @@ pub mod payment_processed;
 use crate::domain::Outcome;
 use crate::ending::{self, Cause};
 use crate::intake::Endings;
-use common::amqp::consumer::{Handled, HandlerError, Incoming, MessageHandler, Subscriptions};
-use common::events::{InventoryUnavailable, PaymentFailed, PaymentProcessed};
+use common::amqp::consumer::{Handled, HandlerError, Incoming, MessageHandler};
 use common::store::UnitOfWork;
+use contract::Event;
 
 /// Ends orders on `InventoryUnavailable`, `PaymentProcessed` and `PaymentFailed`.
 pub struct OrderSaga {
@@ -20,19 +21,15 @@ pub struct OrderSaga {
 }
 
 impl MessageHandler for OrderSaga {
-    type Consumes = (InventoryUnavailable, PaymentProcessed, PaymentFailed);
+    type Consumes = contract::consumes::Order;
 }
-
-/// The routing keys order-service's queue is bound to.
-pub const SUBSCRIPTIONS: &[&str] =
-    <<OrderSaga as MessageHandler>::Consumes as Subscriptions<OrderSaga>>::ROUTING_KEYS;
 
 /// Ends the message's order with `outcome` (see [`ending::end`]); an order that has ended
 /// already, or is unknown, stays as it is.
 async fn end(
     saga: &OrderSaga,
     uow: &mut UnitOfWork,
-    message: &Incoming,
+    message: &Incoming<Event>,
     outcome: Outcome,
 ) -> Result<Handled, HandlerError> {
     let order_id = message.envelope.event.order_id();

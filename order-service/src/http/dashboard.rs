@@ -10,10 +10,10 @@ use crate::repo::{self, OrderFilter};
 use axum::extract::State;
 use axum::response::Html;
 use chrono::Utc;
-use common::Service;
 use common::amqp::dead_letters;
 use common::http::{ApiError, ErrorBody};
 use common::timestamp::Timestamp;
+use contract::Service;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -151,7 +151,7 @@ async fn dead_letter_depths(state: &AppState) -> Vec<DeadLetterDepth> {
     let link = state.broker.current();
     let mut depths = Vec::new();
     for service in Service::ALL {
-        let queue = state.broker.topology().dead_letter_queue(service);
+        let queue = contract::queues::dead_letter_queue(&state.broker.topology().exchange, service);
         let depth = match &link {
             Some(link) => dead_letters::depth(link, &queue).await.ok(),
             None => None,

@@ -4,10 +4,10 @@
 use super::PaymentHandler;
 use crate::payments::{self, FirstAttempt, PaymentRow, PaymentStatus};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
-use common::events::{Event, InventoryReserved, PaymentFailed, PaymentProcessed};
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
 use common::trace::TraceHeaders;
+use contract::events::{Event, InventoryReserved, PaymentFailed, PaymentProcessed};
 use uuid::Uuid;
 
 impl Handle<InventoryReserved> for PaymentHandler {
@@ -15,7 +15,7 @@ impl Handle<InventoryReserved> for PaymentHandler {
         &self,
         uow: &mut UnitOfWork,
         reserved: &InventoryReserved,
-        message: &Incoming,
+        message: &Incoming<Event>,
     ) -> Result<Handled, HandlerError> {
         want_payment(self, uow, reserved, message.envelope.event_id).await?;
         Ok(Handled::Done)

@@ -6,16 +6,17 @@
 //! a redelivery or a duplicate with a new message id cannot charge or start anything twice.
 //! The built-in simulator, whose ledger is in this database, answers a first attempt inside
 //! the transaction instead, which is as safe: its answer commits with the batch or not at all.
-//! [`PaymentHandler::Consumes`] lists the events; the queue's bindings derive from it.
+//! [`PaymentHandler::Consumes`] names the published language's list for this service
+//! (`contract::consumes`); its queue's bindings and the dispatch derive from it.
 
 pub mod inventory_reserved;
 pub mod order_cancelled;
 
 use crate::payments::{self, InlineSimulator};
 use crate::worker::WorkerWake;
-use common::amqp::consumer::{HandlerError, Incoming, MessageHandler, Subscriptions};
-use common::events::{Event, InventoryReserved, OrderCancelled};
+use common::amqp::consumer::{HandlerError, Incoming, MessageHandler};
 use common::store::UnitOfWork;
+use contract::events::Event;
 use uuid::Uuid;
 
 pub struct PaymentHandler {
@@ -28,7 +29,7 @@ pub struct PaymentHandler {
 }
 
 impl MessageHandler for PaymentHandler {
-    type Consumes = (InventoryReserved, OrderCancelled);
+    type Consumes = contract::consumes::Payment;
 
     /// Locks the batch's orders in one fixed order before any row is touched: two batches
     /// such as `[InventoryReserved(X), OrderCancelled(Y)]` and `[InventoryReserved(Y),
@@ -36,7 +37,7 @@ impl MessageHandler for PaymentHandler {
     async fn prepare(
         &self,
         uow: &mut UnitOfWork,
-        messages: &[&Incoming],
+        messages: &[&Incoming<Event>],
     ) -> Result<(), HandlerError> {
         let mut orders: Vec<Uuid> = messages
             .iter()
@@ -54,7 +55,3 @@ impl MessageHandler for PaymentHandler {
         Ok(())
     }
 }
-
-/// The routing keys payment-service's queue is bound to.
-pub const SUBSCRIPTIONS: &[&str] =
-    <<PaymentHandler as MessageHandler>::Consumes as Subscriptions<PaymentHandler>>::ROUTING_KEYS;

@@ -14,10 +14,10 @@
 use super::{COLUMNS, PaymentRow, PaymentStatus};
 use crate::provider::charge_key;
 use crate::provider::simulator::{self, decide, new_charge_id};
-use common::money::Money;
 use common::retry::Backoff;
 use common::text_enum::TextEnum;
 use common::trace::TraceHeaders;
+use contract::money::Money;
 use sqlx::PgConnection;
 use std::time::Duration;
 use uuid::Uuid;

@@ -28,8 +28,8 @@ pub use lease::{claim_due, hand_back, lock_leased_all, release, unfinished};
 pub use requests::{lock_orders, request_cancel, void, want};
 
 use chrono::{DateTime, Utc};
-use common::money::Money;
 use common::text_enum::TextEnum;
+use contract::money::Money;
 use serde::Serialize;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;

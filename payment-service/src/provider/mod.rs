@@ -14,7 +14,7 @@ pub mod http;
 pub mod simulator;
 
 use crate::breaker::Permit;
-use common::money::Money;
+use contract::money::Money;
 use std::time::Instant;
 use uuid::Uuid;
 

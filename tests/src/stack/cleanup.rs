@@ -2,7 +2,7 @@
 //! end, or when a test panicked.
 
 use super::TestStack;
-use common::Service;
+use ::contract::Service;
 use common::amqp::topology::Topology;
 use sqlx::PgPool;
 

@@ -11,7 +11,7 @@ pub use process::{Instance, Starting};
 
 use crate::broker::TestBroker;
 use crate::proxy::Proxy;
-use common::Service;
+use ::contract::Service;
 use common::amqp::topology::Topology;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};

@@ -1,7 +1,7 @@
 //! The service processes of a [`TestStack`]: start, wait for `ready`, signal, kill, restart.
 
 use super::{Dependency, START_TIMEOUT, TEST_ADMIN_TOKEN, TEST_RETRY_DELAYS_MS, TestStack};
-use common::Service;
+use ::contract::Service;
 use serde_json::Value;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
