@@ -295,7 +295,7 @@ fn order_time(order: &Value, field: &str) -> DateTime<Utc> {
 async fn leading_node(stack: &TestStack, via: usize) -> usize {
     let mut led = [0usize; 4];
     for service in Service::ALL {
-        if let Some(n) = leader_of(via, &stack.topology.queue(service)).await {
+        if let Some(n) = leader_of(via, &contract::queue(&stack.name, service)).await {
             led[n] += 1;
         }
     }

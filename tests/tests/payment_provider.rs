@@ -587,16 +587,16 @@ async fn batches_that_touch_two_orders_in_opposite_orders_never_deadlock() {
     stack.cleanup().await;
 }
 
-/// The simulator charges, and payment-service is SIGKILLed before it records the answer
-/// (its write of `PROCESSED` held mid-statement by the test); the saga then times out. The
-/// restarted service learns the stored answer under the same key, and refunds the
-/// cancelled order once — through a duplicate reservation and repeated cancellations.
+/// The simulator charges an order's first attempt inside payment-service's consumer
+/// transaction, together with the payment's answer. payment-service is SIGKILLed with that
+/// transaction open (its write of `PROCESSED` held mid-statement by the test), which takes
+/// the charge with it: nothing charged, the reservation unacked. The saga then times out;
+/// the restarted service charges the redelivered reservation once and refunds the cancelled
+/// order once — through a duplicate reservation and repeated cancellations.
 #[tokio::test]
 async fn the_built_in_simulator_charges_once_and_refunds_a_cancelled_order_once() {
     let mut stack = TestStack::builder()
         .env("PAYMENT_SUCCESS_RATE", "1")
-        // A short provider timeout keeps the lease (timeout + 5 s) a restart waits out short.
-        .service_env(Service::Payment, "PAYMENT_PROVIDER_TIMEOUT_MS", "1000")
         .service_env(Service::Order, "SAGA_TIMEOUT_SECS", SAGA_TIMEOUT_SECS)
         .start()
         .await;
@@ -604,33 +604,35 @@ async fn the_built_in_simulator_charges_once_and_refunds_a_cancelled_order_once(
         .hold_writes(
             Service::Payment,
             "payments",
-            "UPDATE",
+            "INSERT OR UPDATE",
             "NEW.status = 'PROCESSED'",
         )
         .await;
     let order = stack.place_order("c", &[("product-A", 1)], 8.25).await;
     let id = id_of(&order);
+    // Mid-charge: the answer's write waits inside the consumer's transaction, whose
+    // reservation is delivered and not acked; nothing is committed.
     recording.await_waiting(1).await;
-    // Mid-charge: the simulator has charged, payment-service has not recorded it.
-    let db = stack.db(Service::Payment).await;
-    let charge_id: String = sqlx::query_scalar(
-        "SELECT charge_id FROM simulator_charges WHERE order_id = $1::uuid AND succeeded",
-    )
-    .bind(&id)
-    .fetch_one(&db)
-    .await
-    .expect("the simulator charged");
-    assert!(charge_id.starts_with("ch_sim_"), "{charge_id}");
-    let payment = stack.payment(&id).await.expect("a payment row");
-    assert_eq!(payment["status"], "PENDING", "{payment}");
-    assert_eq!(payment["charge_id"], Value::Null, "{payment}");
+    stack.await_unacked(Service::Payment, 1).await;
+    let payment = stack.payment(&id).await;
+    assert!(
+        payment.as_ref().is_none_or(|p| p["status"] != "PROCESSED"),
+        "{payment:?}"
+    );
     stack.assert_pending(std::slice::from_ref(&order)).await;
     stack.kill(Service::Payment).await;
-    // The killed process's write never lands.
+    // The killed process's transaction never commits.
     assert_eq!(recording.fail_waiting().await, 1);
     recording.release().await;
+    let db = stack.db(Service::Payment).await;
+    let charged: i64 = sqlx::query_scalar("SELECT count(*) FROM simulator_charges")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(charged, 0, "the charge outlived its transaction");
 
-    // While it is down the saga times out; its cancellation waits in the payment queue.
+    // While it is down the saga times out; its cancellation waits in the payment queue,
+    // behind the reservation (a message the broker takes back keeps its place).
     stack.expire(std::slice::from_ref(&id)).await;
     assert_eq!(
         stack.final_order(&id).await["cancellation_reason"],
@@ -655,6 +657,14 @@ async fn the_built_in_simulator_charges_once_and_refunds_a_cancelled_order_once(
         }
     })
     .await;
+    let charge_id: String = sqlx::query_scalar(
+        "SELECT charge_id FROM simulator_charges WHERE order_id = $1::uuid AND succeeded",
+    )
+    .bind(&id)
+    .fetch_one(&db)
+    .await
+    .expect("the simulator charged");
+    assert!(charge_id.starts_with("ch_sim_"), "{charge_id}");
     assert_eq!(refunded["charge_id"], charge_id.as_str());
     assert!(
         refunded["refund_id"]
