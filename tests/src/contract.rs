@@ -241,6 +241,10 @@ impl crate::TestStack {
     }
 }
 
+/// A quorum service queue's `x-delivery-limit`, as README ("Broker cluster") documents it:
+/// a message delivered this many times without an ack goes to the dead-letter queue.
+pub const QUORUM_DELIVERY_LIMIT: u32 = 20;
+
 /// CONTRACT §13, the circuit breaker on the payment provider: its variables, metrics and
 /// `/ready` field, spelt as the contract spells them.
 pub mod breaker {

@@ -6,18 +6,19 @@
 
 use common::amqp::broker::Broker;
 use common::amqp::dead_letters;
-use common::amqp::topology::{DELIVERY_LIMIT, QueueType, Topology};
+use common::amqp::topology::{QueueType, Topology};
 use lapin::BasicProperties;
 use lapin::options::{BasicGetOptions, BasicNackOptions, BasicPublishOptions};
 use reqwest::StatusCode;
 use saga_tests::broker::connect_any;
+use saga_tests::contract::{self, QUORUM_DELIVERY_LIMIT};
 use saga_tests::{Service, TestStack, eventually};
 use serde_json::Value;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 async fn dead_letter_depth(stack: &TestStack, service: Service, depth: u32) {
-    let queue = saga_tests::contract::dead_letter_queue(&stack.name, service);
+    let queue = contract::dead_letter_queue(&stack.name, service);
     eventually(
         &format!("{depth} messages in {queue}"),
         Duration::from_secs(30),
@@ -110,10 +111,10 @@ async fn on_quorum_queues_a_message_never_acked_is_dead_lettered_at_the_delivery
         .await;
 
     // A consumer that takes it and dies (here: returns it) each time.
-    let queue = saga_tests::contract::queue(&stack.name, Service::Order);
+    let queue = contract::queue(&stack.name, Service::Order);
     let connection = connect_any(&stack.amqp_url).await.expect("RabbitMQ");
     let channel = connection.create_channel().await.expect("a channel");
-    let dead_letters = saga_tests::contract::dead_letter_queue(&stack.name, Service::Order);
+    let dead_letters = contract::dead_letter_queue(&stack.name, Service::Order);
     let mut deliveries = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -131,7 +132,7 @@ async fn on_quorum_queues_a_message_never_acked_is_dead_lettered_at_the_delivery
             continue;
         };
         deliveries += 1;
-        assert!(deliveries <= DELIVERY_LIMIT + 1, "no delivery limit");
+        assert!(deliveries <= QUORUM_DELIVERY_LIMIT + 1, "no delivery limit");
         message
             .delivery
             .nack(BasicNackOptions {
@@ -143,7 +144,7 @@ async fn on_quorum_queues_a_message_never_acked_is_dead_lettered_at_the_delivery
     }
     let _ = connection.close(200, "done".into()).await;
     assert!(
-        deliveries >= DELIVERY_LIMIT,
+        deliveries >= QUORUM_DELIVERY_LIMIT,
         "dead-lettered after {deliveries} deliveries"
     );
     assert_eq!(stack.broker.depth(&queue).await, 0);
@@ -158,7 +159,7 @@ async fn on_quorum_queues_a_look_at_the_dead_letters_leaves_them_all_there_for_t
         .only(&[Service::Inventory])
         .start()
         .await;
-    let dead_letters_queue = saga_tests::contract::dead_letter_queue(&stack.name, Service::Payment);
+    let dead_letters_queue = contract::dead_letter_queue(&stack.name, Service::Payment);
     let connection = connect_any(&stack.amqp_url).await.expect("RabbitMQ");
     let channel = connection.create_channel().await.expect("a channel");
     for letter in [b"first letter", b"other letter"] {
@@ -207,6 +208,10 @@ async fn on_quorum_queues_a_look_at_the_dead_letters_leaves_them_all_there_for_t
         assert_eq!(depth, 2, "right after look {look}");
     }
     stop.cancel();
-    let _ = running.await;
+    // A panic or an error of the broker's task fails the test rather than vanishing.
+    running
+        .await
+        .expect("the broker task does not panic")
+        .expect("the broker link ends cleanly");
     stack.cleanup().await;
 }

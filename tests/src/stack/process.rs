@@ -235,6 +235,16 @@ impl TestStack {
             .for_each(|i| i.signal("CONT"));
     }
 
+    /// SIGSTOP the `index`-th running instance of `service` only.
+    pub fn pause_one(&self, service: Service, index: usize) {
+        self.instances(service)[index].signal("STOP");
+    }
+
+    /// SIGCONT the `index`-th running instance of `service` after [`Self::pause_one`].
+    pub fn resume_one(&self, service: Service, index: usize) {
+        self.instances(service)[index].signal("CONT");
+    }
+
     /// Starts `count` fresh instances of `service` (after a kill or terminate).
     pub async fn restart(&mut self, service: Service, count: usize) {
         for _ in 0..count {
