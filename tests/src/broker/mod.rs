@@ -159,12 +159,16 @@ impl TestBroker {
         self.seen.lock().expect("not poisoned").clone()
     }
 
-    /// The events of one type seen so far.
+    /// The events of one type seen so far, each once: publishing is at-least-once, so an
+    /// event may cross the exchange twice (its confirm took longer than the relay's grace,
+    /// and the relay sent it again); both copies carry its `event_id`, and the consumers'
+    /// inbox applies it once. Tests that count copies use [`TestBroker::events`].
     pub async fn events_of(&self, event_type: &str) -> Vec<Tapped> {
+        let mut seen = std::collections::HashSet::new();
         self.events()
             .await
             .into_iter()
-            .filter(|e| e.event_type() == event_type)
+            .filter(|e| e.event_type() == event_type && seen.insert(e.field("event_id")))
             .collect()
     }
 
