@@ -82,12 +82,18 @@ pub struct Args {
     /// Measure the machine's ceiling instead of running orders.
     #[arg(long)]
     pub calibrate: bool,
-    /// PostgreSQL for `--calibrate` (a scratch table is created and dropped there).
+    /// PostgreSQL for `--calibrate` (scratch tables and schemas are created and dropped
+    /// there).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pub calibrate_database_url: String,
-    /// Seconds each `--calibrate` measurement runs.
-    #[arg(long, default_value_t = 5)]
+    /// Seconds each `--calibrate` measurement runs. The saga shape's closed loop posts this
+    /// long and then waits for its sagas to end; its paced step posts 100 × this orders.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub calibrate_secs: u64,
+    /// With `--calibrate`, measure only the saga shape (skip the raw PostgreSQL and RabbitMQ
+    /// ceilings).
+    #[arg(long, requires = "calibrate")]
+    pub calibrate_saga_only: bool,
 }
 
 impl Args {

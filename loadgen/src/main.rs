@@ -9,7 +9,8 @@
 //! end-to-end throughput and saga latency, and checks CONTRACT §6 for its orders with the
 //! checker the end-to-end tests use.
 //! `--calibrate` instead measures the machine's ceiling: PostgreSQL commits and RabbitMQ
-//! confirmed persistent messages per second.
+//! confirmed persistent messages per second, and the saga's whole message pattern with no
+//! service code (sagas per second, latency, CPU per saga).
 //!
 //! # Layout
 //! - [`args`]: the command line.
@@ -18,7 +19,7 @@
 //! - [`report`]: percentiles and the printed summary.
 //! - [`check`]: the invariants for the orders of this run: collects what the checker the
 //!   end-to-end tests share (`saga_invariants`) reads, and lets it judge.
-//! - [`calibrate`]: the raw ceilings.
+//! - [`calibrate`]: the ceilings: raw, and saga-shaped.
 
 mod args;
 mod calibrate;

@@ -1,9 +1,7 @@
-//! The machine's ceiling, measured the way the services use the servers: PostgreSQL
-//! commits (8 clients, one row each, and three statements each) and RabbitMQ persistent
-//! messages with publisher confirms (pipelined, and awaited one by one), published and
-//! consumed with one ack each.
+//! The raw ceilings: PostgreSQL commits (8 clients, one row each, and three statements
+//! each) and RabbitMQ persistent messages with publisher confirms (pipelined, and awaited
+//! one by one), published and consumed with one ack each.
 
-use crate::args::Args;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
@@ -11,43 +9,16 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
-use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const CLIENTS: usize = 8;
+/// PostgreSQL clients committing at the same time.
+pub const CLIENTS: usize = 8;
 
-pub async fn run(args: &Args) -> Result<bool, String> {
-    let window = Duration::from_secs(args.calibrate_secs);
-    let single = postgres(&args.calibrate_database_url, window, false).await?;
-    let triple = postgres(&args.calibrate_database_url, window, true).await?;
-    let pipelined = rabbitmq(&args.amqp_url, window, true).await?;
-    let awaited = rabbitmq(&args.amqp_url, window, false).await?;
-    if args.json {
-        println!(
-            "{}",
-            json!({
-                "postgres_single_row_commits_per_s": single,
-                "postgres_three_statement_transactions_per_s": triple,
-                "rabbitmq_confirmed_persistent_pipelined_per_s": pipelined,
-                "rabbitmq_confirmed_persistent_awaited_per_s": awaited,
-            })
-        );
-    } else {
-        println!("PostgreSQL  {single:>8.0} single-row commits/s ({CLIENTS} clients)");
-        println!("PostgreSQL  {triple:>8.0} three-statement transactions/s ({CLIENTS} clients)");
-        println!(
-            "RabbitMQ    {pipelined:>8.0} persistent messages/s, confirms pipelined, published + consumed + acked"
-        );
-        println!(
-            "RabbitMQ    {awaited:>8.0} persistent messages/s, each confirm awaited, published + consumed + acked"
-        );
-    }
-    Ok(true)
-}
-
-async fn postgres(url: &str, window: Duration, three_statements: bool) -> Result<f64, String> {
+/// Commits per second over `window`: single-row inserts, or (`three_statements`) two
+/// inserts and an update per transaction.
+pub async fn postgres(url: &str, window: Duration, three_statements: bool) -> Result<f64, String> {
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(CLIENTS as u32)
         .connect(url)
@@ -109,7 +80,9 @@ async fn postgres(url: &str, window: Duration, three_statements: bool) -> Result
     Ok(done.load(Ordering::Relaxed) as f64 / window.as_secs_f64())
 }
 
-async fn rabbitmq(url: &str, window: Duration, pipelined: bool) -> Result<f64, String> {
+/// Persistent messages per second over `window` through one durable queue, published with
+/// confirms (`pipelined`, or each awaited before the next) and consumed with one ack each.
+pub async fn rabbitmq(url: &str, window: Duration, pipelined: bool) -> Result<f64, String> {
     let connection = Connection::connect(url, ConnectionProperties::default())
         .await
         .map_err(|e| format!("RabbitMQ at {url}: {e}"))?;
