@@ -12,6 +12,7 @@
 //!   [`events::Kind`] trait naming each kind as a type, and the flat JSON
 //!   [`events::Envelope`] with its routing keys.
 //! - [`money`], [`quantity`]: small value types that parse, so invalid amounts never travel.
+//! - [`auth`]: customer authentication — bearer JWTs, their keys, the caller extractors.
 //! - [`config`]: reads environment variables once, into typed structs, naming the bad one.
 //! - [`telemetry`]: `tracing` set-up (`pretty` or `json`, `RUST_LOG`).
 //! - [`text_enum`]: statuses kept as `TEXT`, read back strictly.
@@ -36,6 +37,7 @@
 //!   responses, with its schema.
 
 pub mod amqp;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod events;
