@@ -40,7 +40,9 @@ pub struct Authenticator {
 /// The claims we read; `exp`, `nbf`, `iss` and `aud` are checked by jsonwebtoken.
 #[derive(Deserialize)]
 struct Claims {
-    sub: String,
+    /// Required: jsonwebtoken reports it missing (after the signature check).
+    #[serde(default)]
+    sub: Option<String>,
     /// Space-separated (RFC 8693); a list of strings is read too.
     #[serde(default)]
     scope: serde_json::Value,
@@ -145,12 +147,13 @@ impl Authenticator {
                 }));
             }
         };
-        if claims.sub.trim().is_empty() {
-            return Err(AuthError::invalid("the token's `sub` is empty"));
-        }
+        let subject = claims
+            .sub
+            .filter(|sub| !sub.trim().is_empty())
+            .ok_or_else(|| AuthError::invalid("the token's `sub` is empty"))?;
         Ok(Identity {
             admin: has_scope(&claims.scope, ADMIN_SCOPE),
-            subject: claims.sub,
+            subject,
         })
     }
 
