@@ -18,19 +18,28 @@ HZ = os.sysconf("SC_CLK_TCK")
 SERVERS = ("order-service", "inventory-service")
 
 
+def stat(pid):
+    """(comm, parent pid, utime+stime) of a process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return text[text.index("(") + 1:text.rindex(")")], int(fields[1]), int(fields[11]) + int(fields[12])
+
+
 def cpu_ticks():
-    """Summed utime+stime of the server processes, by name."""
+    """Summed utime+stime of devstack's order-service and inventory-service (other
+    processes of the same name, e.g. test stacks, are left out)."""
     total = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-        except OSError:
+        found = stat(pid)
+        if not found or not any(found[0].startswith(name[:15]) for name in SERVERS):
             continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        if any(comm.startswith(name[:15]) for name in SERVERS):
-            fields = stat[stat.rindex(")") + 2:].split()
-            total += int(fields[11]) + int(fields[12])
+        parent = stat(found[1])
+        if parent and parent[0] == "devstack":
+            total += found[2]
     return total
 
 
