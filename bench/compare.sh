@@ -13,6 +13,7 @@
 #   REV          any git revision; WORKTREE means the working tree's own release build
 #
 # BENCH_WRAP, if set, prefixes every run (e.g. a command that keeps other work off the box).
+# The stacks listen from BENCH_PORT_BASE (default 18000), away from a dev stack on 8000.
 #
 # Builds go to target/bench-builds/<sha>/ (the four binaries; the compile shares
 # target/bench-builds/target, so a later commit rebuilds only what changed). Every run's
@@ -77,7 +78,7 @@ for round in $(seq 1 "$rounds"); do
             echo "compare: round $round, $step, $rev" >&2
             log=$(mktemp)
             # shellcheck disable=SC2086
-            if ! result=$(${BENCH_WRAP:-} env $extra_env bench/scenario.sh --bin-dir "${dirs[$rev]}" --statements \
+            if ! result=$(${BENCH_WRAP:-} env $extra_env bench/scenario.sh --port-base "${BENCH_PORT_BASE:-18000}" --bin-dir "${dirs[$rev]}" --statements \
                     --script bench/outside.py -- $(args_for "$step") 2>"$log" | tail -1); then
                 echo "compare: the run failed; its log:" >&2
                 tail -20 "$log" >&2

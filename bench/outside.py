@@ -33,6 +33,18 @@ BODY = json.dumps({"customer_id": "customer-bench",
 GROUPS = ("order-service", "inventory-service", "payment-service", "notification-service",
           "postgres", "beam.smp")
 HZ = os.sysconf("SC_CLK_TCK")
+# The stack's own binaries (bench/scenario.sh says where they are): a service of another
+# stack on the box (a dev stack, a test) is not counted.
+BIN_DIR = os.path.realpath(os.environ["SCENARIO_BIN_DIR"]) if os.environ.get("SCENARIO_BIN_DIR") else None
+
+
+def ours(pid, group):
+    if BIN_DIR is None or group in ("postgres", "beam.smp"):
+        return True
+    try:
+        return os.path.realpath(os.readlink(f"/proc/{pid}/exe")).startswith(BIN_DIR + "/")
+    except OSError:
+        return False
 
 
 def http(method, url, body=None, headers=None):
@@ -69,7 +81,7 @@ class Cpu:
                 continue
             comm = stat[stat.index("(") + 1:stat.rindex(")")]
             group = next((g for g in GROUPS if comm.startswith(g[:15])), None)
-            if group:
+            if group and ours(pid, group):
                 fields = stat[stat.rindex(")") + 2:].split()
                 out[pid] = (group, int(fields[11]) + int(fields[12]))
         return out

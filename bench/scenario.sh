@@ -16,6 +16,8 @@
 #   --script S     run the script S (e.g. bench/overload.sh) with the arguments after `--`
 #                  instead of loadgen; it finds the stack at the default ports, the exchange
 #                  in AMQP_EXCHANGE and the databases in SCENARIO_DATABASES
+#   --port-base P  replica r of service i listens on P + i + 10 (r - 1) (default 8000, or
+#                  BENCH_PORT_BASE); scripts get ORDER_URL and INVENTORY_URL, loadgen its URLs
 #   --statements   after the run, print statements and commits per saga per database, from
 #                  pg_stat_statements (needs shared_preload_libraries = 'pg_stat_statements')
 #                  and pg_stat_database
@@ -25,7 +27,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-nodes=1 replicas=1 otlp= quorum= statements= script= bin_dir=target/release
+nodes=1 replicas=1 otlp= quorum= statements= script= bin_dir=target/release port_base=${BENCH_PORT_BASE:-8000}
 while [ $# -gt 0 ]; do
     case $1 in
         --nodes) nodes=$2; shift 2 ;;
@@ -34,6 +36,7 @@ while [ $# -gt 0 ]; do
         --otlp) otlp=1; shift ;;
         --bin-dir) bin_dir=$2; shift 2 ;;
         --statements) statements=1; shift ;;
+        --port-base) port_base=$2; shift 2 ;;
         --script) script=$2; shift 2 ;;
         --) shift; break ;;
         *) echo "scenario: unknown option $1" >&2; exit 2 ;;
@@ -94,12 +97,17 @@ await_ready() {
 }
 
 order_urls=()
-# Replica r of service i listens on 8000 + i + 10 (r - 1); replicas start one after another
-# so that the first creates the database and runs the migrations.
+# Replica r of service i listens on port_base + i + 10 (r - 1); replicas start one after
+# another so that the first creates the database and runs the migrations. A port someone
+# else holds (a dev stack left running) would send the load to the wrong system.
 for r in $(seq 1 "$replicas"); do
     for i in "${!services[@]}"; do
         short=${services[$i]}
-        port=$((8000 + i + 10 * (r - 1)))
+        port=$((port_base + i + 10 * (r - 1)))
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "scenario: port $port is taken by another process; stop it or pass --port-base" >&2
+            exit 1
+        fi
         DATABASE_URL=postgres://postgres@127.0.0.1:5432/${run}_$short \
             HTTP_ADDR=127.0.0.1:$port \
             "$bin_dir/$short-service" >"$logs/$short-$r.log" 2>&1 &
@@ -108,6 +116,7 @@ for r in $(seq 1 "$replicas"); do
         [ "$short" != order ] || order_urls+=("http://127.0.0.1:$port")
     done
 done
+export SCENARIO_BIN_DIR=$bin_dir ORDER_URL=${order_urls[0]} INVENTORY_URL=http://127.0.0.1:$((port_base + 1))
 echo "scenario: $run nodes=$nodes replicas=$replicas queues=${AMQP_QUEUE_TYPE:-classic} otlp=${otlp:-no} services=$bin_dir" >&2
 
 sql() { psql -q -At -h 127.0.0.1 -U postgres -d postgres -c "$1"; }
@@ -121,7 +130,8 @@ if [ -n "$script" ]; then
     SCENARIO_DATABASES=$(printf "${run}_%s " "${services[@]}") "$script" "$@" | tee "$logs/loadgen.out"
 else
     target/release/loadgen --order-url "$(IFS=,; echo "${order_urls[*]}")" \
-        --amqp-url "${AMQP_URL%%,*}" "$@" | tee "$logs/loadgen.out"
+        --inventory-url "$INVENTORY_URL" --payment-url "http://127.0.0.1:$((port_base + 2))" \
+        --notification-url "http://127.0.0.1:$((port_base + 3))" --amqp-url "${AMQP_URL%%,*}" "$@" | tee "$logs/loadgen.out"
 fi
 
 if [ -n "$statements" ]; then

@@ -38,7 +38,7 @@ pub(crate) async fn release_claims(
 }
 
 /// How long processed message ids are kept. Redeliveries come within minutes; past this,
-/// the state guards alone (one reservation, one payment, one ending per order) still make
+/// the services' state guards alone (each effect happens once per saga) still make
 /// a very late duplicate harmless.
 pub(crate) const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 

@@ -1,17 +1,17 @@
-//! What the four saga services share, written once.
+//! The machinery every saga service runs on, written once: it knows no event and no
+//! service of the saga.
 //!
-//! Each service hands `common` a [`service::Descriptor`] (its port, database, API
-//! description, and the subscriptions its handlers derive) and a
-//! [`amqp::consumer::MessageHandler`] to dispatch to; `common` keeps only what the wire
-//! contract names for all services alike: their names and who consumes what.
+//! Each service hands `common` a [`service::Descriptor`] (its name, port, database, API
+//! description, and the broker layout of its published language) and a
+//! [`amqp::consumer::MessageHandler`] to dispatch to. The events themselves, the services'
+//! names, who consumes what and the queue names are the published language's (the
+//! `contract` crate), which implements the traits of [`event`].
 //!
 //! # Layout
-//! - [`service`]: the four services by name, who consumes what (the contract's map), and
-//!   the [`service::Descriptor`] a service hands in.
-//! - [`events`]: the wire contract — one struct per event, the [`events::Event`] enum, the
-//!   [`events::Kind`] trait naming each kind as a type, and the flat JSON
-//!   [`events::Envelope`] with its routing keys.
-//! - [`money`], [`quantity`]: small value types that parse, so invalid amounts never travel.
+//! - [`service`]: the [`service::Descriptor`] a service hands in.
+//! - [`event`]: what the machinery needs of events — [`event::Published`] for an event
+//!   enum, [`event::Kind`] naming each kind as a type, [`event::Kinds`] for a tuple of
+//!   them — and the flat JSON [`event::Envelope`] around each.
 //! - [`auth`]: customer authentication — bearer JWTs, their keys, the caller extractors.
 //! - [`config`]: reads environment variables once, into typed structs, naming the bad one.
 //! - [`telemetry`]: `tracing` set-up (`pretty` or `json`, `RUST_LOG`).
@@ -26,7 +26,7 @@
 //!   the commit (with publisher confirms), and the relay that deletes confirmed rows in
 //!   bulk and sends what a failure or a crash left behind.
 //! - [`amqp`]: connection supervision and the one way to subscribe
-//!   ([`amqp::broker::Link::consume`]), the topology, publishing, the headers of failing
+//!   ([`amqp::broker::Link::consume`]), declaring a layout's topology, publishing, the headers of failing
 //!   messages, dead letters, and the consumer: subscribe and batch, dispatch to a
 //!   service's handlers, the inbox claim, settle (ack, retry, dead-letter).
 //! - [`http`]: the error type every API maps to, extractors that answer in JSON, and the
@@ -40,15 +40,13 @@ pub mod amqp;
 pub mod auth;
 pub mod config;
 pub mod db;
-pub mod events;
+pub mod event;
 pub mod host;
 pub mod http;
 pub mod ids;
 pub mod inbox;
 pub mod metrics;
-pub mod money;
 pub mod outbox;
-pub mod quantity;
 pub mod retry;
 pub mod service;
 pub mod store;
@@ -57,5 +55,3 @@ pub mod text_enum;
 pub mod timestamp;
 pub mod tls;
 pub mod trace;
-
-pub use service::Service;

@@ -11,7 +11,7 @@
 //! | `http_requests_total` | counter | `method`, `path`, `status` |
 //! | `http_request_duration_seconds` | histogram | `method`, `path` |
 //! | `outbox_backlog` | gauge | — |
-//! | `saga_duration_seconds` | histogram | `status` (order-service: POST to the order's end) |
+//! | `saga_duration_seconds` | histogram | `status` (recorded by the service that ends a saga: from its start to its end) |
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;

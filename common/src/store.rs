@@ -3,7 +3,7 @@
 //! then send those events at once.
 
 use crate::amqp::broker::Broker;
-use crate::events::{Envelope, Event};
+use crate::event::{Envelope, Published};
 use crate::outbox::write::{self, Outgoing};
 use crate::outbox::{Publisher, RelayHealth, Signals};
 use crate::trace::TraceHeaders;
@@ -83,20 +83,21 @@ impl UnitOfWork {
 
     /// Records `event` for publishing once this transaction commits. `caused_by` is the
     /// `event_id` of the message being handled, sent on as the `causation_id` header.
-    pub fn publish(&mut self, event: Event, caused_by: Option<Uuid>) -> Envelope {
+    pub fn publish<E: Published>(&mut self, event: E, caused_by: Option<Uuid>) -> Envelope<E> {
         self.publish_envelope(Envelope::new(event), caused_by)
     }
 
     /// [`UnitOfWork::publish`] for an envelope whose id and time were chosen beforehand
     /// (e.g. to write them into the same statement that changes the state).
     /// The event joins the trace of the current span.
-    pub fn publish_envelope(&mut self, envelope: Envelope, caused_by: Option<Uuid>) -> Envelope {
+    pub fn publish_envelope<E: Published>(
+        &mut self,
+        envelope: Envelope<E>,
+        caused_by: Option<Uuid>,
+    ) -> Envelope<E> {
         let trace = TraceHeaders::for_publish(envelope.event.routing_key());
-        self.outgoing.push(Outgoing {
-            envelope: envelope.clone(),
-            caused_by,
-            trace,
-        });
+        self.outgoing
+            .push(Outgoing::new(&envelope, caused_by, trace));
         envelope
     }
 

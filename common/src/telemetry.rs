@@ -29,12 +29,13 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// returned [`Tracing`] until the process ends: dropping it flushes the spans. A second
 /// call (several services in one test process) keeps the first subscriber.
 pub fn init(config: &CommonConfig) -> Tracing {
-    let filter = LogsAndTracedSpans(
-        EnvFilter::try_new(quiet_notices(&config.log_filter))
+    let filter = LogsAndTracedSpans {
+        logs: EnvFilter::try_new(quiet_notices(&config.log_filter))
             .unwrap_or_else(|_| EnvFilter::new("info")),
-    );
+        own_crate: config.service.crate_name,
+    };
     let tracing = Tracing::new(config.otel_endpoint.as_deref(), &config.otel_service_name);
-    let otel = tracing.layer(config.service.name());
+    let otel = tracing.layer(config.service.name);
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let _ = match config.log_format {
         LogFormat::Pretty => registry
@@ -45,7 +46,7 @@ pub fn init(config: &CommonConfig) -> Tracing {
                 tracing_subscriber::fmt::layer()
                     .fmt_fields(JsonFields::new())
                     .event_format(FlatJson {
-                        service: config.service.name(),
+                        service: config.service.name,
                     }),
             )
             .try_init(),
@@ -57,43 +58,48 @@ pub fn init(config: &CommonConfig) -> Tracing {
 /// spans a trace is made of ([`crate::trace::is_traced_span`]) are always on, so a quiet log
 /// (`RUST_LOG=warn`) does not break the trace. One global filter rather than a filter per
 /// layer: per-layer filters lose an event whose field values log themselves (lapin does).
-struct LogsAndTracedSpans(EnvFilter);
+struct LogsAndTracedSpans {
+    logs: EnvFilter,
+    /// The service's crate, whose spans are part of the trace (with `common`'s).
+    own_crate: &'static str,
+}
 
 impl<S> Layer<S> for LogsAndTracedSpans
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if crate::trace::is_traced_span(metadata) {
+        if crate::trace::is_traced_span(metadata, self.own_crate) {
             Interest::always()
         } else {
-            Layer::<S>::register_callsite(&self.0, metadata)
+            Layer::<S>::register_callsite(&self.logs, metadata)
         }
     }
 
     fn enabled(&self, metadata: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
-        crate::trace::is_traced_span(metadata) || Layer::enabled(&self.0, metadata, ctx)
+        crate::trace::is_traced_span(metadata, self.own_crate)
+            || Layer::enabled(&self.logs, metadata, ctx)
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        Layer::<S>::max_level_hint(&self.0).map(|level| level.max(LevelFilter::INFO))
+        Layer::<S>::max_level_hint(&self.logs).map(|level| level.max(LevelFilter::INFO))
     }
 
     // The rest is the `EnvFilter`'s own bookkeeping for span-scoped directives.
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        self.0.on_new_span(attrs, id, ctx)
+        self.logs.on_new_span(attrs, id, ctx)
     }
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        self.0.on_record(id, values, ctx)
+        self.logs.on_record(id, values, ctx)
     }
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        self.0.on_enter(id, ctx)
+        self.logs.on_enter(id, ctx)
     }
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        self.0.on_exit(id, ctx)
+        self.logs.on_exit(id, ctx)
     }
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        self.0.on_close(id, ctx)
+        self.logs.on_close(id, ctx)
     }
 }
 

@@ -1,4 +1,4 @@
-//! Enums stored in `TEXT` columns (order, payment and reservation statuses): written in the
+//! Enums stored in `TEXT` columns (the statuses of a service's records): written in the
 //! contract's spelling and read back strictly — a word the enum does not know is an error,
 //! never a silent default.
 

@@ -77,20 +77,15 @@ impl Drop for Tracing {
     }
 }
 
-/// Whether `metadata` is one of the spans a saga's trace is made of: this workspace's own
-/// spans at `INFO` (HTTP server, consumer, transaction and publish spans are made in
-/// `common`). They are created whatever `RUST_LOG` says, since they carry the trace on.
-pub fn is_traced_span(metadata: &tracing::Metadata<'_>) -> bool {
-    const OWN_CRATES: [&str; 5] = [
-        "common",
-        "order_service",
-        "inventory_service",
-        "payment_service",
-        "notification_service",
-    ];
+/// Whether `metadata` is one of the spans a saga's trace is made of: `common`'s and the
+/// service's own (`own_crate`) at `INFO` (HTTP server, consumer, transaction and publish
+/// spans are made in `common`). They are created whatever `RUST_LOG` says, since they carry
+/// the trace on.
+pub fn is_traced_span(metadata: &tracing::Metadata<'_>, own_crate: &str) -> bool {
+    let target = metadata.target().split("::").next().unwrap_or_default();
     metadata.is_span()
         && *metadata.level() <= tracing::Level::INFO
-        && OWN_CRATES.contains(&metadata.target().split("::").next().unwrap_or_default())
+        && (target == "common" || target == own_crate)
 }
 
 /// The trace id of the current span, if it belongs to a trace (for log lines).

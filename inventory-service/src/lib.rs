@@ -2,7 +2,8 @@
 //! or none, and releases a reservation when its order is cancelled.
 //!
 //! # Layout
-//! - [`SERVICE`]: its port, database, API description and subscriptions, for `common`.
+//! - [`SERVICE`]: its name, port, database, API description and the broker layout of the
+//!   published language (`contract`), for `common`.
 //! - [`config`]: its settings (only the common ones).
 //! - [`startup`]: wires database, broker, HTTP and consumer.
 //! - [`stock`]: the SQL that reserves and releases, locking products in a fixed order.
@@ -17,14 +18,15 @@ pub mod http;
 pub mod startup;
 pub mod stock;
 
-use common::Service;
 use common::service::Descriptor;
+use contract::Service;
 
 /// What inventory-service is, for `common`.
-pub const SERVICE: Descriptor = Descriptor::new(
-    Service::Inventory,
-    8001,
-    "inventory_db",
-    "Stock and reservations.",
-    handlers::SUBSCRIPTIONS,
-);
+pub const SERVICE: Descriptor = Descriptor {
+    name: Service::Inventory.name(),
+    crate_name: env!("CARGO_CRATE_NAME"),
+    port: 8001,
+    database: "inventory_db",
+    description: "Stock and reservations.",
+    layout: contract::queues::layout,
+};

@@ -4,9 +4,9 @@
 //! never deadlock and never sell what is not there: the check and the update see the same,
 //! locked, rows.
 
-use common::events::{LineItem, UnavailableItem};
 use common::text_enum::TextEnum;
 use common::timestamp::Timestamp;
+use contract::events::{LineItem, UnavailableItem};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgExecutor};
@@ -266,7 +266,7 @@ pub async fn set_available(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::quantity::Quantity;
+    use contract::quantity::Quantity;
 
     fn line(product: &str, quantity: i64) -> LineItem {
         LineItem {

@@ -6,9 +6,9 @@
 use crate::args::Args;
 use crate::check::Stock;
 use crate::watch::Watcher;
-use common::events::LineItem;
-use common::money::Money;
-use common::quantity::Quantity;
+use contract::events::LineItem;
+use contract::money::Money;
+use contract::quantity::Quantity;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::RngExt;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -156,7 +156,7 @@ fn pick_items(products: &[String]) -> Vec<String> {
     items
 }
 
-/// The body of `POST /api/orders`, in `common`'s types.
+/// The body of `POST /api/orders`, in `contract`'s types.
 #[derive(Serialize)]
 struct NewOrder {
     customer_id: String,

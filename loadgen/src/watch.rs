@@ -1,8 +1,8 @@
 //! Learns when sagas end: a queue of loadgen's own, bound to `order.confirmed` and
 //! `order.cancelled`, consumed without acks (it is exclusive and auto-deleted). The routing
-//! keys and the bodies are `common`'s, the services' own contract types.
+//! keys and the bodies are `contract`'s, the services' published language.
 
-use common::events::{Envelope, Event, routing_key};
+use contract::events::{Envelope, Event, routing_key};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};

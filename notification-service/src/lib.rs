@@ -2,7 +2,8 @@
 //! and recorded exactly once.
 //!
 //! # Layout
-//! - [`SERVICE`]: its port, database, API description and subscriptions, for `common`.
+//! - [`SERVICE`]: its name, port, database, API description and the broker layout of the
+//!   published language (`contract`), for `common`.
 //! - [`config`]: its settings (only the common ones).
 //! - [`handlers`]: records and logs one notification per (order, event type); one file per
 //!   consumed event, with the text it tells the customer — [`handlers::order_confirmed`],
@@ -16,14 +17,15 @@ pub mod handlers;
 pub mod http;
 pub mod startup;
 
-use common::Service;
 use common::service::Descriptor;
+use contract::Service;
 
 /// What notification-service is, for `common`.
-pub const SERVICE: Descriptor = Descriptor::new(
-    Service::Notification,
-    8003,
-    "notification_db",
-    "Notifications sent for final events.",
-    handlers::SUBSCRIPTIONS,
-);
+pub const SERVICE: Descriptor = Descriptor {
+    name: Service::Notification.name(),
+    crate_name: env!("CARGO_CRATE_NAME"),
+    port: 8003,
+    database: "notification_db",
+    description: "Notifications sent for final events.",
+    layout: contract::queues::layout,
+};

@@ -7,10 +7,9 @@
 //! not an event is logged and dropped, and rows older than the retention are deleted.
 
 use chrono::{DateTime, Utc};
-use common::Service;
 use common::amqp::broker::{Broker, Link, Subscription};
-use common::events::Envelope;
 use common::store::Store;
+use contract::events::Envelope;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
@@ -47,7 +46,7 @@ impl SagaEvent {
             .app_id()
             .as_ref()
             .map(|app| app.to_string())
-            .unwrap_or_else(|| Service::publisher_of(&envelope.event).name().to_owned());
+            .unwrap_or_else(|| envelope.event.publisher().name().to_owned());
         let causation_id = properties
             .headers()
             .as_ref()
@@ -93,7 +92,7 @@ impl AuditRecorder {
     }
 
     async fn consume(&self, link: &Link, stop: &CancellationToken) -> Result<(), lapin::Error> {
-        let queue = self.broker.topology().audit_queue();
+        let queue = contract::queues::audit_queue(&self.broker.topology().exchange);
         let Subscription {
             channel,
             mut deliveries,

@@ -1,7 +1,8 @@
 //! order-service: the REST API where sagas start, and where they end.
 //!
 //! # Layout
-//! - [`SERVICE`]: its port, database, API description and subscriptions, for `common`.
+//! - [`SERVICE`]: its name, port, database, API description and the broker layout of the
+//!   published language (`contract`), for `common`.
 //! - [`config`]: its settings (`SAGA_TIMEOUT_SECS` besides the common ones).
 //! - [`startup`]: wires database, broker, HTTP, consumer and the timeout sweeper.
 //! - [`domain`]: an order's status rules and the parsing of a new order.
@@ -29,14 +30,16 @@ pub mod repo;
 pub mod startup;
 pub mod timeout;
 
-use common::Service;
 use common::service::Descriptor;
+use contract::Service;
 
 /// What order-service is, for `common`.
-pub const SERVICE: Descriptor = Descriptor::new(
-    Service::Order,
-    8000,
-    "order_db",
-    "Orders: where each saga starts and ends.",
-    handlers::SUBSCRIPTIONS,
-);
+pub const SERVICE: Descriptor = Descriptor {
+    name: Service::Order.name(),
+    crate_name: env!("CARGO_CRATE_NAME"),
+    port: 8000,
+    database: "order_db",
+    description: "Orders: where each saga starts and ends. The messages the services exchange \
+                  are described by the AsyncAPI document at [/asyncapi.json](/asyncapi.json).",
+    layout: contract::queues::layout,
+};

@@ -3,12 +3,13 @@
 
 use crate::domain::{NewOrder, OrderStatus, Outcome};
 use chrono::{DateTime, Utc};
-use common::Service;
 use common::amqp::consumer::Incoming;
-use common::events::{CancellationReason, LineItem};
 use common::ids::CustomerId;
-use common::money::Money;
 use common::text_enum::TextEnum;
+use contract::Event;
+use contract::Service;
+use contract::events::{CancellationReason, LineItem};
+use contract::money::Money;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgExecutor};
@@ -66,13 +67,13 @@ pub struct TimelineEntry {
 
 impl TimelineEntry {
     /// A consumed event.
-    pub fn consumed(message: &Incoming) -> Self {
+    pub fn consumed(message: &Incoming<Event>) -> Self {
         let envelope = &message.envelope;
         Self {
             event_type: envelope.event.name().to_owned(),
             event_id: envelope.event_id,
             occurred_at: envelope.timestamp,
-            source: Service::publisher_of(&envelope.event).name().to_owned(),
+            source: envelope.event.publisher().name().to_owned(),
             causation_id: message.causation_id,
         }
     }

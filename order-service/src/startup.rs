@@ -21,8 +21,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         timeout: config.saga_timeout,
     };
     let stop = host.shutdown_token();
+    let intake = Intake::start(store.clone(), config.max_pending_orders, stop.clone());
+    let saga = OrderSaga {
+        endings: intake.endings(),
+    };
     let state = AppState {
-        intake: Intake::start(store.clone(), config.max_pending_orders, stop.clone()),
+        intake,
         store: store.clone(),
         broker: host.broker.clone(),
         http: reqwest::Client::new(),
@@ -38,5 +42,5 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         Box::pin(sweeper.run(stop.clone())),
         Box::pin(audit.run(stop)),
     ];
-    host.run(router(state), OrderSaga, workers).await
+    host.run(router(state), saga, workers).await
 }

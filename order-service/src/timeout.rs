@@ -4,8 +4,8 @@
 use crate::domain::Outcome;
 use crate::ending::{self, Cause};
 use crate::repo;
-use common::events::CancellationReason;
 use common::store::Store;
+use contract::events::CancellationReason;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 

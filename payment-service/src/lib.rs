@@ -3,7 +3,8 @@
 //! exponential backoff, and refunds orders that were cancelled after all (CONTRACT §7).
 //!
 //! # Layout
-//! - [`SERVICE`]: its port, database, API description and subscriptions, for `common`.
+//! - [`SERVICE`]: its name, port, database, API description and the broker layout of the
+//!   published language (`contract`), for `common`.
 //! - [`config`]: `PAYMENT_SUCCESS_RATE`, `PAYMENT_MAX_ATTEMPTS`, `PAYMENT_RETRY_BASE_MS`,
 //!   `PAYMENT_SEED`, `PAYMENT_PROVIDER_URL`, `PAYMENT_PROVIDER_TIMEOUT_MS`,
 //!   `PAYMENT_BREAKER_FAILURES`, `PAYMENT_BREAKER_OPEN_MS` besides the common settings.
@@ -30,14 +31,15 @@ pub mod provider;
 pub mod startup;
 pub mod worker;
 
-use common::Service;
 use common::service::Descriptor;
+use contract::Service;
 
 /// What payment-service is, for `common`.
-pub const SERVICE: Descriptor = Descriptor::new(
-    Service::Payment,
-    8002,
-    "payment_db",
-    "Simulated payments, one per order.",
-    handlers::SUBSCRIPTIONS,
-);
+pub const SERVICE: Descriptor = Descriptor {
+    name: Service::Payment.name(),
+    crate_name: env!("CARGO_CRATE_NAME"),
+    port: 8002,
+    database: "payment_db",
+    description: "Simulated payments, one per order.",
+    layout: contract::queues::layout,
+};

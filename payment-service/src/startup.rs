@@ -4,6 +4,7 @@ use crate::breaker::{Breaker, replicas};
 use crate::config::Config;
 use crate::handlers::PaymentHandler;
 use crate::http::{AppState, router};
+use crate::payments::InlineSimulator;
 use crate::provider::Provider;
 use crate::provider::http::HttpProvider;
 use crate::provider::simulator::Simulator;
@@ -23,6 +24,12 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations/payment");
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartupError> {
     let mut host = Host::build(config.common.clone(), &MIGRATOR, shutdown).await?;
     let store = host.store.clone();
+    let inline = config.provider_url.is_none().then_some(InlineSimulator {
+        success_rate: config.success_rate,
+        seed: config.seed,
+        max_attempts: config.max_attempts,
+        retry_base: config.retry_base,
+    });
     let (provider, breaker) = match &config.provider_url {
         // Building a client fails only if the TLS backend cannot start: nothing to go on with.
         Some(url) => (
@@ -63,10 +70,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
             lease: config.provider_timeout + Duration::from_secs(5),
         },
     );
+    let handler = PaymentHandler {
+        inline,
+        worker: worker.wake(),
+    };
     let worker_task = Box::pin(worker.run(host.shutdown_token()));
     host.run(
         router(AppState { store }),
-        PaymentHandler,
+        handler,
         vec![worker_task, Box::pin(report)],
     )
     .await

@@ -2,7 +2,7 @@
 
 use crate::eventually;
 use crate::stack::{TEST_ADMIN_TOKEN, TestStack};
-use common::Service;
+use ::contract::Service;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -1,9 +1,9 @@
 //! CONTRACT §4 spelled out as literal strings: queue names, routing keys, event names,
 //! publishers and header names. The tests use these, never the services' own constants in
-//! `common`, so a rename in the code cannot silently move the contract.
+//! the `contract` crate, so a rename in the code cannot silently move the contract.
 
 use crate::broker::Tapped;
-use common::Service;
+use ::contract::Service;
 use serde_json::Value;
 
 /// `<exchange>.<service>`: the durable queue a service consumes from.
@@ -240,6 +240,10 @@ impl crate::TestStack {
             .collect()
     }
 }
+
+/// A quorum service queue's `x-delivery-limit`, as README ("Broker cluster") documents it:
+/// a message delivered this many times without an ack goes to the dead-letter queue.
+pub const QUORUM_DELIVERY_LIMIT: u32 = 20;
 
 /// CONTRACT §13, the circuit breaker on the payment provider: its variables, metrics and
 /// `/ready` field, spelt as the contract spells them.

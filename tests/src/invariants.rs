@@ -10,7 +10,7 @@ use crate::broker::TestBroker;
 use crate::contract;
 use crate::eventually;
 use crate::stack::TestStack;
-use common::Service;
+use ::contract::Service;
 use saga_invariants::{DeadLetters, Expected, Held, Observed, Order, Payment, Seen, read};
 use serde_json::Value;
 use std::cell::Cell;

@@ -393,7 +393,7 @@ pub struct ConfigCheck {
 
 /// Runs the service binary's own configuration check with exactly these variables.
 pub fn check_config(binary: &str, vars: &[(String, String)]) -> ConfigCheck {
-    devstack::build_services(false).expect("the services build");
+    crate::stack::ensure_built();
     let output = Command::new(devstack::binary(binary).expect("a service binary"))
         .arg("--check-config")
         .env_clear()

@@ -14,12 +14,14 @@
 //! - [`inflight`]: what a fault test asserts at the moment it strikes.
 //! - [`invariants`]: CONTRACT §6, checked once the system goes quiet: collects what
 //!   `saga_invariants` (shared with loadgen) checks, plus outboxes and queue counts.
-//! - [`db_faults`]: a handler that fails every time (inserts refused by a trigger).
+//! - [`db_faults`]: a handler that fails every time (inserts refused by a trigger); writes
+//!   held mid-statement until the test lets them go.
 //! - [`eventually`]: polling with a deadline, instead of sleeping.
 //! - [`proxy`]: a TCP proxy to cut or slow one service's connection.
 //! - [`otlp`]: an OTLP/HTTP receiver that collects the services' spans.
 //! - [`provider_stub`]: a payment provider with a ledger and injected faults (CONTRACT §7):
 //!   its endpoints, and the checks of its ledger.
+//! - [`saga_timeout`]: the saga timeout triggered by the test, not raced.
 //! - [`tls`]: a test PKI, a TLS-only RabbitMQ node and PostgreSQL instance of the test's
 //!   own, and running a service that must refuse to start.
 //! - [`k8s`]: the Kubernetes manifests rendered with `kubectl kustomize`, read back.
@@ -37,9 +39,23 @@ pub mod k8s;
 pub mod otlp;
 pub mod provider_stub;
 pub mod proxy;
+pub mod saga_timeout;
 pub mod stack;
 pub mod tls;
 
-pub use common::Service;
+pub use ::contract::Service;
 pub use eventually::eventually;
 pub use stack::TestStack;
+
+/// `service` as `common` would know it, for a test that builds a configuration or a broker
+/// link of its own (no port, no database of its own).
+pub fn descriptor(service: Service) -> common::service::Descriptor {
+    common::service::Descriptor {
+        name: service.name(),
+        crate_name: "saga_tests",
+        port: 0,
+        database: "unused_db",
+        description: "",
+        layout: ::contract::queues::layout,
+    }
+}

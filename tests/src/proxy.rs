@@ -29,6 +29,8 @@ struct State {
     holes: watch::Sender<u64>,
     /// Bytes the service sent into the blackhole: proof that it had work in flight.
     swallowed: AtomicU64,
+    /// Chunks held back by a delay: proof that traffic felt it.
+    delayed: AtomicU64,
 }
 
 impl Proxy {
@@ -44,6 +46,7 @@ impl Proxy {
             silent: AtomicBool::new(false),
             holes: watch::Sender::new(0),
             swallowed: AtomicU64::new(0),
+            delayed: AtomicU64::new(0),
         });
         let task = tokio::spawn({
             let state = state.clone();
@@ -101,6 +104,28 @@ impl Proxy {
         self.state
             .delay_ms
             .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// How many chunks a delay held back so far, either way.
+    pub fn delayed(&self) -> u64 {
+        self.state.delayed.load(Ordering::SeqCst)
+    }
+
+    /// The time from sending `hello` through the proxy to the first byte of the server's
+    /// answer: what a round trip through this link costs now.
+    pub async fn round_trip(&self, hello: &[u8]) -> Duration {
+        let mut stream = TcpStream::connect(self.addr)
+            .await
+            .expect("the proxy accepts");
+        stream.set_nodelay(true).expect("no Nagle");
+        let started = std::time::Instant::now();
+        stream.write_all(hello).await.expect("the hello goes out");
+        let mut first = [0u8; 1];
+        stream
+            .read_exact(&mut first)
+            .await
+            .expect("the server answers");
+        started.elapsed()
     }
 
     /// The URL `base` (`scheme://user@host:port/rest`) rewritten to go through this proxy.
@@ -188,6 +213,7 @@ async fn pump(
         };
         let delay = state.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
+            state.delayed.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         if state.down.load(Ordering::SeqCst) || to.write_all(&buffer[..read]).await.is_err() {
@@ -260,6 +286,17 @@ mod tests {
         fresh.write_all(b"pong").await.unwrap();
         fresh.read_exact(&mut buffer).await.unwrap();
         assert_eq!(&buffer, b"pong");
+    }
+
+    #[tokio::test]
+    async fn a_delay_is_felt_by_a_round_trip_and_counted() {
+        let (server, _ends) = echo_server().await;
+        let proxy = Proxy::start(server).await;
+        proxy.round_trip(b"x").await;
+        assert_eq!(proxy.delayed(), 0);
+        proxy.set_delay(Duration::from_millis(150));
+        assert!(proxy.round_trip(b"x").await >= Duration::from_millis(300));
+        assert_eq!(proxy.delayed(), 2, "one chunk each way");
     }
 
     #[tokio::test]

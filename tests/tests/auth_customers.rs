@@ -447,7 +447,7 @@ async fn without_auth_variables_the_api_is_open_and_each_service_warns_once() {
 
 #[test]
 fn a_key_without_an_issuer_stops_the_service_naming_auth_issuer() {
-    devstack::build_services(false).expect("the services build");
+    saga_tests::stack::ensure_built();
     let key = SigningKey::es256("k1");
     for service in Service::ALL {
         let output = std::process::Command::new(devstack::binary(service.name()).unwrap())

@@ -3,10 +3,9 @@
 //! discovery with one cookie, and two replicas of each service that list all three nodes,
 //! use quorum queues, and whose environment the services' own configuration accepts.
 
-use common::Service;
 use common::amqp::nodes::Nodes;
 use common::config::{CommonConfig, Vars};
-use common::service::Descriptor;
+use contract::Service;
 use serde_norway::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -130,7 +129,7 @@ fn two_replicas_of_each_service_list_all_three_nodes_with_quorum_queues() {
         let env = environment(definition);
         let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         // Only what compose sets is checked; the service's own defaults play no part.
-        let descriptor = Descriptor::new(service, 0, "unused_db", "", service.subscriptions());
+        let descriptor = saga_tests::descriptor(service);
         let config = CommonConfig::from_vars(descriptor, &Vars::from_pairs(pairs))
             .unwrap_or_else(|error| panic!("{}: {error}", service.name()));
         assert_eq!(config.amqp_queue_type, "quorum".parse().unwrap());

@@ -5,9 +5,9 @@
 use saga_tests::broker::Tapped;
 use saga_tests::{Service, TestStack, contract, eventually};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Delays long enough that their growth shows through a busy machine's noise.
+/// Delays that grow by far more than a busy machine stretches the handling between them.
 const DELAYS_MS: [u64; 3] = [300, 900, 2700];
 
 #[tokio::test]
@@ -26,8 +26,6 @@ async fn a_failing_message_is_retried_after_growing_delays_then_dead_lettered_wi
         .await;
 
     // One message only notification-service consumes, so every failure is this one's.
-    let retried = || stack.metric_sum(Service::Notification, "messages_retried_total");
-    let before = retried().await;
     let id = stack
         .broker
         .publish_event(
@@ -37,29 +35,25 @@ async fn a_failing_message_is_retried_after_growing_delays_then_dead_lettered_wi
         )
         .await;
     let dead_letters = contract::dead_letter_queue(&stack.name, Service::Notification);
-    // The moment each failure is seen: three retried, then the dead letter.
-    let mut failures = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while failures.len() < 4 {
-        assert!(
-            Instant::now() < deadline,
-            "only {} failures seen",
-            failures.len()
-        );
-        let seen = if failures.len() < 3 {
-            (retried().await - before) as usize
-        } else {
-            3 + stack.broker.ready(&dead_letters).await.unwrap() as usize
-        };
-        while failures.len() < seen.min(4) {
-            failures.push(Instant::now());
+    eventually("the dead letter", Duration::from_secs(60), || async {
+        match stack.broker.ready(&dead_letters).await {
+            Ok(1) => Ok(()),
+            other => Err(format!("{other:?}")),
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let gaps: Vec<Duration> = failures.windows(2).map(|w| w[1] - w[0]).collect();
+    })
+    .await;
+    // When each failure happened, by the service's own clock: its log line for a failure
+    // is written before the message goes to the delay queue, so consecutive lines are at
+    // least the delay apart, exactly — no allowance for how fast this test could look.
+    let failures = failure_times(&stack.logs(Service::Notification));
+    assert_eq!(failures.len(), 4, "three retries and the dead letter");
+    let gaps: Vec<Duration> = failures
+        .windows(2)
+        .map(|w| (w[1] - w[0]).to_std().expect("in order"))
+        .collect();
     for (gap, delay) in gaps.iter().zip(DELAYS_MS) {
         assert!(
-            *gap >= Duration::from_millis(delay) - Duration::from_millis(100),
+            *gap >= Duration::from_millis(delay),
             "retried after {gaps:?}, sooner than {DELAYS_MS:?}"
         );
     }
@@ -91,6 +85,24 @@ async fn a_failing_message_is_retried_after_growing_delays_then_dead_lettered_wi
         .insert(Service::Notification, vec![id]);
     stack.assert_invariants().await;
     stack.cleanup().await;
+}
+
+/// The timestamps of a service's log lines that report a failed handler, in order.
+fn failure_times(log: &str) -> Vec<chrono::DateTime<chrono::Utc>> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|entry| {
+            entry["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("handler failed"))
+        })
+        .map(|entry| {
+            entry["timestamp"]
+                .as_str()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_else(|| panic!("a log line without a timestamp: {entry}"))
+        })
+        .collect()
 }
 
 #[tokio::test]

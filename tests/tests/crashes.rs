@@ -91,6 +91,20 @@ async fn kill_mid_flow(victim: Service) {
             tokio::spawn(request.send())
         })
         .collect();
+    if victim == Service::Order {
+        // They reached the server: their bytes wait unread in its sockets.
+        eventually(
+            "the three POSTs to wait in order-service's sockets",
+            Duration::from_secs(20),
+            || async {
+                match stack.requests_unread_by(Service::Order) {
+                    3 => Ok(()),
+                    n => Err(format!("{n} connections with unread requests")),
+                }
+            },
+        )
+        .await;
+    }
     stack.kill(victim).await;
     for answer in join_all(stranded).await {
         let answer = answer.expect("the request task ends");

@@ -73,8 +73,11 @@ async fn every_service_reports_health_readiness_and_metrics() {
     stack.cleanup().await;
 }
 
+/// The idle case: SIGTERM reaches each service once its saga has ended, with nothing in
+/// flight; each exits 0 within 10 s, logs its stop, and a restart keeps its data. SIGTERM
+/// with deliveries in flight is `sigterm_to_*_with_deliveries_in_flight_loses_none` below.
 #[tokio::test]
-async fn sigterm_stops_every_service_cleanly_and_a_restart_keeps_its_data() {
+async fn sigterm_stops_every_idle_service_cleanly_and_a_restart_keeps_its_data() {
     let mut stack = TestStack::start().await;
     let order = stack.place_order("c", &[("product-A", 3)], 1.0).await;
     stack.final_order(order["id"].as_str().unwrap()).await;
@@ -111,8 +114,9 @@ async fn sigterm_stops_every_service_cleanly_and_a_restart_keeps_its_data() {
     stack.cleanup().await;
 }
 
-/// SIGTERM reaches `victim` while it holds deliveries: it finishes or returns them and
-/// exits 0, and after a restart every saga finishes.
+/// SIGTERM reaches `victim` while it holds deliveries it has not acked (asserted before the
+/// signal): it finishes or returns them and exits 0, and after a restart every saga
+/// finishes with the invariants intact.
 async fn sigterm_with_deliveries_in_flight(victim: Service) {
     let mut stack = TestStack::start().await;
     stack.pause(victim);
@@ -120,9 +124,17 @@ async fn sigterm_with_deliveries_in_flight(victim: Service) {
     for _ in 0..8 {
         orders.push(stack.place_order("c", &[("product-A", 1)], 2.0).await);
     }
-    // Frozen, the victim has been handed deliveries it has not acked.
-    stack.await_queued(victim, 8).await;
-    stack.assert_pending(&orders).await;
+    // Frozen, the victim has been handed deliveries it has not acked: one per order, or
+    // for notification-service two (the payment's outcome, then OrderConfirmed).
+    let delivered = if victim == Service::Notification {
+        16
+    } else {
+        8
+    };
+    stack.await_unacked(victim, delivered).await;
+    if victim != Service::Notification {
+        stack.assert_pending(&orders).await;
+    }
     stack.signal(victim, "TERM");
     stack.resume(victim);
     for status in stack.terminate(victim, Duration::from_secs(20)).await {
@@ -131,21 +143,27 @@ async fn sigterm_with_deliveries_in_flight(victim: Service) {
     }
     // Each delivery was finished or went back to the queue: none is lost, none is both.
     // Inventory finishes one by publishing its event (sent or still in the outbox);
-    // payment by recording the payment its worker then charges (no event yet).
+    // payment by recording the payment its worker then charges (no event yet);
+    // notification by storing the notification.
+    let stack_ref = &stack;
+    let count = |table: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&stack_ref.db(victim).await)
+            .await
+            .expect("rows can be counted")
+    };
     let finished = match victim {
         Service::Inventory => {
             let published = stack.broker.events_of("InventoryReserved").await.len() as i64;
             published + stack.outbox_backlog(victim).await
         }
-        _ => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM payments")
-            .fetch_one(&stack.db(victim).await)
-            .await
-            .expect("payments can be counted"),
+        Service::Payment => count("payments").await,
+        _ => count("notifications").await,
     } as u64;
     let returned = stack.queued_for(victim).await;
     assert_eq!(
         finished + returned,
-        8,
+        delivered,
         "{finished} finished, {returned} returned"
     );
     stack.restart(victim, 1).await;
@@ -164,4 +182,9 @@ async fn sigterm_to_inventory_with_deliveries_in_flight_loses_none() {
 #[tokio::test]
 async fn sigterm_to_payment_with_deliveries_in_flight_loses_none() {
     sigterm_with_deliveries_in_flight(Service::Payment).await;
+}
+
+#[tokio::test]
+async fn sigterm_to_notification_with_deliveries_in_flight_loses_none() {
+    sigterm_with_deliveries_in_flight(Service::Notification).await;
 }

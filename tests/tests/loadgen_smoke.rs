@@ -32,7 +32,7 @@ async fn loadgen_drives_a_stack_and_reports_every_saga() {
         .args(["--payment-url", &stack.url(Service::Payment, "")])
         .args(["--notification-url", &stack.url(Service::Notification, "")])
         .args(["--amqp-url", &stack::amqp_url()])
-        .args(["--exchange", &stack.topology.exchange])
+        .args(["--exchange", &stack.name])
         .env("ADMIN_TOKEN", stack::TEST_ADMIN_TOKEN)
         .output()
         .await

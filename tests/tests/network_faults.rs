@@ -33,6 +33,9 @@ fn assert_names(not_ready: &Value, dependency: &str) {
     );
 }
 
+/// The cut lands on order-service with work in flight both ways: the payment outcomes of
+/// five orders delivered to it and not acked (it is frozen), and then five new orders whose
+/// OrderCreated can only wait in its outbox. Every saga ends once the link returns.
 #[tokio::test]
 async fn orders_are_accepted_while_the_broker_is_cut_off_and_published_when_it_returns() {
     let stack = TestStack::builder()
@@ -40,34 +43,47 @@ async fn orders_are_accepted_while_the_broker_is_cut_off_and_published_when_it_r
         .through_proxy(Service::Order, Dependency::Broker)
         .start()
         .await;
-    stack.proxy(Service::Order, Dependency::Broker).cut();
-    let not_ready = wait_ready(&stack, Service::Order, StatusCode::SERVICE_UNAVAILABLE).await;
-    assert_names(&not_ready, "rabbitmq");
-
+    // Held at inventory until order-service is frozen, the first orders' outcomes all
+    // reach order-service's queue after it froze.
+    stack.pause(Service::Inventory);
     let mut orders = Vec::new();
     for _ in 0..5 {
         orders.push(stack.place_order("c", &[("product-A", 1)], 3.0).await);
     }
-    assert_eq!(stack.outbox_backlog(Service::Order).await, 5);
-    for order in &orders {
-        assert_eq!(
-            stack.order(order["id"].as_str().unwrap()).await["status"],
-            "PENDING"
-        );
+    stack.await_queued(Service::Inventory, 5).await;
+    stack.pause(Service::Order);
+    stack.resume(Service::Inventory);
+    stack.await_unacked(Service::Order, 5).await;
+
+    stack.proxy(Service::Order, Dependency::Broker).cut();
+    stack.resume(Service::Order);
+    let not_ready = wait_ready(&stack, Service::Order, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_names(&not_ready, "rabbitmq");
+    // The cut returned the deliveries it held to the queue. (Those already in its socket
+    // may still be handled now; their acks are lost, so they come again — no-ops then.)
+    stack.await_counts(Service::Order, 5, 0).await;
+
+    let mut late = Vec::new();
+    for _ in 0..5 {
+        late.push(stack.place_order("c", &[("product-A", 1)], 3.0).await);
     }
+    // Their OrderCreated wait in the outbox (beside anything the first five caused).
+    assert!(stack.outbox_backlog(Service::Order).await >= 5);
+    stack.assert_pending(&late).await;
+    orders.extend(late);
 
     stack.proxy(Service::Order, Dependency::Broker).restore();
     wait_ready(&stack, Service::Order, StatusCode::OK).await;
-    for order in &orders {
-        assert_eq!(
-            stack.final_order(order["id"].as_str().unwrap()).await["status"],
-            "COMPLETED"
-        );
+    for order in stack.final_orders(&orders).await {
+        assert_eq!(order["status"], "COMPLETED", "{order}");
     }
     stack.assert_invariants().await;
     stack.cleanup().await;
 }
 
+/// The cut lands on inventory-service while it holds five deliveries it has not acked
+/// (frozen, then resumed into a dead database): it holds them, without acking or
+/// dead-lettering, until the database returns.
 #[tokio::test]
 async fn a_consumer_cut_off_from_its_database_holds_its_messages_until_it_returns() {
     let stack = TestStack::builder()
@@ -75,14 +91,18 @@ async fn a_consumer_cut_off_from_its_database_holds_its_messages_until_it_return
         .through_proxy(Service::Inventory, Dependency::Database)
         .start()
         .await;
-    stack.proxy(Service::Inventory, Dependency::Database).cut();
-    let not_ready = wait_ready(&stack, Service::Inventory, StatusCode::SERVICE_UNAVAILABLE).await;
-    assert_names(&not_ready, "database");
-
+    stack.pause(Service::Inventory);
     let mut orders = Vec::new();
     for _ in 0..5 {
         orders.push(stack.place_order("c", &[("product-B", 1)], 3.0).await);
     }
+    stack.await_unacked(Service::Inventory, 5).await;
+    stack.assert_pending(&orders).await;
+
+    stack.proxy(Service::Inventory, Dependency::Database).cut();
+    stack.resume(Service::Inventory);
+    let not_ready = wait_ready(&stack, Service::Inventory, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_names(&not_ready, "database");
     eventually(
         "inventory to try and wait",
         Duration::from_secs(20),
@@ -98,19 +118,16 @@ async fn a_consumer_cut_off_from_its_database_holds_its_messages_until_it_return
         },
     )
     .await;
-    // While cut off, the orders wait for inventory and their messages stay queued for it.
-    stack.await_queued(Service::Inventory, 5).await;
+    // While cut off, the orders wait for inventory and their messages stay with it.
+    assert_eq!(stack.queued_for(Service::Inventory).await, 5);
     stack.assert_pending(&orders).await;
 
     stack
         .proxy(Service::Inventory, Dependency::Database)
         .restore();
     wait_ready(&stack, Service::Inventory, StatusCode::OK).await;
-    for order in &orders {
-        assert_eq!(
-            stack.final_order(order["id"].as_str().unwrap()).await["status"],
-            "COMPLETED"
-        );
+    for order in stack.final_orders(&orders).await {
+        assert_eq!(order["status"], "COMPLETED", "{order}");
     }
     stack.assert_invariants().await;
     stack.cleanup().await;
@@ -123,20 +140,20 @@ async fn a_consumer_cut_off_from_the_broker_mid_flow_reconnects_and_finishes() {
         .through_proxy(Service::Payment, Dependency::Broker)
         .start()
         .await;
-    // Frozen, payment-service lets the reservations pile up on its link.
+    // Frozen, payment-service lets the reservations pile up on its link, unacked.
     stack.pause(Service::Payment);
     let mut orders = Vec::new();
     for _ in 0..10 {
         orders.push(stack.place_order("c", &[("product-A", 1)], 3.0).await);
     }
-    stack.await_queued(Service::Payment, 10).await;
+    stack.await_unacked(Service::Payment, 10).await;
     stack.assert_pending(&orders).await;
     stack.proxy(Service::Payment, Dependency::Broker).cut();
     stack.resume(Service::Payment);
     let not_ready = wait_ready(&stack, Service::Payment, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_names(&not_ready, "rabbitmq");
-    // The cut returned the deliveries it held: they wait in its queue.
-    stack.await_queued(Service::Payment, 10).await;
+    // The cut returned the deliveries it held: they wait, ready, in its queue.
+    stack.await_counts(Service::Payment, 10, 0).await;
     stack.proxy(Service::Payment, Dependency::Broker).restore();
 
     for order in &orders {
@@ -149,31 +166,70 @@ async fn a_consumer_cut_off_from_the_broker_mid_flow_reconnects_and_finishes() {
     stack.cleanup().await;
 }
 
+/// From an order's creation to its end, by its own `created_at` and `updated_at`.
+fn saga_time(order: &Value) -> Duration {
+    let at = |field: &str| {
+        chrono::NaiveDateTime::parse_from_str(
+            order[field].as_str().unwrap_or_default(),
+            "%Y-%m-%dT%H:%M:%S%.f",
+        )
+        .unwrap_or_else(|error| panic!("{field} of {order}: {error}"))
+    };
+    (at("updated_at") - at("created_at"))
+        .to_std()
+        .expect("an order ends after it starts")
+}
+
+/// PostgreSQL's answer to an SSLRequest, and RabbitMQ's to a protocol header, come back at
+/// once: each is one round trip through a link.
+const POSTGRES_HELLO: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+const AMQP_HELLO: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
+
 #[tokio::test]
 async fn slow_links_to_the_database_and_the_broker_change_nothing_but_speed() {
+    const DELAY: Duration = Duration::from_millis(20);
     let stack = TestStack::builder()
         .env("PAYMENT_SUCCESS_RATE", "1")
         .through_proxy(Service::Payment, Dependency::Database)
         .through_proxy(Service::Inventory, Dependency::Broker)
         .start()
         .await;
-    stack
-        .proxy(Service::Payment, Dependency::Database)
-        .set_delay(Duration::from_millis(20));
-    stack
-        .proxy(Service::Inventory, Dependency::Broker)
-        .set_delay(Duration::from_millis(20));
+    let database = stack.proxy(Service::Payment, Dependency::Database);
+    let broker = stack.proxy(Service::Inventory, Dependency::Broker);
+    database.set_delay(DELAY);
+    broker.set_delay(DELAY);
+    // The links are slow: a round trip through each takes a delay each way.
+    for (link, hello) in [(database, &POSTGRES_HELLO), (broker, AMQP_HELLO)] {
+        let took = link.round_trip(hello).await;
+        assert!(took >= 2 * DELAY, "a round trip took {took:?}");
+    }
+    let before = (database.delayed(), broker.delayed());
 
     let mut orders = Vec::new();
     for _ in 0..8 {
         orders.push(stack.place_order("c", &[("product-A", 1)], 3.0).await);
     }
-    for order in &orders {
-        assert_eq!(
-            stack.final_order(order["id"].as_str().unwrap()).await["status"],
-            "COMPLETED"
+    for order in stack.final_orders(&orders).await {
+        assert_eq!(order["status"], "COMPLETED", "{order}");
+        // Each saga crossed the slow links one step after another: OrderCreated in and
+        // InventoryReserved out on inventory's link, then payment-service's statements —
+        // recording the request, claiming it, charging, recording the answer — each a
+        // round trip on its own: 20 + 20 + 4 × 40 ms at the very least.
+        let took = saga_time(&order);
+        assert!(
+            took >= Duration::from_millis(200),
+            "a saga took {took:?} over slow links: {order}"
         );
     }
+    // And the services' own traffic went through them, slowed.
+    assert!(
+        database.delayed() > before.0,
+        "payment-service's queries were not slowed"
+    );
+    assert!(
+        broker.delayed() > before.1,
+        "inventory-service's messages were not slowed"
+    );
     stack.assert_invariants().await;
     stack.cleanup().await;
 }

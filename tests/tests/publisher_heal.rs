@@ -4,7 +4,7 @@
 
 use lapin::options::ExchangeDeleteOptions;
 use saga_tests::broker::connect_any;
-use saga_tests::{Service, TestStack, eventually};
+use saga_tests::{Service, TestStack, contract, eventually};
 use std::process::Command;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ fn connections_of(service: Service, pid: u32) -> usize {
         output.status.success(),
         "rabbitmqctl list_connections failed"
     );
-    let name = format!("\"{} ({pid})\"", service.name());
+    let name = format!("\"{} ({pid})\"", contract::app_id(service));
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter(|line| line.contains(&name))
@@ -37,10 +37,7 @@ async fn a_publisher_channel_killed_by_a_deleted_exchange_heals_and_dead_letters
     let connection = connect_any(&stack.amqp_url).await.expect("RabbitMQ");
     let channel = connection.create_channel().await.expect("a channel");
     channel
-        .exchange_delete(
-            stack.topology.exchange.as_str().into(),
-            ExchangeDeleteOptions::default(),
-        )
+        .exchange_delete(stack.name.as_str().into(), ExchangeDeleteOptions::default())
         .await
         .expect("the exchange can be deleted");
     let _ = connection.close(200, "done".into()).await;
@@ -56,7 +53,7 @@ async fn a_publisher_channel_killed_by_a_deleted_exchange_heals_and_dead_letters
         .broker
         .publish_poison("inventory.unavailable", b"not json at all")
         .await;
-    let dead_letters = stack.topology.dead_letter_queue(Service::Order);
+    let dead_letters = contract::dead_letter_queue(&stack.name, Service::Order);
     eventually(
         "the unparseable message in order-service's dead-letter queue",
         Duration::from_secs(30),

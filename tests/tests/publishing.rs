@@ -31,7 +31,7 @@ async fn a_binding_deleted_mid_run_loses_no_event() {
     let mut stack = TestStack::start().await;
     stack.set_stock("product-A", 100).await;
     let (connection, channel) = channel().await;
-    let exchange = stack.topology.exchange.clone();
+    let exchange = stack.name.clone();
     let inventory = contract::queue(&exchange, Service::Inventory);
     let tap = format!("{exchange}.tap");
     let mut ids = Vec::new();
@@ -117,7 +117,7 @@ async fn a_message_dead_lettered_after_its_retries_keeps_its_original_routing_ke
             }),
         )
         .await;
-    let dead_letters = stack.topology.dead_letter_queue(Service::Notification);
+    let dead_letters = contract::dead_letter_queue(&stack.name, Service::Notification);
     eventually(
         "the event to be dead-lettered after its retries",
         Duration::from_secs(30),

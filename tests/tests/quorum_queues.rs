@@ -6,19 +6,19 @@
 
 use common::amqp::broker::Broker;
 use common::amqp::dead_letters;
-use common::amqp::topology::{DELIVERY_LIMIT, QueueType, Topology};
-use common::service::Descriptor;
+use common::amqp::topology::{QueueType, Topology};
 use lapin::BasicProperties;
 use lapin::options::{BasicGetOptions, BasicNackOptions, BasicPublishOptions};
 use reqwest::StatusCode;
 use saga_tests::broker::connect_any;
+use saga_tests::contract::{self, QUORUM_DELIVERY_LIMIT};
 use saga_tests::{Service, TestStack, eventually};
 use serde_json::Value;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 async fn dead_letter_depth(stack: &TestStack, service: Service, depth: u32) {
-    let queue = stack.topology.dead_letter_queue(service);
+    let queue = contract::dead_letter_queue(&stack.name, service);
     eventually(
         &format!("{depth} messages in {queue}"),
         Duration::from_secs(30),
@@ -111,10 +111,10 @@ async fn on_quorum_queues_a_message_never_acked_is_dead_lettered_at_the_delivery
         .await;
 
     // A consumer that takes it and dies (here: returns it) each time.
-    let queue = stack.topology.queue(Service::Order);
+    let queue = contract::queue(&stack.name, Service::Order);
     let connection = connect_any(&stack.amqp_url).await.expect("RabbitMQ");
     let channel = connection.create_channel().await.expect("a channel");
-    let dead_letters = stack.topology.dead_letter_queue(Service::Order);
+    let dead_letters = contract::dead_letter_queue(&stack.name, Service::Order);
     let mut deliveries = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -132,7 +132,7 @@ async fn on_quorum_queues_a_message_never_acked_is_dead_lettered_at_the_delivery
             continue;
         };
         deliveries += 1;
-        assert!(deliveries <= DELIVERY_LIMIT + 1, "no delivery limit");
+        assert!(deliveries <= QUORUM_DELIVERY_LIMIT + 1, "no delivery limit");
         message
             .delivery
             .nack(BasicNackOptions {
@@ -144,7 +144,7 @@ async fn on_quorum_queues_a_message_never_acked_is_dead_lettered_at_the_delivery
     }
     let _ = connection.close(200, "done".into()).await;
     assert!(
-        deliveries >= DELIVERY_LIMIT,
+        deliveries >= QUORUM_DELIVERY_LIMIT,
         "dead-lettered after {deliveries} deliveries"
     );
     assert_eq!(stack.broker.depth(&queue).await, 0);
@@ -159,7 +159,7 @@ async fn on_quorum_queues_a_look_at_the_dead_letters_leaves_them_all_there_for_t
         .only(&[Service::Inventory])
         .start()
         .await;
-    let dead_letters_queue = stack.topology.dead_letter_queue(Service::Payment);
+    let dead_letters_queue = contract::dead_letter_queue(&stack.name, Service::Payment);
     let connection = connect_any(&stack.amqp_url).await.expect("RabbitMQ");
     let channel = connection.create_channel().await.expect("a channel");
     for letter in [b"first letter", b"other letter"] {
@@ -181,12 +181,13 @@ async fn on_quorum_queues_a_look_at_the_dead_letters_leaves_them_all_there_for_t
     // back asynchronously, after its channel closed, and a count read at once saw 0 about
     // one time in four (and a replay right after a look moved nothing).
     let service = Service::Payment;
-    let descriptor = Descriptor::new(service, 0, "unused_db", "", service.subscriptions());
+    let descriptor = saga_tests::descriptor(service);
     let topology = Topology {
         queue_type: QueueType::Quorum,
         ..stack.topology.clone()
     };
-    let broker = Broker::new(stack.amqp_url.clone(), descriptor, topology);
+    let broker =
+        Broker::new(stack.amqp_url.clone(), descriptor, topology).expect("payment's queue");
     let stop = CancellationToken::new();
     let running = tokio::spawn({
         let (broker, stop) = (broker.clone(), stop.clone());
@@ -197,7 +198,7 @@ async fn on_quorum_queues_a_look_at_the_dead_letters_leaves_them_all_there_for_t
         .expect("connected in time")
         .expect("a broker link");
     for look in 0..40 {
-        let letters = dead_letters::peek(&broker, &link, service, 10)
+        let letters = dead_letters::peek(&link, broker.own_queue(), 10)
             .await
             .expect("a look");
         assert_eq!(letters.len(), 2, "look {look}");
@@ -207,6 +208,10 @@ async fn on_quorum_queues_a_look_at_the_dead_letters_leaves_them_all_there_for_t
         assert_eq!(depth, 2, "right after look {look}");
     }
     stop.cancel();
-    let _ = running.await;
+    // A panic or an error of the broker's task fails the test rather than vanishing.
+    running
+        .await
+        .expect("the broker task does not panic")
+        .expect("the broker link ends cleanly");
     stack.cleanup().await;
 }

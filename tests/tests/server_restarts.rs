@@ -1,6 +1,8 @@
 //! Restarting the shared RabbitMQ and PostgreSQL servers loses nothing. These stop servers
-//! every other test uses, so `.config/nextest.toml` runs this binary alone (and `cargo
-//! test` runs test binaries one at a time); the servers are running again when it ends.
+//! every other test uses, so `.config/nextest.toml` runs this binary alone. Plain `cargo
+//! test` runs test binaries one at a time but a binary's tests in parallel, so the two
+//! tests here also take turns on [`SHARED_SERVERS`]: neither stops a server under the
+//! other. The servers are running again when each ends.
 
 use reqwest::StatusCode;
 use saga_tests::api::order_body;
@@ -26,6 +28,9 @@ fn postgres_cluster() -> String {
         .next()
         .expect("one PostgreSQL version")
 }
+
+/// Held for the whole of a test that stops a shared server.
+static SHARED_SERVERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Whatever happens in the test, both servers are running afterwards.
 struct RestoreServers;
@@ -99,6 +104,8 @@ async fn orders_held_at_payment(stack: &TestStack, count: usize) -> Vec<Value> {
 
 #[tokio::test]
 async fn sagas_and_dead_letters_survive_a_rabbitmq_restart() {
+    // Dropped last: the other test waits until the servers are restored.
+    let _turn = SHARED_SERVERS.lock().await;
     let _restore = RestoreServers;
     let mut stack = TestStack::builder()
         .env("PAYMENT_SUCCESS_RATE", "1")
@@ -151,6 +158,8 @@ async fn sagas_and_dead_letters_survive_a_rabbitmq_restart() {
 
 #[tokio::test]
 async fn sagas_survive_a_postgresql_restart_and_orders_sent_while_it_is_down() {
+    // Dropped last: the other test waits until the servers are restored.
+    let _turn = SHARED_SERVERS.lock().await;
     let _restore = RestoreServers;
     let mut stack = TestStack::builder()
         .env("PAYMENT_SUCCESS_RATE", "1")

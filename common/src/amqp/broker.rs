@@ -23,9 +23,9 @@
 
 use super::nodes::{Node, Nodes};
 use super::publish::ConfirmChannel;
-use super::topology::Topology;
+use super::topology::{ConsumerQueue, Topology};
 use crate::retry::Backoff;
-use crate::service::{Descriptor, Service};
+use crate::service::Descriptor;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties, Consumer};
@@ -106,6 +106,8 @@ struct Inner {
     nodes: Nodes,
     service: Descriptor,
     topology: Topology,
+    /// The queue this service consumes from, out of the topology's layout.
+    own: ConsumerQueue,
     link: watch::Sender<Option<Link>>,
     /// Rung when the topology should be declared again at once.
     heal: Arc<Notify>,
@@ -123,25 +125,45 @@ pub const HEAL_EVERY: Duration = Duration::from_secs(10);
 impl Broker {
     /// `url` is `AMQP_URL`: one URL or several nodes separated by commas (the configuration
     /// has checked it; see [`Nodes::lenient`]).
-    pub fn new(url: impl Into<String>, service: Descriptor, topology: Topology) -> Self {
+    pub fn new(
+        url: impl Into<String>,
+        service: Descriptor,
+        topology: Topology,
+    ) -> Result<Self, NotInLayout> {
         Self::with_nodes(Nodes::lenient(&url.into()), service, topology)
     }
 
-    /// The nodes as the configuration parsed them, TLS settings read.
-    pub fn with_nodes(nodes: Nodes, service: Descriptor, topology: Topology) -> Self {
-        Self {
+    /// The nodes as the configuration parsed them, TLS settings read. Fails when the
+    /// topology's layout gives `service` no queue to consume from.
+    pub fn with_nodes(
+        nodes: Nodes,
+        service: Descriptor,
+        topology: Topology,
+    ) -> Result<Self, NotInLayout> {
+        let own = topology
+            .consumer(service.name)
+            .cloned()
+            .ok_or(NotInLayout(service.name))?;
+        Ok(Self {
             inner: Arc::new(Inner {
                 nodes,
                 service,
                 topology,
+                own,
                 link: watch::Sender::new(None),
                 heal: Arc::new(Notify::new()),
             }),
-        }
+        })
     }
 
-    pub fn service(&self) -> Service {
-        self.inner.service.service
+    /// `…-service`: the AMQP `app_id` of what it publishes, its consumer tags.
+    pub fn name(&self) -> &'static str {
+        self.inner.service.name
+    }
+
+    /// The queue this service consumes from.
+    pub fn own_queue(&self) -> &ConsumerQueue {
+        &self.inner.own
     }
 
     pub fn topology(&self) -> &Topology {
@@ -256,7 +278,7 @@ impl Broker {
             let channel = link.connection.create_channel().await?;
             self.inner
                 .topology
-                .declare(&channel, &self.inner.service)
+                .declare(&channel, &self.inner.own)
                 .await?;
             channel.close(200, "topology declared".into()).await
         })
@@ -298,7 +320,7 @@ impl Broker {
     /// Connects to `node` (within [`OPEN_TIMEOUT`]), then declares the topology and opens
     /// the publisher channel (within it again).
     async fn open(&self, node: &Node) -> Result<Link, OpenError> {
-        let name = format!("{} ({})", self.inner.service.name(), std::process::id());
+        let name = format!("{} ({})", self.inner.service.name, std::process::id());
         let properties = ConnectionProperties::default().with_connection_name(name.into());
         let runtime = lapin::runtime::default_runtime().map_err(|source| OpenError::Amqp {
             node: node.to_string(),
@@ -315,7 +337,7 @@ impl Broker {
             let publisher = connection.create_channel().await?;
             self.inner
                 .topology
-                .declare(&publisher, &self.inner.service)
+                .declare(&publisher, &self.inner.own)
                 .await?;
             publisher
                 .confirm_select(ConfirmSelectOptions::default())
@@ -460,6 +482,12 @@ struct Unusable {
 #[derive(Debug, thiserror::Error)]
 #[error("AMQP_URL: cannot use RabbitMQ as configured: {0}")]
 pub struct Misconfigured(pub OpenError);
+
+/// The published language's layout has no queue for this service: the service and its
+/// contract crate disagree (a code error, not a setting).
+#[derive(Debug, thiserror::Error)]
+#[error("the broker layout has no queue that {0} consumes from")]
+pub struct NotInLayout(pub &'static str);
 
 /// Closes the link's connection, giving up after [`CLOSE_TIMEOUT`].
 async fn close(link: &Link, reason: &str) {

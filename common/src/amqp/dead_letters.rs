@@ -7,9 +7,9 @@
 //! `x-original-routing-key`. Nothing ever removes
 //! messages from a dead-letter queue except a replay or an operator's discard.
 //!
-//! Every function here takes the [`Service`] whose queue it works on: a service manages its
-//! own (`/admin/dlq…`), and order-service's console manages all four (`/admin/dead-letters…`)
-//! over its own broker link, since every queue name derives from the exchange.
+//! Every function here takes the [`ConsumerQueue`] it works on: a service manages its own
+//! (`/admin/dlq…`), and a console may manage every queue of the layout over its own broker
+//! link, since every queue is on the one exchange's broker.
 
 use super::broker::{Broker, Link};
 use super::headers::{
@@ -17,7 +17,7 @@ use super::headers::{
     header_string, header_u32, keep_first_failure, keep_original_routing_key,
 };
 use super::publish::{Message, PublishError};
-use crate::service::Service;
+use super::topology::ConsumerQueue;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -45,9 +45,9 @@ pub(crate) async fn send(
     keep_first_failure(&mut headers, &now);
     keep_original_routing_key(&mut headers, delivery);
     let properties = delivery.properties.clone().with_headers(headers);
-    let queue = broker.topology().dead_letter_queue(broker.service());
+    let queue = &broker.own_queue().dead_letters;
     link.publisher
-        .publish(&[copy_to(&queue, delivery, properties)])
+        .publish(&[copy_to(queue, delivery, properties)])
         .await
 }
 
@@ -131,15 +131,14 @@ async fn give_back(link: &Link, channel: Channel, queue: &str, returned: u32) ->
     Ok(())
 }
 
-/// Reads up to `limit` of `service`'s dead letters without removing them: they are fetched
+/// Reads up to `limit` of `queue`'s dead letters without removing them: they are fetched
 /// unacknowledged on a channel of their own and given back in order before it returns.
 pub async fn peek(
-    broker: &Broker,
     link: &Link,
-    service: Service,
+    queue: &ConsumerQueue,
     limit: usize,
 ) -> lapin::Result<Vec<DeadLetter>> {
-    let queue = broker.topology().dead_letter_queue(service);
+    let queue = &queue.dead_letters;
     let channel = link.connection.create_channel().await?;
     let mut letters = Vec::new();
     while letters.len() < limit {
@@ -151,7 +150,7 @@ pub async fn peek(
         };
         letters.push(DeadLetter::of(&message.delivery));
     }
-    give_back(link, channel, &queue, letters.len() as u32).await?;
+    give_back(link, channel, queue, letters.len() as u32).await?;
     Ok(letters)
 }
 
@@ -173,14 +172,12 @@ async fn send_back(link: &Link, queue: &str, delivery: &Delivery) -> Result<(), 
     Ok(())
 }
 
-/// Moves the messages now in `service`'s dead-letter queue back to its queue for another
-/// try, with their retry count reset. Messages that fail again land in the dead-letter
-/// queue behind them, so a replay always ends. Returns how many were moved.
-pub async fn replay(broker: &Broker, link: &Link, service: Service) -> Result<u32, PublishError> {
-    let topology = broker.topology();
-    let dead_letters = topology.dead_letter_queue(service);
-    let queue = topology.queue(service);
-    let waiting = depth(link, &dead_letters).await?;
+/// Moves the messages now in `queue`'s dead-letter queue back to it for another try, with
+/// their retry count reset. Messages that fail again land in the dead-letter queue behind
+/// them, so a replay always ends. Returns how many were moved.
+pub async fn replay(link: &Link, queue: &ConsumerQueue) -> Result<u32, PublishError> {
+    let dead_letters = &queue.dead_letters;
+    let waiting = depth(link, dead_letters).await?;
     let channel = link.connection.create_channel().await?;
     let mut moved = 0;
     while moved < waiting {
@@ -193,7 +190,7 @@ pub async fn replay(broker: &Broker, link: &Link, service: Service) -> Result<u3
         else {
             break;
         };
-        send_back(link, &queue, &message.delivery).await?;
+        send_back(link, &queue.name, &message.delivery).await?;
         moved += 1;
     }
     let _ = channel.close(200, "replay done".into()).await;
@@ -208,20 +205,19 @@ enum Action {
     Discard,
 }
 
-/// Sends the dead letters whose `message_id` is `message_id` back to `service`'s queue
-/// (as [`replay`] does), leaving the others where they were, in order. Returns how many
-/// were moved.
+/// Sends the dead letters whose `message_id` is `message_id` back to `queue` (as
+/// [`replay`] does), leaving the others where they were, in order. Returns how many were
+/// moved.
 pub async fn replay_one(
-    broker: &Broker,
     link: &Link,
-    service: Service,
+    queue: &ConsumerQueue,
     message_id: &str,
 ) -> Result<u32, PublishError> {
-    let replayed = walk(broker, link, service, message_id, Action::Replay).await?;
+    let replayed = walk(link, queue, message_id, Action::Replay).await?;
     tracing::info!(
         replayed,
         message_id,
-        service = service.name(),
+        service = queue.owner,
         "replayed a dead letter"
     );
     Ok(replayed)
@@ -231,33 +227,30 @@ pub async fn replay_one(
 /// operator has dealt with) and leaves the others where they were, in order. Returns how
 /// many were removed.
 pub async fn discard(
-    broker: &Broker,
     link: &Link,
-    service: Service,
+    queue: &ConsumerQueue,
     message_id: &str,
 ) -> Result<u32, PublishError> {
-    let discarded = walk(broker, link, service, message_id, Action::Discard).await?;
+    let discarded = walk(link, queue, message_id, Action::Discard).await?;
     tracing::warn!(
         discarded,
         message_id,
-        service = service.name(),
+        service = queue.owner,
         "discarded dead letters"
     );
     Ok(discarded)
 }
 
-/// Walks `service`'s dead-letter queue: every message now in it is fetched unacknowledged,
+/// Walks `queue`'s dead-letter queue: every message now in it is fetched unacknowledged,
 /// the matches are replayed or acked away, and the rest are given back in their order.
 async fn walk(
-    broker: &Broker,
     link: &Link,
-    service: Service,
+    queue: &ConsumerQueue,
     message_id: &str,
     action: Action,
 ) -> Result<u32, PublishError> {
-    let topology = broker.topology();
-    let dead_letters = topology.dead_letter_queue(service);
-    let waiting = depth(link, &dead_letters).await?;
+    let dead_letters = &queue.dead_letters;
+    let waiting = depth(link, dead_letters).await?;
     let channel = link.connection.create_channel().await?;
     let mut seen = 0;
     let mut matched = 0;
@@ -277,13 +270,13 @@ async fn walk(
             continue;
         }
         match action {
-            Action::Replay => send_back(link, &topology.queue(service), delivery).await?,
+            Action::Replay => send_back(link, &queue.name, delivery).await?,
             Action::Discard => {
                 delivery.ack(BasicAckOptions::default()).await?;
             }
         }
         matched += 1;
     }
-    give_back(link, channel, &dead_letters, seen - matched).await?;
+    give_back(link, channel, dead_letters, seen - matched).await?;
     Ok(matched)
 }

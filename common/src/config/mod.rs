@@ -85,7 +85,7 @@ fn admin_token(vars: &Vars) -> Result<Option<crate::http::AdminToken>, ConfigErr
 impl std::fmt::Debug for CommonConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CommonConfig")
-            .field("service", &self.service.service)
+            .field("service", &self.service.name)
             .field("database_url", &redact_urls(&self.database_url))
             .field("amqp_url", &redact_urls(&self.amqp_url))
             .field("exchange", &self.exchange)
@@ -184,7 +184,7 @@ impl CommonConfig {
             otel_endpoint: vars
                 .get::<String>("OTEL_EXPORTER_OTLP_ENDPOINT")?
                 .filter(|url| !url.trim().is_empty()),
-            otel_service_name: vars.get_or("OTEL_SERVICE_NAME", service.name().to_owned())?,
+            otel_service_name: vars.get_or("OTEL_SERVICE_NAME", service.name.to_owned())?,
             admin_token: admin_token(vars)?,
             auth: crate::auth::AuthConfig::from_vars(vars)?,
         })

@@ -1,29 +1,31 @@
 //! Defaults, bad values and redaction of the common settings.
 
 use super::*;
-use crate::service::Service;
+use crate::amqp::topology::Layout;
 
-const PAYMENT: Descriptor = Descriptor::new(
-    Service::Payment,
-    8002,
-    "payment_db",
-    "",
-    Service::Payment.subscriptions(),
-);
-const ORDER: Descriptor = Descriptor::new(
-    Service::Order,
-    8000,
-    "order_db",
-    "",
-    Service::Order.subscriptions(),
-);
+fn no_queues(_exchange: &str) -> Layout {
+    Layout {
+        consumers: vec![],
+        copies: vec![],
+    }
+}
+
+/// A service as a published language would describe one.
+const SERVICE: Descriptor = Descriptor {
+    name: "a-service",
+    crate_name: "a_service",
+    port: 8002,
+    database: "a_db",
+    description: "",
+    layout: no_queues,
+};
 
 #[test]
 fn defaults_follow_the_contract() {
-    let config = CommonConfig::from_vars(PAYMENT, &Vars::from_pairs([])).unwrap();
+    let config = CommonConfig::from_vars(SERVICE, &Vars::from_pairs([])).unwrap();
     assert_eq!(
         config.database_url,
-        "postgres://postgres@127.0.0.1:5432/payment_db"
+        "postgres://postgres@127.0.0.1:5432/a_db"
     );
     assert_eq!(config.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
     assert_eq!(config.amqp_queue_type, QueueType::Classic);
@@ -46,14 +48,15 @@ fn url_passwords_never_reach_an_error_or_debug_output() {
         ),
         ("AMQP_URL", "http://app:Sup3r%2Fsecret@mq"),
     ] {
-        let error = CommonConfig::from_vars(ORDER, &Vars::from_pairs([(name, value)])).unwrap_err();
+        let error =
+            CommonConfig::from_vars(SERVICE, &Vars::from_pairs([(name, value)])).unwrap_err();
         let shown = format!("{error} {error:?}");
         assert!(shown.contains(name), "{shown}");
         assert!(!shown.contains("Sup3r"), "{shown}");
         assert!(!shown.contains("secret"), "{shown}");
     }
     let config = CommonConfig::from_vars(
-        ORDER,
+        SERVICE,
         &Vars::from_pairs([
             ("DATABASE_URL", "postgres://app:Sup3rsecret@db:5432/x"),
             ("AMQP_URL", "amqp://app:Sup3rsecret@mq:5672/%2f"),
@@ -80,7 +83,7 @@ fn redaction_keeps_everything_but_the_password() {
 
 #[test]
 fn a_short_admin_token_is_refused_without_echoing_it() {
-    let error = CommonConfig::from_vars(ORDER, &Vars::from_pairs([("ADMIN_TOKEN", "short-tok")]))
+    let error = CommonConfig::from_vars(SERVICE, &Vars::from_pairs([("ADMIN_TOKEN", "short-tok")]))
         .unwrap_err();
     assert_eq!(error.name, "ADMIN_TOKEN");
     assert!(!error.to_string().contains("short-tok"), "{error}");
@@ -100,7 +103,8 @@ fn a_bad_value_names_its_variable() {
         ("RETRY_DELAYS_MS", "100,abc"),
         ("AMQP_PREFETCH", "0"),
     ] {
-        let error = CommonConfig::from_vars(ORDER, &Vars::from_pairs([(name, value)])).unwrap_err();
+        let error =
+            CommonConfig::from_vars(SERVICE, &Vars::from_pairs([(name, value)])).unwrap_err();
         assert_eq!(error.name, name);
         assert!(error.to_string().contains(name), "{error}");
     }
@@ -110,7 +114,7 @@ fn a_bad_value_names_its_variable() {
 fn a_cluster_is_a_list_of_nodes_with_quorum_queues() {
     let list = "amqp://u:p@rabbit-1:5672/%2f,amqp://u:p@rabbit-2:5672/%2f";
     let config = CommonConfig::from_vars(
-        ORDER,
+        SERVICE,
         &Vars::from_pairs([("AMQP_URL", list), ("AMQP_QUEUE_TYPE", "quorum")]),
     )
     .unwrap();

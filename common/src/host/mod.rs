@@ -11,12 +11,13 @@ mod process;
 
 pub use process::{ServiceConfig, main};
 
-use crate::amqp::broker::{Broker, Misconfigured};
+use crate::amqp::broker::{Broker, Misconfigured, NotInLayout};
 use crate::amqp::consumer::{self, MessageHandler};
-use crate::amqp::topology::Topology;
+use crate::amqp::topology::{ConsumerQueue, Topology};
 use crate::auth::{Authentication, Authenticator};
 use crate::config::CommonConfig;
 use crate::db::{self, DbSetupError};
+use crate::event::Kinds;
 use crate::http::{AdminAccess, ApiError, MAX_BODY_BYTES, ops, timeout};
 use crate::outbox::Relay;
 use crate::service::Descriptor;
@@ -59,6 +60,15 @@ pub enum StartupError {
     },
     #[error(transparent)]
     Broker(#[from] Misconfigured),
+    #[error(transparent)]
+    NotInLayout(#[from] NotInLayout),
+    /// The handler's kinds are not what the layout binds its queue to.
+    #[error("{service} handles {handled:?} but its queue is bound to {bound:?}")]
+    Subscriptions {
+        service: &'static str,
+        handled: Vec<&'static str>,
+        bound: Vec<&'static str>,
+    },
 }
 
 impl StartupError {
@@ -113,8 +123,9 @@ impl Host {
             exchange: config.exchange.clone(),
             retry_delays: config.retry_delays.clone(),
             queue_type: config.amqp_queue_type,
+            layout: (config.service.layout)(&config.exchange),
         };
-        let broker = Broker::with_nodes(config.amqp_nodes.clone(), config.service, topology);
+        let broker = Broker::with_nodes(config.amqp_nodes.clone(), config.service, topology)?;
         let auth = config.auth.as_ref().map(Authenticator::new);
         match &config.auth {
             None => tracing::warn!(
@@ -174,6 +185,7 @@ impl Host {
             ready_report,
             auth,
         } = self;
+        check_subscriptions::<H>(broker.own_queue())?;
         let http_addr = listener.local_addr().ok();
         let broker_stop = CancellationToken::new();
         let relay_stop = CancellationToken::new();
@@ -244,7 +256,7 @@ impl Host {
             link = broker.connected(&shutdown) => {
                 if link.is_some() {
                     tracing::info!(
-                        service = config.service.name(),
+                        service = config.service.name,
                         http_addr = %http_addr.map(|a| a.to_string()).unwrap_or_default(),
                         exchange = %config.exchange,
                         rabbitmq_node = %broker.current().map(|link| link.node).unwrap_or_default(),
@@ -289,6 +301,24 @@ impl Host {
     }
 }
 
+/// The handler's kinds and its queue's bindings come from the same list of the published
+/// language (its `consumes` tuple for the service); a service that names another list
+/// would be bound to events it does not handle, or miss some it does.
+fn check_subscriptions<H: MessageHandler>(own: &ConsumerQueue) -> Result<(), StartupError> {
+    let handled = <H::Consumes as Kinds>::ROUTING_KEYS;
+    let same = handled.len() == own.bindings.len()
+        && handled.iter().all(|key| own.bindings.contains(key))
+        && own.bindings.iter().all(|key| handled.contains(key));
+    if same {
+        return Ok(());
+    }
+    Err(StartupError::Subscriptions {
+        service: own.owner,
+        handled: handled.to_vec(),
+        bound: own.bindings.to_vec(),
+    })
+}
+
 /// Waits until `deadline` for the tasks to end, then aborts the rest (work that was
 /// already past its last chance to finish). True if all ended by themselves.
 async fn finish_by(deadline: Instant, tasks: &mut [JoinHandle<()>]) -> bool {
@@ -315,7 +345,7 @@ async fn method_not_allowed() -> ApiError {
 
 /// Titles the generated OpenAPI document with the service's name and description.
 fn describe(mut openapi: OpenApi, service: &Descriptor) -> OpenApi {
-    openapi.info.title = service.name().to_owned();
+    openapi.info.title = service.name.to_owned();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
     openapi.info.description = Some(service.description.to_owned());
     // The admin routes' `security(("admin_token" = []))` refers to this, the API's
@@ -348,4 +378,51 @@ fn describe(mut openapi: OpenApi, service: &Descriptor) -> OpenApi {
     openapi.info.license = None;
     openapi.info.contact = None;
     openapi
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+    use crate::event::toy::{Started, Stopped, Toy};
+    use crate::store::UnitOfWork;
+
+    /// Handles `Started` only.
+    struct StartWatcher;
+
+    impl MessageHandler for StartWatcher {
+        type Consumes = (Started,);
+    }
+
+    impl Handle<Started> for StartWatcher {
+        async fn handle(
+            &self,
+            _: &mut UnitOfWork,
+            _: &Started,
+            _: &Incoming<Toy>,
+        ) -> Result<Handled, HandlerError> {
+            Ok(Handled::Done)
+        }
+    }
+
+    fn queue(bindings: &'static [&'static str]) -> ConsumerQueue {
+        ConsumerQueue {
+            owner: "watcher",
+            name: "things.watcher".into(),
+            dead_letters: "things.watcher.dlq".into(),
+            bindings,
+        }
+    }
+
+    #[test]
+    fn a_handler_starts_only_on_a_queue_bound_to_exactly_its_kinds() {
+        assert!(check_subscriptions::<StartWatcher>(&queue(&["thing.started"])).is_ok());
+        let error = check_subscriptions::<StartWatcher>(&queue(&[
+            <Started as crate::event::Kind>::ROUTING_KEY,
+            <Stopped as crate::event::Kind>::ROUTING_KEY,
+        ]))
+        .unwrap_err();
+        assert!(error.to_string().contains("thing.stopped"), "{error}");
+        assert!(check_subscriptions::<StartWatcher>(&queue(&[])).is_err());
+    }
 }

@@ -54,7 +54,7 @@ where
     if check_only {
         println!(
             "{}: the configuration is valid (nothing was connected to)",
-            config.common().service.name()
+            config.common().service.name
         );
         println!("reads: {}", vars.names_read().join(" "));
         return std::process::ExitCode::SUCCESS;

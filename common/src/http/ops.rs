@@ -33,8 +33,8 @@ pub struct OpsState {
 }
 
 /// Fields a service adds to the body of a ready `/ready` — state of its own that is worth
-/// seeing but does not make it unready (payment-service: `"provider": "open"` while its
-/// circuit breaker holds provider calls back).
+/// seeing but does not make it unready (e.g. `"provider": "open"` while a circuit
+/// breaker holds calls to an outside provider back).
 pub type ReadyReport = Arc<dyn Fn() -> BTreeMap<String, String> + Send + Sync>;
 
 /// The operational endpoints, documented.
@@ -57,8 +57,8 @@ pub struct Status {
     /// `/ready` only: the RabbitMQ node (`host:port`) the service is connected to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rabbitmq_node: Option<String>,
-    /// `/ready` only: the service's own fields, e.g. payment-service's `provider`
-    /// (`closed`, `open`, `half_open`: its circuit breaker on the payment provider).
+    /// `/ready` only: the service's own fields, e.g. a circuit breaker's state
+    /// (`"provider": "open"`).
     #[serde(flatten)]
     pub details: BTreeMap<String, String>,
 }
@@ -197,15 +197,16 @@ async fn list_dead_letters(
         .broker
         .current()
         .ok_or_else(|| ApiError::Unavailable("RabbitMQ is not connected".into()))?;
-    let service = state.broker.service();
-    let queue = state.broker.topology().dead_letter_queue(service);
+    let own = state.broker.own_queue();
     let broken = |error: lapin::Error| ApiError::Unavailable(format!("RabbitMQ: {error}"));
-    let depth = dead_letters::depth(&link, &queue).await.map_err(broken)?;
-    let messages = dead_letters::peek(&state.broker, &link, service, limit)
+    let depth = dead_letters::depth(&link, &own.dead_letters)
+        .await
+        .map_err(broken)?;
+    let messages = dead_letters::peek(&link, own, limit)
         .await
         .map_err(broken)?;
     Ok(Json(DeadLetterQueue {
-        queue,
+        queue: own.dead_letters.clone(),
         depth,
         messages,
     }))
@@ -229,7 +230,7 @@ async fn replay_dead_letters(
         .broker
         .current()
         .ok_or_else(|| ApiError::Unavailable("RabbitMQ is not connected".into()))?;
-    let replayed = dead_letters::replay(&state.broker, &link, state.broker.service())
+    let replayed = dead_letters::replay(&link, state.broker.own_queue())
         .await
         .map_err(|error| ApiError::Unavailable(format!("RabbitMQ: {error}")))?;
     Ok(Json(Replayed { replayed }))
@@ -276,14 +277,9 @@ async fn discard_dead_letter(
         .broker
         .current()
         .ok_or_else(|| ApiError::Unavailable("RabbitMQ is not connected".into()))?;
-    let discarded = dead_letters::discard(
-        &state.broker,
-        &link,
-        state.broker.service(),
-        &body.message_id,
-    )
-    .await
-    .map_err(|error| ApiError::Unavailable(format!("RabbitMQ: {error}")))?;
+    let discarded = dead_letters::discard(&link, state.broker.own_queue(), &body.message_id)
+        .await
+        .map_err(|error| ApiError::Unavailable(format!("RabbitMQ: {error}")))?;
     Ok(Json(Discarded { discarded }))
 }
 

@@ -125,14 +125,14 @@ pub(super) async fn send_all(
     events: &[OutgoingEvent],
 ) -> Result<(), PublishError> {
     let exchange = &broker.topology().exchange;
-    let service = broker.service();
+    let app_id = broker.name();
     let messages: Vec<Message> = events
         .iter()
         .map(|event| Message {
             exchange,
             routing_key: &event.routing_key,
             payload: &event.payload,
-            properties: event.properties(service),
+            properties: event.properties(app_id),
         })
         .collect();
     link.publisher.publish(&messages).await?;

@@ -1,7 +1,6 @@
 //! The outbox's row: an event committed and waiting to go out, and the AMQP properties it
 //! goes out with.
 
-use crate::service::Service;
 use chrono::{DateTime, Utc};
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable};
@@ -27,7 +26,8 @@ pub(crate) struct OutgoingEvent {
 
 impl OutgoingEvent {
     /// The AMQP properties of CONTRACT §4, so tools can route and trace without parsing.
-    pub(crate) fn properties(&self, publisher: Service) -> BasicProperties {
+    /// `app_id` is the publishing service's name.
+    pub(crate) fn properties(&self, app_id: &str) -> BasicProperties {
         let mut headers = FieldTable::default();
         if let Some(causation_id) = self.causation_id {
             headers.insert(
@@ -47,7 +47,7 @@ impl OutgoingEvent {
             .with_type(self.event_type.as_str().into())
             .with_correlation_id(self.order_id.to_string().into())
             .with_timestamp(self.occurred_at.timestamp().max(0) as u64)
-            .with_app_id(publisher.name().into())
+            .with_app_id(app_id.into())
             .with_headers(headers)
     }
 }

@@ -2,33 +2,38 @@
 //! statement, inside the transaction that caused them.
 
 use super::row::OutgoingEvent;
-use crate::events::Envelope;
+use crate::event::{Envelope, Published};
 use crate::trace::TraceHeaders;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// An event recorded by `UnitOfWork::publish`, not yet written.
-pub(crate) struct Outgoing {
-    pub(crate) envelope: Envelope,
-    pub(crate) caused_by: Option<Uuid>,
-    /// The producer span's context, a child of the span that recorded the event.
-    pub(crate) trace: TraceHeaders,
-}
+/// An event recorded by `UnitOfWork::publish`, not yet written: already the row it
+/// becomes, so the unit of work needs no type of event.
+pub(crate) struct Outgoing(OutgoingEvent);
 
 impl Outgoing {
-    /// The row this event becomes: what the outbox stores and the publishers send.
+    /// The row `envelope` becomes: what the outbox stores and the publishers send.
+    /// `trace` is the producer span's context, a child of the span that recorded it.
+    pub(crate) fn new<E: Published>(
+        envelope: &Envelope<E>,
+        caused_by: Option<Uuid>,
+        trace: TraceHeaders,
+    ) -> Self {
+        Self(OutgoingEvent {
+            event_id: envelope.event_id,
+            event_type: envelope.event.event_type().to_owned(),
+            routing_key: envelope.event.routing_key().to_owned(),
+            order_id: envelope.event.correlation_id(),
+            causation_id: caused_by,
+            occurred_at: envelope.timestamp,
+            payload: envelope.to_json(),
+            traceparent: trace.traceparent,
+            tracestate: trace.tracestate,
+        })
+    }
+
     fn into_row(self) -> OutgoingEvent {
-        OutgoingEvent {
-            event_id: self.envelope.event_id,
-            event_type: self.envelope.event.name().to_owned(),
-            routing_key: self.envelope.event.routing_key().to_owned(),
-            order_id: self.envelope.event.order_id(),
-            causation_id: self.caused_by,
-            occurred_at: self.envelope.timestamp,
-            payload: self.envelope.to_json(),
-            traceparent: self.trace.traceparent,
-            tracestate: self.trace.tracestate,
-        }
+        self.0
     }
 }
 

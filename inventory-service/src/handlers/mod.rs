@@ -1,26 +1,27 @@
 //! What inventory-service does with the events it consumes, one file per event:
 //! [`order_created`] reserves every item or none, [`order_cancelled`] releases what the
-//! order holds. [`InventoryHandler::Consumes`] lists them; the queue's bindings derive from it.
+//! order holds. [`InventoryHandler::Consumes`] names the published language's
+//! list for this service (`contract::consumes`); its queue's bindings and the dispatch derive from it.
 
 pub mod order_cancelled;
 pub mod order_created;
 
 use crate::stock;
-use common::amqp::consumer::{HandlerError, Incoming, MessageHandler, Subscriptions};
-use common::events::{Event, OrderCancelled, OrderCreated};
+use common::amqp::consumer::{HandlerError, Incoming, MessageHandler};
 use common::store::UnitOfWork;
+use contract::events::Event;
 
 pub struct InventoryHandler;
 
 impl MessageHandler for InventoryHandler {
-    type Consumes = (OrderCreated, OrderCancelled);
+    type Consumes = contract::consumes::Inventory;
 
     /// Locks every product the batch touches, in product order, before any message runs.
     /// A lone message needs no such step: it locks its own products in order.
     async fn prepare(
         &self,
         uow: &mut UnitOfWork,
-        messages: &[&Incoming],
+        messages: &[&Incoming<Event>],
     ) -> Result<(), HandlerError> {
         if messages.len() < 2 {
             return Ok(());
@@ -35,7 +36,3 @@ impl MessageHandler for InventoryHandler {
         Ok(())
     }
 }
-
-/// The routing keys inventory-service's queue is bound to.
-pub const SUBSCRIPTIONS: &[&str] =
-    <<InventoryHandler as MessageHandler>::Consumes as Subscriptions<InventoryHandler>>::ROUTING_KEYS;

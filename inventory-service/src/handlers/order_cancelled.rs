@@ -4,15 +4,16 @@
 use super::InventoryHandler;
 use crate::stock::{self, Release};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
-use common::events::OrderCancelled;
 use common::store::UnitOfWork;
+use contract::Event;
+use contract::events::OrderCancelled;
 
 impl Handle<OrderCancelled> for InventoryHandler {
     async fn handle(
         &self,
         uow: &mut UnitOfWork,
         cancelled: &OrderCancelled,
-        _message: &Incoming,
+        _message: &Incoming<Event>,
     ) -> Result<Handled, HandlerError> {
         release(uow.conn(), cancelled).await?;
         Ok(Handled::Done)

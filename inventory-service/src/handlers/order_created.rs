@@ -4,16 +4,16 @@
 use super::InventoryHandler;
 use crate::stock::{self, Reservation};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
-use common::events::{Event, InventoryReserved, InventoryUnavailable, OrderCreated};
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
+use contract::events::{Event, InventoryReserved, InventoryUnavailable, OrderCreated};
 
 impl Handle<OrderCreated> for InventoryHandler {
     async fn handle(
         &self,
         uow: &mut UnitOfWork,
         order: &OrderCreated,
-        message: &Incoming,
+        message: &Incoming<Event>,
     ) -> Result<Handled, HandlerError> {
         if let Some(reply) = reserve(uow.conn(), order).await? {
             uow.publish(reply, Some(message.envelope.event_id));

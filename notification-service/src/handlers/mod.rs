@@ -1,6 +1,7 @@
 //! One notification per (order, event type), recorded and logged once; one file per
 //! consumed event, each with the text that event tells the customer.
-//! [`NotificationHandler::Consumes`] lists the events; the queue's bindings derive from it.
+//! [`NotificationHandler::Consumes`] names the published language's list for this service
+//! (`contract::consumes`); its queue's bindings and the dispatch derive from it.
 
 pub mod order_cancelled;
 pub mod order_confirmed;
@@ -8,29 +9,16 @@ pub mod payment_failed;
 pub mod payment_processed;
 pub mod payment_refunded;
 
-use common::amqp::consumer::{Handled, HandlerError, MessageHandler, Subscriptions};
-use common::events::{
-    Envelope, OrderCancelled, OrderConfirmed, PaymentFailed, PaymentProcessed, PaymentRefunded,
-};
+use common::amqp::consumer::{Handled, HandlerError, MessageHandler};
 use common::store::UnitOfWork;
+use contract::events::Envelope;
 use uuid::Uuid;
 
 pub struct NotificationHandler;
 
 impl MessageHandler for NotificationHandler {
-    type Consumes = (
-        OrderConfirmed,
-        OrderCancelled,
-        PaymentProcessed,
-        PaymentFailed,
-        PaymentRefunded,
-    );
+    type Consumes = contract::consumes::Notification;
 }
-
-/// The routing keys notification-service's queue is bound to.
-pub const SUBSCRIPTIONS: &[&str] = <<NotificationHandler as MessageHandler>::Consumes as Subscriptions<
-    NotificationHandler,
->>::ROUTING_KEYS;
 
 /// Records the notification `text` for `message`, unless its order was already notified of
 /// this event type, and logs it.

@@ -2,15 +2,16 @@
 
 use super::{NotificationHandler, notify};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
-use common::events::{CancellationReason, OrderCancelled};
 use common::store::UnitOfWork;
+use contract::Event;
+use contract::events::{CancellationReason, OrderCancelled};
 
 impl Handle<OrderCancelled> for NotificationHandler {
     async fn handle(
         &self,
         uow: &mut UnitOfWork,
         e: &OrderCancelled,
-        message: &Incoming,
+        message: &Incoming<Event>,
     ) -> Result<Handled, HandlerError> {
         let text = format!(
             "Order {} for {} was cancelled: {}.",

@@ -2,15 +2,16 @@
 
 use super::{NotificationHandler, notify};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
-use common::events::OrderConfirmed;
 use common::store::UnitOfWork;
+use contract::Event;
+use contract::events::OrderConfirmed;
 
 impl Handle<OrderConfirmed> for NotificationHandler {
     async fn handle(
         &self,
         uow: &mut UnitOfWork,
         e: &OrderConfirmed,
-        message: &Incoming,
+        message: &Incoming<Event>,
     ) -> Result<Handled, HandlerError> {
         let text = format!(
             "Order {} confirmed for {}: total {}. Thank you!",

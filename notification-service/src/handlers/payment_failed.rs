@@ -2,15 +2,16 @@
 
 use super::{NotificationHandler, notify};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
-use common::events::PaymentFailed;
 use common::store::UnitOfWork;
+use contract::Event;
+use contract::events::PaymentFailed;
 
 impl Handle<PaymentFailed> for NotificationHandler {
     async fn handle(
         &self,
         uow: &mut UnitOfWork,
         e: &PaymentFailed,
-        message: &Incoming,
+        message: &Incoming<Event>,
     ) -> Result<Handled, HandlerError> {
         let text = format!(
             "Payment of {} for order {} failed after {} attempts: {}.",

@@ -2,15 +2,16 @@
 
 use super::{NotificationHandler, notify};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
-use common::events::PaymentProcessed;
 use common::store::UnitOfWork;
+use contract::Event;
+use contract::events::PaymentProcessed;
 
 impl Handle<PaymentProcessed> for NotificationHandler {
     async fn handle(
         &self,
         uow: &mut UnitOfWork,
         e: &PaymentProcessed,
-        message: &Incoming,
+        message: &Incoming<Event>,
     ) -> Result<Handled, HandlerError> {
         let text = format!(
             "Payment of {} received for order {} (attempt {}).",

@@ -1,11 +1,11 @@
 //! A new order as the client sends it, and the checked [`NewOrder`] made from it.
 
-use common::events::LineItem;
 use common::http::FieldError;
 use common::http::LocPart;
 use common::ids::{CustomerId, ProductId};
-use common::money::Money;
-use common::quantity::{Quantity, QuantityError};
+use contract::events::LineItem;
+use contract::money::Money;
+use contract::quantity::{Quantity, QuantityError};
 use serde::Deserialize;
 
 /// Most lines in one order.

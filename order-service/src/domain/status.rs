@@ -1,8 +1,8 @@
 //! An order's status and the one rule about it: it leaves `PENDING` once, for
 //! `COMPLETED` or `CANCELLED`, and never changes again.
 
-use common::events::CancellationReason;
 use common::text_enum::TextEnum;
+use contract::events::CancellationReason;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]

@@ -5,9 +5,9 @@
 use crate::domain::OrderStatus;
 use crate::repo::{OrderRow, TimelineEntry};
 use chrono::{DateTime, Utc};
-use common::events::{CancellationReason, Envelope, Event, OrderCancelled, OrderConfirmed};
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
+use contract::events::{CancellationReason, Envelope, Event, OrderCancelled, OrderConfirmed};
 use uuid::Uuid;
 
 /// The identity of the `OrderConfirmed` or `OrderCancelled` an ending publishes, chosen

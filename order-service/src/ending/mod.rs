@@ -23,7 +23,7 @@ use uuid::Uuid;
 pub enum Cause<'a> {
     /// A consumed event: it joins the timeline (even when the order has ended already)
     /// and causes the announcement.
-    Event(&'a Incoming),
+    Event(&'a Incoming<contract::Event>),
     /// The saga ran out of time. The saga that timed out is the one its `OrderCreated`
     /// started, so that event, when known, causes the announcement.
     Timeout { created: Option<Uuid> },

@@ -3,17 +3,19 @@
 use super::{OrderSaga, end};
 use crate::domain::Outcome;
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
-use common::events::{CancellationReason, PaymentFailed};
 use common::store::UnitOfWork;
+use contract::Event;
+use contract::events::{CancellationReason, PaymentFailed};
 
 impl Handle<PaymentFailed> for OrderSaga {
     async fn handle(
         &self,
         uow: &mut UnitOfWork,
         _event: &PaymentFailed,
-        message: &Incoming,
+        message: &Incoming<Event>,
     ) -> Result<Handled, HandlerError> {
         end(
+            self,
             uow,
             message,
             Outcome::Cancelled(CancellationReason::PaymentFailed),

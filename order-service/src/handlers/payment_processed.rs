@@ -3,16 +3,17 @@
 use super::{OrderSaga, end};
 use crate::domain::Outcome;
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
-use common::events::PaymentProcessed;
 use common::store::UnitOfWork;
+use contract::Event;
+use contract::events::PaymentProcessed;
 
 impl Handle<PaymentProcessed> for OrderSaga {
     async fn handle(
         &self,
         uow: &mut UnitOfWork,
         _event: &PaymentProcessed,
-        message: &Incoming,
+        message: &Incoming<Event>,
     ) -> Result<Handled, HandlerError> {
-        end(uow, message, Outcome::Completed).await
+        end(self, uow, message, Outcome::Completed).await
     }
 }

@@ -7,11 +7,12 @@
 use super::AppState;
 use axum::Json;
 use axum::extract::State;
-use common::Service;
 use common::amqp::broker::Link;
 use common::amqp::dead_letters::{self, DeadLetter};
+use common::amqp::topology::ConsumerQueue;
 use common::http::ops::{Discarded, Replayed};
 use common::http::{Admin, ApiError, ErrorBody, Path, Query, ValidationErrorBody};
+use contract::Service;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -100,14 +101,16 @@ async fn list(
     let _walking = WALKING.lock().await;
     let mut services = Vec::new();
     for service in Service::ALL {
-        let queue = state.broker.topology().dead_letter_queue(service);
-        let depth = dead_letters::depth(&link, &queue).await.map_err(broken)?;
-        let messages = dead_letters::peek(&state.broker, &link, service, limit)
+        let queue = queue_of(&state, service);
+        let depth = dead_letters::depth(&link, &queue.dead_letters)
+            .await
+            .map_err(broken)?;
+        let messages = dead_letters::peek(&link, &queue, limit)
             .await
             .map_err(broken)?;
         services.push(ServiceDeadLetters {
             service: service.short_name().to_owned(),
-            queue,
+            queue: queue.dead_letters,
             depth,
             messages,
         });
@@ -135,7 +138,7 @@ async fn replay_all(
     let service = service(&path.service)?;
     let link = link(&state)?;
     let _walking = WALKING.lock().await;
-    let replayed = dead_letters::replay(&state.broker, &link, service)
+    let replayed = dead_letters::replay(&link, &queue_of(&state, service))
         .await
         .map_err(broken)?;
     Ok(Json(Replayed { replayed }))
@@ -161,7 +164,7 @@ async fn replay_one(
     let service = service(&path.service)?;
     let link = link(&state)?;
     let _walking = WALKING.lock().await;
-    let replayed = dead_letters::replay_one(&state.broker, &link, service, &path.message_id)
+    let replayed = dead_letters::replay_one(&link, &queue_of(&state, service), &path.message_id)
         .await
         .map_err(broken)?;
     found(replayed, service, &path.message_id)?;
@@ -187,11 +190,16 @@ async fn discard_one(
     let service = service(&path.service)?;
     let link = link(&state)?;
     let _walking = WALKING.lock().await;
-    let discarded = dead_letters::discard(&state.broker, &link, service, &path.message_id)
+    let discarded = dead_letters::discard(&link, &queue_of(&state, service), &path.message_id)
         .await
         .map_err(broken)?;
     found(discarded, service, &path.message_id)?;
     Ok(Json(Discarded { discarded }))
+}
+
+/// `service`'s queue on order-service's exchange.
+fn queue_of(state: &AppState, service: Service) -> ConsumerQueue {
+    contract::queues::consumer_queue(&state.broker.topology().exchange, service)
 }
 
 /// The service a path names, by its short or full name.

@@ -11,11 +11,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, Response};
 use chrono::Utc;
-use common::Service;
 use common::amqp::dead_letters;
 use common::auth::Caller;
 use common::http::{ApiError, ErrorBody, IfNoneMatch, weakly_tagged_json};
 use common::timestamp::Timestamp;
+use contract::Service;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -200,7 +200,7 @@ async fn dead_letter_depths(state: &AppState) -> Vec<DeadLetterDepth> {
     let link = state.broker.current();
     let mut depths = Vec::new();
     for service in Service::ALL {
-        let queue = state.broker.topology().dead_letter_queue(service);
+        let queue = contract::queues::dead_letter_queue(&state.broker.topology().exchange, service);
         let depth = match &link {
             Some(link) => dead_letters::depth(link, &queue).await.ok(),
             None => None,

@@ -1,6 +1,8 @@
 //! order-service's HTTP API: `/api/orders`, the saga view, the dashboard at `/` and its
-//! failed-message console (`/admin/dead-letters…`).
+//! failed-message console (`/admin/dead-letters…`), and the AsyncAPI document of the
+//! saga's messages (`/asyncapi.json`).
 
+pub mod asyncapi;
 pub mod console;
 pub mod dashboard;
 pub mod orders;
@@ -26,7 +28,9 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> OpenApiRouter {
+    let exchange = state.broker.topology().exchange.clone();
     orders::router()
+        .merge(asyncapi::router(&exchange))
         .merge(saga::router())
         .merge(dashboard::router())
         .merge(console::router())

@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use common::auth::Caller;
-use common::events::{CancellationReason, LineItem};
 use common::http::timeout::Budget;
 use common::http::{
     ApiError, ErrorBody, IfNoneMatch, Json, Path, Query, ValidationErrorBody, tagged_json,
@@ -16,6 +15,7 @@ use common::http::{
 use common::ids::CustomerId;
 use common::text_enum::TextEnum;
 use common::timestamp::Timestamp;
+use contract::events::{CancellationReason, LineItem};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

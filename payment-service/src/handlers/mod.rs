@@ -1,24 +1,35 @@
 //! What the consumer does, quickly and in the batch's transaction, one file per event:
 //! [`inventory_reserved`] records that the order is to be paid; [`order_cancelled`] stops
 //! a payment, lets an attempt in flight finish (a success is then refunded), or leaves a
-//! tombstone so a late reservation is never charged. The provider is never called here: the
-//! worker ([`crate::worker`]) does that outside any transaction, so a rolled-back batch, a
-//! redelivery or a duplicate with a new message id cannot charge or start anything twice.
-//! [`PaymentHandler::Consumes`] lists the events; the queue's bindings derive from it.
+//! tombstone so a late reservation is never charged. An HTTP provider is never called here:
+//! the worker ([`crate::worker`]) does that outside any transaction, so a rolled-back batch,
+//! a redelivery or a duplicate with a new message id cannot charge or start anything twice.
+//! The built-in simulator, whose ledger is in this database, answers a first attempt inside
+//! the transaction instead, which is as safe: its answer commits with the batch or not at all.
+//! [`PaymentHandler::Consumes`] names the published language's list for this service
+//! (`contract::consumes`); its queue's bindings and the dispatch derive from it.
 
 pub mod inventory_reserved;
 pub mod order_cancelled;
 
-use crate::payments;
-use common::amqp::consumer::{HandlerError, Incoming, MessageHandler, Subscriptions};
-use common::events::{Event, InventoryReserved, OrderCancelled};
+use crate::payments::{self, InlineSimulator};
+use crate::worker::WorkerWake;
+use common::amqp::consumer::{HandlerError, Incoming, MessageHandler};
 use common::store::UnitOfWork;
+use contract::events::Event;
 use uuid::Uuid;
 
-pub struct PaymentHandler;
+pub struct PaymentHandler {
+    /// With the built-in simulator: its rules, so the first attempt is charged in the
+    /// batch's transaction ([`payments::charge_first_attempt`]); `None` with an HTTP
+    /// provider, whose every call the worker makes.
+    pub inline: Option<InlineSimulator>,
+    /// Tells the worker when a payment declined here is due for its next attempt.
+    pub worker: WorkerWake,
+}
 
 impl MessageHandler for PaymentHandler {
-    type Consumes = (InventoryReserved, OrderCancelled);
+    type Consumes = contract::consumes::Payment;
 
     /// Locks the batch's orders in one fixed order before any row is touched: two batches
     /// such as `[InventoryReserved(X), OrderCancelled(Y)]` and `[InventoryReserved(Y),
@@ -26,7 +37,7 @@ impl MessageHandler for PaymentHandler {
     async fn prepare(
         &self,
         uow: &mut UnitOfWork,
-        messages: &[&Incoming],
+        messages: &[&Incoming<Event>],
     ) -> Result<(), HandlerError> {
         let mut orders: Vec<Uuid> = messages
             .iter()
@@ -44,7 +55,3 @@ impl MessageHandler for PaymentHandler {
         Ok(())
     }
 }
-
-/// The routing keys payment-service's queue is bound to.
-pub const SUBSCRIPTIONS: &[&str] =
-    <<PaymentHandler as MessageHandler>::Consumes as Subscriptions<PaymentHandler>>::ROUTING_KEYS;

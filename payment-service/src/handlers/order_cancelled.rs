@@ -4,9 +4,10 @@
 use super::PaymentHandler;
 use crate::payments::{self, PaymentStatus};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
-use common::events::OrderCancelled;
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
+use contract::Event;
+use contract::events::OrderCancelled;
 use uuid::Uuid;
 
 impl Handle<OrderCancelled> for PaymentHandler {
@@ -14,7 +15,7 @@ impl Handle<OrderCancelled> for PaymentHandler {
         &self,
         uow: &mut UnitOfWork,
         cancelled: &OrderCancelled,
-        message: &Incoming,
+        message: &Incoming<Event>,
     ) -> Result<Handled, HandlerError> {
         cancel(uow, cancelled, message.envelope.event_id).await?;
         Ok(Handled::Done)

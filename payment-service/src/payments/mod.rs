@@ -10,22 +10,26 @@
 //! # Layout
 //! - this module: the row, its status, and [`find`] for the API;
 //! - `requests`: the consumer's writes — [`want`], [`void`], [`request_cancel`];
+//! - `first_attempt`: with the built-in simulator, the first attempt charged in the
+//!   consumer's transaction ([`charge_first_attempt`]);
 //! - `lease`: the worker's hold on a row — [`claim_due`], [`lock_leased_all`],
 //!   [`release`], [`hand_back`];
 //! - [`answers`]: what answers do to the rows — a [`answers::Batch`] of processed,
 //!   declined, unknown, refunded and failed ones, one statement per kind; [`fail`].
 
 pub mod answers;
+mod first_attempt;
 mod lease;
 mod requests;
 
 pub use answers::fail;
+pub use first_attempt::{FirstAttempt, InlineSimulator, charge_first_attempt};
 pub use lease::{claim_due, hand_back, lock_leased_all, release, unfinished};
 pub use requests::{lock_orders, request_cancel, void, want};
 
 use chrono::{DateTime, Utc};
-use common::money::Money;
 use common::text_enum::TextEnum;
+use contract::money::Money;
 use serde::Serialize;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;

@@ -3,8 +3,8 @@
 //! that makes a payment due wakes every replica's worker.
 
 use super::{COLUMNS, DUE_CHANNEL, PaymentRow};
-use common::money::Money;
 use common::trace::TraceHeaders;
+use contract::money::Money;
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -14,7 +14,7 @@ pub mod http;
 pub mod simulator;
 
 use crate::breaker::Permit;
-use common::money::Money;
+use contract::money::Money;
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -119,7 +119,8 @@ impl Provider {
             ChargeAnswer::Unknown(unknown) => (unknown.outcome(), unknown.breaker_failure()),
         };
         permit.record(failure);
-        record("charge", outcome, started);
+        count_call("charge", outcome);
+        record_duration("charge", started);
         answer
     }
 
@@ -135,7 +136,8 @@ impl Provider {
             RefundAnswer::Unknown(unknown) => (unknown.outcome(), unknown.breaker_failure()),
         };
         permit.record(failure);
-        record("refund", outcome, started);
+        count_call("refund", outcome);
+        record_duration("refund", started);
         answer
     }
 
@@ -148,9 +150,13 @@ impl Provider {
     }
 }
 
-fn record(kind: &'static str, outcome: &'static str, started: Instant) {
+/// Counts one call in `payment_provider_requests_total{kind, outcome}`.
+pub(crate) fn count_call(kind: &'static str, outcome: &'static str) {
     metrics::counter!("payment_provider_requests_total", "kind" => kind, "outcome" => outcome)
         .increment(1);
+}
+
+fn record_duration(kind: &'static str, started: Instant) {
     metrics::histogram!("payment_provider_duration_seconds", "kind" => kind)
         .record(started.elapsed().as_secs_f64());
 }

@@ -7,6 +7,8 @@
 //! k-th attempt of the n-th order the simulator is asked to charge depends only on the
 //! seed, n and k — not on the (random) order id — so a test's outcomes are the same in
 //! every run; which of its orders gets which outcome follows the order they arrive in.
+//! n is given once, at an order's first charge, with no gap (see [`rank`]): retries,
+//! redeliveries, rolled-back batches and later attempts move no other order's n.
 
 use super::{ChargeAnswer, ChargeRequest, RefundAnswer, RefundRequest, Unknown};
 use rand::rngs::StdRng;
@@ -64,8 +66,14 @@ impl Simulator {
         if let Some(stored) = seen.stored {
             return Ok(answer_again(&stored, request));
         }
-        let rank = self.rank(request.order_id).await?;
-        let succeeded = decide(self.seed, self.success_rate, rank, seen.tried + 1);
+        let succeeded = match self.seed {
+            Some(_) => {
+                let rank = rank(&mut *self.pool.acquire().await?, request.order_id).await?;
+                decide(self.seed, self.success_rate, rank, seen.tried + 1)
+            }
+            // Without a seed the rank decides nothing: no order is numbered.
+            None => decide(None, self.success_rate, 0, seen.tried + 1),
+        };
         let inserted: Option<StoredCharge> = sqlx::query_as(
             "INSERT INTO simulator_charges (idempotency_key, order_id, amount_cents, charge_id, succeeded)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING
@@ -74,7 +82,7 @@ impl Simulator {
         .bind(&request.key)
         .bind(request.order_id)
         .bind(request.amount.cents())
-        .bind(format!("ch_sim_{}", Uuid::new_v4().simple()))
+        .bind(new_charge_id())
         .bind(succeeded)
         .fetch_optional(&self.pool)
         .await?;
@@ -129,27 +137,6 @@ impl Simulator {
         .await
     }
 
-    /// The order's place among the orders charged so far (1 for the first).
-    async fn rank(&self, order_id: Uuid) -> Result<u64, sqlx::Error> {
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO simulator_orders (order_id) VALUES ($1)
-             ON CONFLICT (order_id) DO NOTHING RETURNING rank",
-        )
-        .bind(order_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let rank = match inserted {
-            Some(rank) => rank,
-            None => {
-                sqlx::query_scalar("SELECT rank FROM simulator_orders WHERE order_id = $1")
-                    .bind(order_id)
-                    .fetch_one(&self.pool)
-                    .await?
-            }
-        };
-        Ok(rank.max(1) as u64)
-    }
-
     async fn try_refund(&self, request: &RefundRequest) -> Result<RefundAnswer, sqlx::Error> {
         let charge: Option<StoredCharge> = sqlx::query_as(
             "SELECT order_id, amount_cents, charge_id, succeeded FROM simulator_charges
@@ -188,6 +175,57 @@ impl Simulator {
     }
 }
 
+/// Why the simulator declines.
+pub const DECLINE_REASON: &str = "card declined (simulated)";
+
+/// A fresh id for a charge the simulator answers.
+pub fn new_charge_id() -> String {
+    format!("ch_sim_{}", Uuid::new_v4().simple())
+}
+
+/// The order's place among the orders the simulator was asked to charge (1 for the
+/// first), given at its first charge and read back by every later attempt and retry.
+/// Orders are numbered one at a time, under a lock on the table held to the end of the
+/// caller's transaction (the consumer's, for a first attempt charged there), so the ranks
+/// run 1, 2, 3 … in the order the orders first arrive, with no gap: unlike a sequence,
+/// which PostgreSQL advances even for an insert that conflicts or rolls back, a retry or a
+/// rolled-back batch moves no later order's rank.
+pub async fn rank(conn: &mut sqlx::PgConnection, order_id: Uuid) -> Result<u64, sqlx::Error> {
+    use sqlx::Connection;
+    let ranked = sqlx::query_scalar("SELECT rank FROM simulator_orders WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let rank: i64 = match ranked {
+        Some(rank) => rank,
+        None => {
+            // A transaction of its own, or a savepoint in the caller's.
+            let mut tx = conn.begin().await?;
+            // Conflicts with itself, not with reads: one order is numbered at a time.
+            sqlx::query("LOCK TABLE simulator_orders IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+            // Under the lock this statement sees every rank given before it; an order
+            // numbered meanwhile by the lock's previous holder keeps its rank.
+            sqlx::query(
+                "INSERT INTO simulator_orders (order_id, rank)
+                 SELECT $1, coalesce(max(rank), 0) + 1 FROM simulator_orders
+                 ON CONFLICT (order_id) DO NOTHING",
+            )
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await?;
+            let rank = sqlx::query_scalar("SELECT rank FROM simulator_orders WHERE order_id = $1")
+                .bind(order_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            rank
+        }
+    };
+    Ok(rank.max(1) as u64)
+}
+
 /// The stored answer of a key, or a refusal if the request is not the one it answered.
 fn answer_again(stored: &StoredCharge, request: &ChargeRequest) -> ChargeAnswer {
     if stored.order_id != request.order_id || stored.amount_cents != request.amount.cents() {
@@ -202,7 +240,7 @@ fn answer_again(stored: &StoredCharge, request: &ChargeRequest) -> ChargeAnswer 
         }
     } else {
         ChargeAnswer::Declined {
-            reason: "card declined (simulated)".into(),
+            reason: DECLINE_REASON.into(),
         }
     }
 }

@@ -74,9 +74,31 @@ pub struct PaymentWorker {
     recorder: Recorder,
     /// How long a claimed row is this worker's.
     lease: Duration,
-    /// When a row this worker left for later is due next (a declined attempt's backoff, an
-    /// unknown outcome's next try): the loop wakes for it without asking the database.
-    soonest: Mutex<Option<Instant>>,
+    /// When a row left for later is due next, and the loop's bell (see [`WorkerWake`]).
+    wake: WorkerWake,
+}
+
+/// Tells the loop when a row is due again (a declined attempt's backoff, an unknown
+/// outcome's next try), so it wakes for it without asking the database. The worker's own
+/// steps use it, and so does the consumer when it declines a first attempt in its
+/// transaction; cheap to clone.
+#[derive(Clone, Default)]
+pub struct WorkerWake {
+    soonest: Arc<Mutex<Option<Instant>>>,
+    bell: Arc<Notify>,
+}
+
+impl WorkerWake {
+    /// A row is due again after `delay`: the loop, if it waits longer, looks again now and
+    /// then waits until then at most. Early is harmless (a look that finds nothing).
+    pub fn due_after(&self, delay: Duration) {
+        let at = Instant::now() + delay;
+        {
+            let mut soonest = self.soonest.lock().unwrap_or_else(|p| p.into_inner());
+            *soonest = Some(soonest.map_or(at, |known| known.min(at)));
+        }
+        self.bell.notify_one();
+    }
 }
 
 /// What a step left behind: whether its row is due again now, later, or never, so the loop
@@ -108,18 +130,23 @@ impl PaymentWorker {
         Self {
             recorder: Recorder::start(store.clone(), rules),
             lease: policy.lease,
-            soonest: Mutex::new(None),
+            wake: WorkerWake::default(),
             store,
             provider,
             breaker,
         }
     }
 
+    /// The handle that tells this worker's loop when a row is due.
+    pub fn wake(&self) -> WorkerWake {
+        self.wake.clone()
+    }
+
     /// Works until `stop`; in-flight provider calls finish (each bounded by its timeout).
     /// Rows are claimed as calls free up, so one slow provider call holds back no other.
     pub async fn run(self, stop: CancellationToken) {
         let this = Arc::new(self);
-        let bell = Arc::new(Notify::new());
+        let bell = this.wake.bell.clone();
         let listener = tokio::spawn(wake::listen(this.store.clone(), bell.clone(), stop.clone()));
         tracing::info!(provider = %this.provider.describe(), "payment worker started");
         this.log_unfinished().await;
@@ -224,7 +251,7 @@ impl PaymentWorker {
                     // A loop that stopped claiming for want of a slot waits for this one; one
                     // that waits for the probe looks at the breaker again.
                     if let Left::Later(delay) = left {
-                        this.due_after(delay);
+                        this.wake.due_after(delay);
                     }
                     if left != Left::Nothing
                         || was_probe
@@ -253,17 +280,10 @@ impl PaymentWorker {
         }
     }
 
-    /// Notes that a row of this worker's is due again after `delay`.
-    fn due_after(&self, delay: Duration) {
-        let at = Instant::now() + delay;
-        let mut soonest = self.soonest.lock().unwrap_or_else(|p| p.into_inner());
-        *soonest = Some(soonest.map_or(at, |known| known.min(at)));
-    }
-
     /// How long until the soonest row this worker left for later is due (forgetting it
     /// once it is).
     fn until_soonest(&self) -> Duration {
-        let mut soonest = self.soonest.lock().unwrap_or_else(|p| p.into_inner());
+        let mut soonest = self.wake.soonest.lock().unwrap_or_else(|p| p.into_inner());
         match *soonest {
             Some(at) if at > Instant::now() => at - Instant::now(),
             Some(_) => {

@@ -11,9 +11,9 @@
 use super::{Left, MAX_UNKNOWN_DELAY};
 use crate::payments::{self, PaymentRow, PaymentStatus, answers::Batch};
 use crate::provider::{ChargeAnswer, RefundAnswer, Unknown};
-use common::events::{Event, PaymentFailed, PaymentProcessed, PaymentRefunded};
 use common::retry::Backoff;
 use common::store::Store;
+use contract::events::{Event, PaymentFailed, PaymentProcessed, PaymentRefunded};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};

@@ -1,7 +1,6 @@
 //! Removing a stack's queues and exchange once its test ends.
 
 use super::{TestBroker, connect_any};
-use common::Service;
 use common::amqp::topology::Topology;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 
@@ -13,15 +12,14 @@ pub async fn delete_topology(topology: &Topology, url: &str) {
     let Ok(channel) = connection.create_channel().await else {
         return;
     };
-    let mut queues = vec![
-        format!("{}.tap", topology.exchange),
-        format!("{}.audit", topology.exchange),
-    ];
-    for service in Service::ALL {
-        queues.push(topology.queue(service));
-        queues.push(topology.dead_letter_queue(service));
+    let mut queues = vec![format!("{}.tap", topology.exchange)];
+    let layout = &topology.layout;
+    queues.extend(layout.copies.iter().map(|copy| copy.name.clone()));
+    for queue in &layout.consumers {
+        queues.push(queue.name.clone());
+        queues.push(queue.dead_letters.clone());
         for delay in &topology.retry_delays {
-            queues.push(topology.retry_queue(service, *delay));
+            queues.push(topology.retry_queue(queue, *delay));
         }
     }
     // And any other queue of the stack, e.g. retry queues of delays a test chose.

@@ -3,7 +3,11 @@
 //! to every repeat. It keeps a ledger of what it charged and refunded — the outside world's
 //! view, which the tests check — and injects the faults a real provider shows: a charge
 //! answered with 500, a charge answered only after the client gave up, a 503 without
-//! charging, slow answers, no answer at all.
+//! charging, slow answers, no answer at all — and calls held until the test releases them,
+//! so a test strikes while a call is provably in flight instead of racing a clock.
+//!
+//! Several payment-service replicas can each be given their own "door" (a path prefix of
+//! the stub's URL, [`ProviderStub::door_url`]), so the ledger tells which replica asked.
 
 //!
 //! # Layout
@@ -39,12 +43,21 @@ pub enum Fault {
     /// Hold the request this long without answering (meant to be longer than the client's
     /// timeout), doing nothing, then answer 503: a provider that hangs.
     Hang(Duration),
+    /// Hold the request until [`ProviderStub::release`], then do the work and answer: a
+    /// slow provider whose slowness the test ends. A repeat of the key meanwhile gets 409.
+    HoldThenApply,
+    /// Do the work and store the answer at once, but answer only after
+    /// [`ProviderStub::release`]: charged at the provider, not yet known to the client.
+    ApplyThenHold,
 }
 
 /// What the fault plan sees of a request.
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
     pub kind: Kind,
+    /// The door it came through: `""` for [`ProviderStub::url`], else the name given to
+    /// [`ProviderStub::door_url`].
+    pub door: String,
     pub key: String,
     /// 1 for the first request carrying this key, 2 for its first repeat, …
     pub try_of_key: u32,
@@ -80,6 +93,8 @@ pub struct Refund {
 pub struct Received {
     pub kind: Kind,
     pub key: String,
+    /// The door it came through (see [`RequestInfo::door`]).
+    pub door: String,
     pub at: Instant,
 }
 
@@ -94,8 +109,11 @@ struct Ledger {
     received: Vec<Received>,
     /// Stored answers: key → (request body, status, answer).
     answers: HashMap<String, (Value, u16, Value)>,
-    /// Keys being worked on (a `Slow` request); a repeat meanwhile gets 409.
+    /// Keys being worked on (a `Slow` or `HoldThenApply` request); a repeat meanwhile gets
+    /// 409.
     in_progress: HashSet<String>,
+    /// Requests waiting for [`ProviderStub::release`] now: (door, key) of each.
+    held: Vec<(String, String)>,
     /// Distinct charge keys per order, in the order they came.
     keys_of_order: HashMap<String, Vec<String>>,
 }
@@ -104,6 +122,8 @@ struct Stub {
     ledger: Mutex<Ledger>,
     faults: Mutex<FaultPlan>,
     declines: Mutex<DeclinePlan>,
+    /// Set by [`ProviderStub::release`]: held requests go on, and later holds do not wait.
+    released: tokio::sync::watch::Sender<bool>,
 }
 
 /// The running stub; dropped, it stops.
@@ -126,10 +146,13 @@ impl ProviderStub {
             ledger: Mutex::new(Ledger::default()),
             faults: Mutex::new(Box::new(|_| None)),
             declines: Mutex::new(Box::new(|_, _| false)),
+            released: tokio::sync::watch::Sender::new(false),
         });
         let app = axum::Router::new()
             .route("/v1/charges", post(server::charge))
             .route("/v1/refunds", post(server::refund))
+            .route("/{door}/v1/charges", post(server::charge_at))
+            .route("/{door}/v1/refunds", post(server::refund_at))
             .with_state(stub.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -144,6 +167,31 @@ impl ProviderStub {
     /// The value of `PAYMENT_PROVIDER_URL`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// A `PAYMENT_PROVIDER_URL` of its own for one replica: the same provider, but each
+    /// request records `door` (a path segment, e.g. `"replica-b"`).
+    pub fn door_url(&self, door: &str) -> String {
+        format!("http://{}/{door}", self.addr)
+    }
+
+    /// Requests held (by [`Fault::HoldThenApply`] or [`Fault::ApplyThenHold`]) right now,
+    /// as (door, key).
+    pub fn held(&self) -> Vec<(String, String)> {
+        self.stub.ledger.lock().expect("not poisoned").held.clone()
+    }
+
+    /// Lets every held request go on, and every later hold pass at once.
+    pub fn release(&self) {
+        self.stub.released.send_replace(true);
+    }
+
+    /// Requests that came through `door`.
+    pub fn received_at(&self, door: &str) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.door == door)
+            .collect()
     }
 
     /// Decides the fault of each request from now on.
@@ -196,7 +244,7 @@ impl ProviderStub {
         self.received().iter().filter(|r| r.key == key).count()
     }
 
-    /// Keys of requests still being worked on (a `Slow` fault).
+    /// Keys of requests still being worked on (a `Slow` or `HoldThenApply` fault).
     pub fn in_progress(&self) -> usize {
         self.stub
             .ledger

@@ -3,7 +3,7 @@
 
 use super::{Charge, DeclinePlan, Fault, Kind, Ledger, Received, Refund, RequestInfo, Stub};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -28,28 +28,54 @@ fn answer(status: u16, body: Value) -> Response {
 }
 
 /// Counts the request, logs it, and picks its fault.
-fn arrive(stub: &Stub, kind: Kind, key: &str) -> Option<Fault> {
+fn arrive(stub: &Stub, kind: Kind, door: &str, key: &str) -> Option<Fault> {
     let try_of_key = {
         let mut ledger = stub.ledger.lock().expect("not poisoned");
         ledger.received.push(Received {
             kind,
             key: key.to_owned(),
+            door: door.to_owned(),
             at: Instant::now(),
         });
         ledger.received.iter().filter(|r| r.key == key).count() as u32
     };
     let info = RequestInfo {
         kind,
+        door: door.to_owned(),
         key: key.to_owned(),
         try_of_key,
     };
     (stub.faults.lock().expect("not poisoned"))(&info)
 }
 
+/// Waits for [`super::ProviderStub::release`], listed in the ledger's `held` meanwhile.
+async fn hold(stub: &Stub, door: &str, key: &str) {
+    let mut released = stub.released.subscribe();
+    let entry = (door.to_owned(), key.to_owned());
+    stub.ledger
+        .lock()
+        .expect("not poisoned")
+        .held
+        .push(entry.clone());
+    let _ = released.wait_for(|released| *released).await;
+    let mut ledger = stub.ledger.lock().expect("not poisoned");
+    if let Some(at) = ledger.held.iter().position(|held| *held == entry) {
+        ledger.held.remove(at);
+    }
+}
+
+fn in_progress_answer() -> Response {
+    answer(
+        409,
+        json!({"error": "a request with this key is in progress"}),
+    )
+}
+
 /// The shared course of a request: faults before, the work (once per key), faults after.
 async fn handle(
     stub: Arc<Stub>,
     kind: Kind,
+    door: String,
     headers: HeaderMap,
     body: Value,
     work: impl FnOnce(&mut Ledger, &DeclinePlan, &str, &Value) -> (u16, Value),
@@ -61,7 +87,7 @@ async fn handle(
     else {
         return answer(400, json!({"error": "Idempotency-Key is required"}));
     };
-    let fault = arrive(&stub, kind, &key);
+    let fault = arrive(&stub, kind, &door, &key);
     match fault {
         Some(Fault::Unavailable) => return answer(503, json!({"error": "try again later"})),
         Some(Fault::Refuse(status)) => return answer(status, json!({"error": "refused"})),
@@ -69,7 +95,7 @@ async fn handle(
             tokio::time::sleep(hold).await;
             return answer(503, json!({"error": "hung"}));
         }
-        Some(Fault::Slow(delay)) => {
+        Some(Fault::Slow(_) | Fault::HoldThenApply) => {
             if !stub
                 .ledger
                 .lock()
@@ -77,12 +103,12 @@ async fn handle(
                 .in_progress
                 .insert(key.clone())
             {
-                return answer(
-                    409,
-                    json!({"error": "a request with this key is in progress"}),
-                );
+                return in_progress_answer();
             }
-            tokio::time::sleep(delay).await;
+            match fault {
+                Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+                _ => hold(&stub, &door, &key).await,
+            }
             stub.ledger
                 .lock()
                 .expect("not poisoned")
@@ -97,10 +123,7 @@ async fn handle(
                 .in_progress
                 .contains(&key)
             {
-                return answer(
-                    409,
-                    json!({"error": "a request with this key is in progress"}),
-                );
+                return in_progress_answer();
             }
         }
     }
@@ -131,6 +154,10 @@ async fn handle(
             tokio::time::sleep(delay).await;
             answer(status, reply)
         }
+        Some(Fault::ApplyThenHold) => {
+            hold(&stub, &door, &key).await;
+            answer(status, reply)
+        }
         _ => answer(status, reply),
     }
 }
@@ -140,10 +167,48 @@ pub(super) async fn charge(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
+    charge_through(stub, String::new(), headers, body).await
+}
+
+/// `POST /{door}/v1/charges`: a replica's own door.
+pub(super) async fn charge_at(
+    State(stub): State<Arc<Stub>>,
+    Path(door): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    charge_through(stub, door, headers, body).await
+}
+
+pub(super) async fn refund(
+    State(stub): State<Arc<Stub>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    refund_through(stub, String::new(), headers, body).await
+}
+
+/// `POST /{door}/v1/refunds`: a replica's own door.
+pub(super) async fn refund_at(
+    State(stub): State<Arc<Stub>>,
+    Path(door): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    refund_through(stub, door, headers, body).await
+}
+
+async fn charge_through(
+    stub: Arc<Stub>,
+    door: String,
+    headers: HeaderMap,
+    body: Value,
+) -> Response {
     // Like a real provider, the stub finishes a request whose client has gone away.
     finish_even_if_abandoned(handle(
         stub,
         Kind::Charge,
+        door,
         headers,
         body,
         |ledger, declines, key, body| {
@@ -183,14 +248,16 @@ pub(super) async fn charge(
     .await
 }
 
-pub(super) async fn refund(
-    State(stub): State<Arc<Stub>>,
+async fn refund_through(
+    stub: Arc<Stub>,
+    door: String,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    body: Value,
 ) -> Response {
     finish_even_if_abandoned(handle(
         stub,
         Kind::Refund,
+        door,
         headers,
         body,
         |ledger, _, key, body| {

@@ -3,7 +3,7 @@
 use super::{Dependency, TEST_RETRY_DELAYS_MS, TestStack, amqp_url, ensure_built, postgres_url};
 use crate::broker::TestBroker;
 use crate::proxy::{Proxy, target_of};
-use common::Service;
+use ::contract::Service;
 use common::amqp::topology::Topology;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -111,6 +111,7 @@ impl StackBuilder {
             exchange: name.clone(),
             retry_delays: TEST_RETRY_DELAYS_MS.map(Duration::from_millis).to_vec(),
             queue_type: Default::default(),
+            layout: ::contract::queues::layout(&name),
         };
         let amqp_url = self.amqp_url.unwrap_or_else(amqp_url);
         let broker = TestBroker::connect(&topology, &amqp_url).await;

@@ -2,7 +2,7 @@
 //! end, or when a test panicked.
 
 use super::TestStack;
-use common::Service;
+use ::contract::Service;
 use common::amqp::topology::Topology;
 use sqlx::PgPool;
 
@@ -53,17 +53,34 @@ impl Drop for TestStack {
     }
 }
 
+/// Drops the stack's four databases and deletes its queues and exchange, all at once:
+/// each `DROP DATABASE` waits for a checkpoint, and drops that run together share one
+/// (four one after another took 4 × 1.2 s on a busy machine; together, one such wait).
 async fn remove_resources(name: &str, topology: &Topology, amqp_url: &str, postgres: &str) {
-    if let Ok(pool) = PgPool::connect(&format!("{postgres}/postgres")).await {
-        for service in Service::ALL {
-            let database = format!("{name}_{}", service.short_name());
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-            )))
-            .execute(&pool)
-            .await;
-        }
+    let databases = async {
+        let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(Service::ALL.len() as u32)
+            .connect(&format!("{postgres}/postgres"))
+            .await
+        else {
+            return;
+        };
+        let drops = Service::ALL.map(|service| {
+            let pool = &pool;
+            async move {
+                let database = format!("{name}_{}", service.short_name());
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+                )))
+                .execute(pool)
+                .await;
+            }
+        });
+        futures_util::future::join_all(drops).await;
         pool.close().await;
-    }
-    crate::broker::delete_topology(topology, amqp_url).await;
+    };
+    tokio::join!(
+        databases,
+        crate::broker::delete_topology(topology, amqp_url)
+    );
 }

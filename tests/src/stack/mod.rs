@@ -11,7 +11,7 @@ pub use process::{Instance, Starting};
 
 use crate::broker::TestBroker;
 use crate::proxy::Proxy;
-use common::Service;
+use ::contract::Service;
 use common::amqp::topology::Topology;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
@@ -38,10 +38,19 @@ pub const TEST_RETRY_DELAYS_MS: [u64; 3] = [100, 200, 400];
 /// How long a service may take to log `ready`.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Builds the service binaries once per test process.
-fn ensure_built() {
+/// Set by `scripts/test` once it has built the service binaries for the run, so that each
+/// test process (nextest runs one per test) does not ask cargo again: about 0.5 s each, and
+/// cargo's build lock taken by every test of the suite.
+pub const SERVICES_BUILT_VAR: &str = "SAGA_TESTS_SERVICES_BUILT";
+
+/// Builds the service binaries once per test process, unless the run already did.
+pub fn ensure_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| devstack::build_services(false).expect("the services build"));
+    BUILT.get_or_init(|| {
+        if std::env::var_os(SERVICES_BUILT_VAR).is_none() {
+            devstack::build_services(false).expect("the services build");
+        }
+    });
 }
 
 /// A server a service connects to.

@@ -1,7 +1,7 @@
 //! The service processes of a [`TestStack`]: start, wait for `ready`, signal, kill, restart.
 
 use super::{Dependency, START_TIMEOUT, TEST_ADMIN_TOKEN, TEST_RETRY_DELAYS_MS, TestStack};
-use common::Service;
+use ::contract::Service;
 use serde_json::Value;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -233,6 +233,16 @@ impl TestStack {
         self.instances(service)
             .iter()
             .for_each(|i| i.signal("CONT"));
+    }
+
+    /// SIGSTOP the `index`-th running instance of `service` only.
+    pub fn pause_one(&self, service: Service, index: usize) {
+        self.instances(service)[index].signal("STOP");
+    }
+
+    /// SIGCONT the `index`-th running instance of `service` after [`Self::pause_one`].
+    pub fn resume_one(&self, service: Service, index: usize) {
+        self.instances(service)[index].signal("CONT");
     }
 
     /// Starts `count` fresh instances of `service` (after a kill or terminate).

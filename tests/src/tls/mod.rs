@@ -36,7 +36,7 @@ impl Refusal {
 /// and waits up to `deadline` for it to exit; a service still running by then has hung,
 /// and the test fails with its output.
 pub async fn start_alone(binary: &str, vars: &[(&str, String)], deadline: Duration) -> Refusal {
-    devstack::build_services(false).expect("the services build");
+    crate::stack::ensure_built();
     let log = std::env::temp_dir().join(format!("{binary}-{}.log", uuid::Uuid::new_v4().simple()));
     let file = std::fs::File::create(&log).expect("a log file");
     let mut command = Command::new(devstack::binary(binary).expect("a service binary"));

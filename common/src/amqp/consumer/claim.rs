@@ -4,7 +4,7 @@
 
 use super::dispatch;
 use super::settle::requeue;
-use super::{Handled, HandlerError, Incoming, Message, MessageHandler, Work};
+use super::{EventOf, Handled, HandlerError, Incoming, Message, MessageHandler, Work};
 use crate::inbox;
 use crate::retry::Backoff;
 use std::collections::HashSet;
@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 impl<H: MessageHandler> Work<H> {
     /// Applies one message in its own transaction and settles it.
-    pub(super) async fn apply_one(&self, message: Message) {
+    pub(super) async fn apply_one(&self, message: Message<EventOf<H>>) {
         let started = Instant::now();
         let one = std::slice::from_ref(&message);
         let Some(result) = self.hold_while_unreachable(one).await else {
@@ -27,7 +27,7 @@ impl<H: MessageHandler> Work<H> {
     /// is stopping meanwhile; the deliveries then go back to the queue.
     pub(super) async fn hold_while_unreachable(
         &self,
-        messages: &[Message],
+        messages: &[Message<EventOf<H>>],
     ) -> Option<Result<Vec<Handled>, HandlerError>> {
         let mut backoff = Backoff::reconnect();
         loop {
@@ -52,7 +52,10 @@ impl<H: MessageHandler> Work<H> {
 
     /// One transaction: claim every message in the inbox, apply the new ones, give back
     /// the claims of those that will be applied again, commit.
-    async fn apply_together(&self, messages: &[Message]) -> Result<Vec<Handled>, HandlerError> {
+    async fn apply_together(
+        &self,
+        messages: &[Message<EventOf<H>>],
+    ) -> Result<Vec<Handled>, HandlerError> {
         // A batch's transaction is traced under its first message.
         let transaction = tracing::info_span!(
             parent: &messages[0].span,
@@ -68,7 +71,7 @@ impl<H: MessageHandler> Work<H> {
 
     async fn apply_in_transaction(
         &self,
-        messages: &[Message],
+        messages: &[Message<EventOf<H>>],
     ) -> Result<Vec<Handled>, HandlerError> {
         let mut uow = self.store.begin().await?;
         let ids: Vec<_> = messages
@@ -79,7 +82,7 @@ impl<H: MessageHandler> Work<H> {
             .await?
             .into_iter()
             .collect();
-        let new: Vec<&Incoming> = messages
+        let new: Vec<&Incoming<EventOf<H>>> = messages
             .iter()
             .map(|m| &m.incoming)
             .filter(|m| unclaimed.contains(&m.envelope.event_id))

@@ -1,8 +1,8 @@
 //! From a message to its handler: a service's [`MessageHandler::Consumes`] tuple lists the
 //! event kinds it consumes, and each kind goes to the service's [`Handle`] impl for it.
 
-use super::{Handled, HandlerError, Incoming, MessageHandler};
-use crate::events::Kind;
+use super::{EventOf, Handled, HandlerError, Incoming, MessageHandler};
+use crate::event::{Kind, Kinds};
 use crate::store::UnitOfWork;
 use std::future::Future;
 
@@ -16,45 +16,44 @@ pub trait Handle<E: Kind>: Send + Sync {
         &self,
         uow: &mut UnitOfWork,
         event: &E,
-        message: &Incoming,
+        message: &Incoming<E::Event>,
     ) -> impl Future<Output = Result<Handled, HandlerError>> + Send;
 }
 
 /// A list of event kinds, as a tuple, that `H` handles every one of.
-pub trait Subscriptions<H>: 'static {
-    /// The routing keys a queue must be bound to for these events.
-    const ROUTING_KEYS: &'static [&'static str];
-
+pub trait Subscriptions<H>: Kinds {
     /// Hands `message` to `handler`'s impl for its kind; `None` if it is of none of them.
     fn dispatch<'a>(
         handler: &'a H,
         uow: &'a mut UnitOfWork,
-        message: &'a Incoming,
+        message: &'a Incoming<Self::Event>,
     ) -> impl Future<Output = Option<Result<Handled, HandlerError>>> + Send + 'a;
 }
 
 macro_rules! subscriptions {
-    ($($kind:ident),+) => {
-        impl<H, $($kind),+> Subscriptions<H> for ($($kind,)+)
+    ($first:ident $(, $kind:ident)*) => {
+        impl<H, $first $(, $kind)*> Subscriptions<H> for ($first, $($kind,)*)
         where
-            H: Sync $(+ Handle<$kind>)+,
-            $($kind: Kind),+
+            H: Sync + Handle<$first> $(+ Handle<$kind>)*,
+            $first: Kind,
+            $($kind: Kind<Event = $first::Event>),*
         {
-            const ROUTING_KEYS: &'static [&'static str] = &[$(<$kind as Kind>::ROUTING_KEY),+];
-
             fn dispatch<'a>(
                 handler: &'a H,
                 uow: &'a mut UnitOfWork,
-                message: &'a Incoming,
+                message: &'a Incoming<Self::Event>,
             ) -> impl Future<Output = Option<Result<Handled, HandlerError>>> + Send + 'a {
                 async move {
+                    if let Some(event) = <$first as Kind>::of(&message.envelope.event) {
+                        return Some(<H as Handle<$first>>::handle(handler, uow, event, message).await);
+                    }
                     $(
                         if let Some(event) = <$kind as Kind>::of(&message.envelope.event) {
                             return Some(
                                 <H as Handle<$kind>>::handle(handler, uow, event, message).await,
                             );
                         }
-                    )+
+                    )*
                     None
                 }
             }
@@ -67,13 +66,16 @@ subscriptions!(A, B);
 subscriptions!(A, B, C);
 subscriptions!(A, B, C, D);
 subscriptions!(A, B, C, D, E);
+subscriptions!(A, B, C, D, E, F);
+subscriptions!(A, B, C, D, E, F, G);
+subscriptions!(A, B, C, D, E, F, G, H2);
 
 /// Applies `message` with the handler for its kind. A message of a kind the service does
 /// not consume cannot reach its queue by a binding; one sent there by hand is acked.
 pub(super) async fn apply<H: MessageHandler>(
     handler: &H,
     uow: &mut UnitOfWork,
-    message: &Incoming,
+    message: &Incoming<EventOf<H>>,
 ) -> Result<Handled, HandlerError> {
     match <H::Consumes as Subscriptions<H>>::dispatch(handler, uow, message).await {
         Some(result) => result,

@@ -9,8 +9,8 @@
 //! What happens to a delivery:
 //! - applied → ack;
 //! - the body is not an event → dead-letter queue at once;
-//! - the handler asks to be called again later ([`Handled::RetryAfter`], e.g. a declined
-//!   payment attempt) → its work so far is committed, the delivery stays unacked, and it
+//! - the handler asks to be called again later ([`Handled::RetryAfter`], e.g. an attempt
+//!   at an outside call that was declined) → its work so far is committed, the delivery stays unacked, and it
 //!   is applied again after the delay;
 //! - the handler fails in a way that may pass → republished to the next delay queue
 //!   (1 s, 5 s, 30 s, 2 min by default), whose TTL sends it back; after the last delay it
@@ -35,7 +35,7 @@ mod subscribe;
 pub use dispatch::{Handle, Subscriptions};
 
 use super::broker::{Broker, Link};
-use crate::events::Envelope;
+use crate::event::{Envelope, Kinds};
 use crate::store::{Store, UnitOfWork};
 use lapin::message::Delivery;
 use std::future::Future;
@@ -55,12 +55,12 @@ pub(crate) const MAX_BATCH: usize = 32;
 /// channel a moment and the next batch takes many of them at once.
 pub(crate) const CONCURRENT_BATCHES: usize = 2;
 
-/// What a service does with the events it consumes: it lists them in [`Self::Consumes`]
+/// What a service does with the events it consumes: it names them in [`Self::Consumes`]
 /// and handles each kind with its own impl of [`Handle`].
 pub trait MessageHandler: Send + Sync + Sized + 'static {
-    /// The events this service consumes, as a tuple of event types, e.g.
-    /// `(OrderCreated, OrderCancelled)`. Its queue's bindings and the dispatch to its
-    /// [`Handle`] impls both derive from this one list, and an event listed without its
+    /// The events this service consumes, as a tuple of event kinds: the published
+    /// language's list for this service, whose routing keys its queue is bound to. The
+    /// dispatch to its [`Handle`] impls derives from it, and a kind listed without its
     /// handler does not compile.
     type Consumes: Subscriptions<Self>;
 
@@ -69,17 +69,20 @@ pub trait MessageHandler: Send + Sync + Sized + 'static {
     fn prepare(
         &self,
         uow: &mut UnitOfWork,
-        messages: &[&Incoming],
+        messages: &[&Incoming<EventOf<Self>>],
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
         let _ = (uow, messages);
         async { Ok(()) }
     }
 }
 
+/// The event enum a handler's kinds belong to.
+pub type EventOf<H> = <<H as MessageHandler>::Consumes as Kinds>::Event;
+
 /// A parsed delivery, as a handler sees it.
 #[derive(Debug, Clone)]
-pub struct Incoming {
-    pub envelope: Envelope,
+pub struct Incoming<E> {
+    pub envelope: Envelope<E>,
     /// The event that caused this one (the `causation_id` header), if the publisher named
     /// one.
     pub causation_id: Option<uuid::Uuid>,
@@ -111,9 +114,9 @@ pub enum HandlerError {
 const BROKER_OP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One received message and its delivery, kept together until it is settled.
-struct Message {
+struct Message<E> {
     delivery: Delivery,
-    incoming: Incoming,
+    incoming: Incoming<E>,
     span: Span,
     /// Times it went to a delay queue before (the `x-retry-count` header).
     retries: u32,

@@ -1,10 +1,11 @@
 //! Settling a delivery once it was applied or failed: ack, come back later, retry through a
 //! delay queue, or dead-letter — and count which, by [`Outcome`].
 
-use super::{BROKER_OP_TIMEOUT, Handled, HandlerError, Message, MessageHandler, Work};
+use super::{BROKER_OP_TIMEOUT, EventOf, Handled, HandlerError, Message, MessageHandler, Work};
 use crate::amqp::dead_letters;
 use crate::amqp::headers::{RETRY_HEADER, keep_first_failure, keep_original_routing_key};
 use crate::amqp::publish::{self, PublishError};
+use crate::event::Published;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::AMQPValue;
@@ -39,11 +40,11 @@ impl<H: MessageHandler> Work<H> {
     /// Acks, schedules the next round, retries later or dead-letters, as the outcome says.
     pub(super) async fn settle(
         &self,
-        message: Message,
+        message: Message<EventOf<H>>,
         result: Result<Handled, HandlerError>,
         took: Duration,
     ) {
-        let event_type = message.incoming.envelope.event.name();
+        let event_type = message.incoming.envelope.event.event_type();
         metrics::histogram!("handler_duration_seconds", "event_type" => event_type)
             .record(took.as_secs_f64());
         let result = match result {
@@ -89,7 +90,7 @@ impl<H: MessageHandler> Work<H> {
     }
 
     /// Keeps the delivery and applies it again after `delay`, on its own.
-    fn come_back_later(&self, mut message: Message, delay: Duration) {
+    fn come_back_later(&self, mut message: Message<EventOf<H>>, delay: Duration) {
         let work = self.clone();
         self.in_flight.spawn(async move {
             tokio::select! {
@@ -115,7 +116,7 @@ impl<H: MessageHandler> Work<H> {
         let queue = self
             .broker
             .topology()
-            .retry_queue(self.broker.service(), delay);
+            .retry_queue(self.broker.own_queue(), delay);
         let copy = publish::Message {
             exchange: "",
             routing_key: &queue,

@@ -2,11 +2,12 @@
 //! already waiting when one arrives join its batch, which is parsed and handed on.
 
 use super::{
-    BROKER_OP_TIMEOUT, CONCURRENT_BATCHES, Incoming, MAX_BATCH, Message, MessageHandler, Work,
+    BROKER_OP_TIMEOUT, CONCURRENT_BATCHES, EventOf, Incoming, MAX_BATCH, Message, MessageHandler,
+    Work,
 };
 use crate::amqp::broker::Subscription;
 use crate::amqp::headers::{RETRY_HEADER, header_string, header_u32};
-use crate::events::Envelope;
+use crate::event::{Envelope, Published};
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::BasicCancelOptions;
@@ -26,14 +27,14 @@ pub(super) enum ConsumeError {
 
 impl<H: MessageHandler> Work<H> {
     pub(super) async fn consume(&self, prefetch: u16) -> Result<(), ConsumeError> {
-        let queue = self.broker.topology().queue(self.broker.service());
+        let queue = &self.broker.own_queue().name;
         let Subscription {
             channel,
             mut deliveries,
             tag,
         } = self
             .link
-            .consume(queue.as_str(), prefetch, self.broker.service().name())
+            .consume(queue, prefetch, self.broker.name())
             .await?;
         tracing::info!(%queue, prefetch, "consuming");
 
@@ -84,19 +85,19 @@ impl<H: MessageHandler> Work<H> {
 
     /// Parses a batch, dead-letters what is not an event, and applies the rest.
     async fn process(self, batch: Vec<Delivery>) {
-        let queue = self.broker.topology().queue(self.broker.service());
+        let queue = &self.broker.own_queue().name;
         let mut messages = Vec::with_capacity(batch.len());
         for delivery in batch {
             let retries = header_u32(delivery.properties.headers().as_ref(), RETRY_HEADER);
-            match Envelope::from_json(&delivery.data) {
+            match Envelope::<EventOf<H>>::from_json(&delivery.data) {
                 Ok(envelope) => {
                     let causation =
                         header_string(delivery.properties.headers().as_ref(), "causation_id");
                     // The consumer span, continuing the producer's trace (CONTRACT §10).
                     let span = tracing::info_span!(
                         "message",
-                        order_id = %envelope.event.order_id(),
-                        event_type = envelope.event.name(),
+                        order_id = %envelope.event.correlation_id(),
+                        event_type = envelope.event.event_type(),
                         message_id = %envelope.event_id,
                         causation_id = causation.as_deref().unwrap_or(""),
                         otel.name = format!("{queue} process"),
@@ -107,7 +108,9 @@ impl<H: MessageHandler> Work<H> {
                         messaging.rabbitmq.destination.routing_key = %delivery.routing_key,
                     );
                     crate::trace::continue_from_amqp(&span, delivery.properties.headers().as_ref());
-                    span.in_scope(|| tracing::info!(retries, "consumed {}", envelope.event.name()));
+                    span.in_scope(|| {
+                        tracing::info!(retries, "consumed {}", envelope.event.event_type())
+                    });
                     messages.push(Message {
                         delivery,
                         incoming: Incoming {

@@ -1,17 +1,13 @@
-//! Names and shape of everything on the broker, derived from the exchange name so that two
-//! stacks with different exchanges never see each other's messages.
-//!
-//! For each service `s`: a durable queue `<exchange>.<s>` bound to the events `s` consumes,
-//! its dead-letter queue `<exchange>.<s>.dlq`, and one delay queue per retry step,
-//! `<exchange>.<s>.retry.<ms>ms`, whose messages expire back into `<exchange>.<s>`.
-//! Besides, `<exchange>.audit` gets a copy of the events order-service's saga view needs
-//! and neither publishes nor consumes ([`Service::AUDITED`]).
+//! What is on the broker, and declaring it. The published language (a service's `contract`
+//! crate) says which queues there are, what each is bound to and how they are named — a
+//! [`Layout`] for one exchange; `common` declares it whole and adds what only the
+//! machinery needs: each consumer queue's delay queues for retries,
+//! `<queue>.retry.<ms>ms`, whose messages expire back into the queue.
 //!
 //! Queues are classic (one node) or quorum (Raft-replicated across a cluster, CONTRACT §11),
 //! as [`QueueType`] says. A queue cannot change type in place: RabbitMQ refuses the
 //! redeclaration, so switching an existing deployment means recreating its queues (README).
 
-use crate::service::{Descriptor, Service};
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
@@ -45,8 +41,35 @@ impl FromStr for QueueType {
 /// shutdowns also return messages, so it is generous; 20 is RabbitMQ 4's default.
 pub const DELIVERY_LIMIT: i64 = 20;
 
-/// How many event copies the audit queue holds at most.
-pub(crate) const AUDIT_MAX_LENGTH: i64 = 100_000;
+/// How many event copies a [`CopyQueue`] holds at most.
+pub(crate) const COPY_MAX_LENGTH: i64 = 100_000;
+
+/// The queue one service consumes from, as the published language lays it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerQueue {
+    /// The service that consumes it: its [`Descriptor::name`](crate::service::Descriptor).
+    pub owner: &'static str,
+    pub name: String,
+    /// Where its messages go when they cannot be handled.
+    pub dead_letters: String,
+    /// The routing keys of the events its owner consumes.
+    pub bindings: &'static [&'static str],
+}
+
+/// A queue that takes a bounded copy of some events for a read model (e.g. a saga view);
+/// nothing in the saga depends on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyQueue {
+    pub name: String,
+    pub bindings: &'static [&'static str],
+}
+
+/// Every queue the published language puts on one exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub consumers: Vec<ConsumerQueue>,
+    pub copies: Vec<CopyQueue>,
+}
 
 /// The broker layout of one stack.
 #[derive(Debug, Clone)]
@@ -55,33 +78,32 @@ pub struct Topology {
     /// Delay before each redelivery of a failing message; its length bounds the retries.
     pub retry_delays: Vec<Duration>,
     pub queue_type: QueueType,
+    pub layout: Layout,
 }
 
 impl Topology {
-    pub fn queue(&self, service: Service) -> String {
-        format!("{}.{}", self.exchange, service.short_name())
+    /// The queue `owner` consumes from, if the layout gives it one.
+    pub fn consumer(&self, owner: &str) -> Option<&ConsumerQueue> {
+        self.layout
+            .consumers
+            .iter()
+            .find(|queue| queue.owner == owner)
     }
 
-    pub fn dead_letter_queue(&self, service: Service) -> String {
-        format!("{}.dlq", self.queue(service))
+    /// The delay queue of `queue` for `delay`.
+    pub fn retry_queue(&self, queue: &ConsumerQueue, delay: Duration) -> String {
+        format!("{}.retry.{}ms", queue.name, delay.as_millis())
     }
 
-    /// The events order-service's saga view (`GET /api/orders/{id}/saga`) does not see
-    /// otherwise.
-    pub fn audit_queue(&self) -> String {
-        format!("{}.audit", self.exchange)
-    }
-
-    pub fn retry_queue(&self, service: Service, delay: Duration) -> String {
-        format!("{}.retry.{}ms", self.queue(service), delay.as_millis())
-    }
-
-    /// Declares the exchange and every service's queue, bindings and dead-letter queue, so
-    /// no event is dropped because its consumer has not started yet, plus `own` service's
-    /// retry queues. `own` queue's bindings come from its handlers, the others' from the
-    /// contract's map (the two agree: [`Descriptor::new`]). Declaring is idempotent;
-    /// replicas and restarts repeat it harmlessly.
-    pub(crate) async fn declare(&self, channel: &Channel, own: &Descriptor) -> lapin::Result<()> {
+    /// Declares the exchange and every queue of the layout with its bindings and
+    /// dead-letter queue, so no event is dropped because its consumer has not started yet,
+    /// plus `own` queue's retry queues. Declaring is idempotent; replicas and restarts
+    /// repeat it harmlessly.
+    pub(crate) async fn declare(
+        &self,
+        channel: &Channel,
+        own: &ConsumerQueue,
+    ) -> lapin::Result<()> {
         let durable = QueueDeclareOptions {
             durable: true,
             ..Default::default()
@@ -97,73 +119,65 @@ impl Topology {
                 FieldTable::default(),
             )
             .await?;
-        for service in Service::ALL {
-            let queue = self.queue(service);
+        for queue in &self.layout.consumers {
             channel
                 .queue_declare(
-                    queue.as_str().into(),
+                    queue.name.as_str().into(),
                     durable,
-                    self.queue_arguments(service),
+                    self.queue_arguments(queue),
                 )
                 .await?;
-            let subscriptions = if service == own.service {
-                own.subscriptions
-            } else {
-                service.subscriptions()
-            };
-            for key in subscriptions {
-                channel
-                    .queue_bind(
-                        queue.as_str().into(),
-                        self.exchange.as_str().into(),
-                        (*key).into(),
-                        QueueBindOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await?;
-            }
+            self.bind(channel, &queue.name, queue.bindings).await?;
             channel
                 .queue_declare(
-                    self.dead_letter_queue(service).as_str().into(),
+                    queue.dead_letters.as_str().into(),
                     durable,
                     self.dead_letter_queue_arguments(),
                 )
                 .await?;
         }
-        channel
-            .queue_declare(
-                self.audit_queue().as_str().into(),
-                durable,
-                self.audit_queue_arguments(),
-            )
-            .await?;
-        for key in Service::AUDITED {
+        for copy in &self.layout.copies {
             channel
-                .queue_bind(
-                    self.audit_queue().as_str().into(),
+                .queue_declare(
+                    copy.name.as_str().into(),
+                    durable,
+                    self.copy_queue_arguments(),
+                )
+                .await?;
+            self.bind(channel, &copy.name, copy.bindings).await?;
+            // A copy bound to every event (`#`), as the saga audit once was, would make
+            // every publish routable, so `mandatory` would never catch a missing consumer
+            // binding.
+            channel
+                .queue_unbind(
+                    copy.name.as_str().into(),
                     self.exchange.as_str().into(),
-                    (*key).into(),
-                    QueueBindOptions::default(),
+                    "#".into(),
                     FieldTable::default(),
                 )
                 .await?;
         }
-        // Earlier versions bound it to every event (`#`), which also made every publish
-        // routable, so `mandatory` never caught a missing consumer binding.
-        channel
-            .queue_unbind(
-                self.audit_queue().as_str().into(),
-                self.exchange.as_str().into(),
-                "#".into(),
-                FieldTable::default(),
-            )
-            .await?;
         for delay in &self.retry_delays {
             channel
                 .queue_declare(
-                    self.retry_queue(own.service, *delay).as_str().into(),
+                    self.retry_queue(own, *delay).as_str().into(),
                     durable,
-                    self.retry_queue_arguments(own.service, *delay),
+                    self.retry_queue_arguments(own, *delay),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn bind(&self, channel: &Channel, queue: &str, keys: &[&str]) -> lapin::Result<()> {
+        for key in keys {
+            channel
+                .queue_bind(
+                    queue.into(),
+                    self.exchange.as_str().into(),
+                    (*key).into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
                 )
                 .await?;
         }
@@ -172,7 +186,7 @@ impl Topology {
 
     /// A service's queue. Quorum: a message delivered [`DELIVERY_LIMIT`] times without an
     /// ack goes to the service's dead-letter queue, at least once.
-    pub(crate) fn queue_arguments(&self, service: Service) -> FieldTable {
+    pub(crate) fn queue_arguments(&self, queue: &ConsumerQueue) -> FieldTable {
         let mut arguments = FieldTable::default();
         if self.queue_type == QueueType::Quorum {
             quorum(&mut arguments);
@@ -180,7 +194,7 @@ impl Topology {
                 "x-delivery-limit".into(),
                 AMQPValue::LongLongInt(DELIVERY_LIMIT),
             );
-            dead_letter_to(&mut arguments, &self.dead_letter_queue(service));
+            dead_letter_to(&mut arguments, &queue.dead_letters);
             at_least_once(&mut arguments);
         }
         arguments
@@ -196,16 +210,16 @@ impl Topology {
         arguments
     }
 
-    /// The audit copy of every event is bounded: when order-service is away long enough for
-    /// it to fill, the oldest copies go first (the saga itself never depends on it).
-    pub(crate) fn audit_queue_arguments(&self) -> FieldTable {
+    /// A copy queue is bounded: when its reader is away long enough for it to fill, the
+    /// oldest copies go first (the saga itself never depends on it).
+    pub(crate) fn copy_queue_arguments(&self) -> FieldTable {
         let mut arguments = FieldTable::default();
         if self.queue_type == QueueType::Quorum {
             quorum(&mut arguments);
         }
         arguments.insert(
             "x-max-length".into(),
-            AMQPValue::LongLongInt(AUDIT_MAX_LENGTH),
+            AMQPValue::LongLongInt(COPY_MAX_LENGTH),
         );
         arguments.insert(
             "x-overflow".into(),
@@ -215,7 +229,11 @@ impl Topology {
     }
 
     /// A delay queue: its messages expire after `delay` back into the service's queue.
-    pub(crate) fn retry_queue_arguments(&self, service: Service, delay: Duration) -> FieldTable {
+    pub(crate) fn retry_queue_arguments(
+        &self,
+        queue: &ConsumerQueue,
+        delay: Duration,
+    ) -> FieldTable {
         let mut arguments = FieldTable::default();
         if self.queue_type == QueueType::Quorum {
             quorum(&mut arguments);
@@ -224,7 +242,7 @@ impl Topology {
             "x-message-ttl".into(),
             AMQPValue::LongLongInt(delay.as_millis() as i64),
         );
-        dead_letter_to(&mut arguments, &self.queue(service));
+        dead_letter_to(&mut arguments, &queue.name);
         if self.queue_type == QueueType::Quorum {
             at_least_once(&mut arguments);
         }

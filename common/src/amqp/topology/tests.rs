@@ -1,22 +1,34 @@
-//! Queue names and the arguments RabbitMQ compares on every redeclaration.
+//! Retry queue names and the arguments RabbitMQ compares on every redeclaration.
 
 use super::*;
 
+/// A layout of one consumer, as a published language would hand it in.
+fn layout() -> Layout {
+    Layout {
+        consumers: vec![ConsumerQueue {
+            owner: "a-service",
+            name: "orders.a".into(),
+            dead_letters: "orders.a.dlq".into(),
+            bindings: &["thing.happened"],
+        }],
+        copies: vec![],
+    }
+}
+
 #[test]
-fn names_derive_from_the_exchange() {
+fn a_queue_is_found_by_its_owner_and_its_retry_queues_derive_from_its_name() {
     let topology = Topology {
         exchange: "orders".into(),
         retry_delays: vec![Duration::from_secs(1)],
         queue_type: QueueType::Classic,
+        layout: layout(),
     };
-    assert_eq!(topology.queue(Service::Inventory), "orders.inventory");
+    let queue = topology.consumer("a-service").unwrap();
+    assert_eq!(queue.name, "orders.a");
+    assert!(topology.consumer("b-service").is_none());
     assert_eq!(
-        topology.dead_letter_queue(Service::Payment),
-        "orders.payment.dlq"
-    );
-    assert_eq!(
-        topology.retry_queue(Service::Order, Duration::from_secs(1)),
-        "orders.order.retry.1000ms"
+        topology.retry_queue(queue, Duration::from_secs(1)),
+        "orders.a.retry.1000ms"
     );
 }
 
@@ -28,9 +40,11 @@ fn classic_queues_keep_their_arguments_and_quorum_ones_replicate() {
         exchange: "orders".into(),
         retry_delays: vec![Duration::from_secs(1)],
         queue_type: QueueType::Classic,
+        layout: layout(),
     };
+    let own = layout().consumers.remove(0);
     let second = Duration::from_secs(1);
-    assert!(topology.queue_arguments(Service::Order).inner().is_empty());
+    assert!(topology.queue_arguments(&own).inner().is_empty());
     assert!(topology.dead_letter_queue_arguments().inner().is_empty());
     let keys = |table: FieldTable| {
         table
@@ -40,7 +54,7 @@ fn classic_queues_keep_their_arguments_and_quorum_ones_replicate() {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        keys(topology.retry_queue_arguments(Service::Order, second)),
+        keys(topology.retry_queue_arguments(&own, second)),
         [
             "x-dead-letter-exchange",
             "x-dead-letter-routing-key",
@@ -49,14 +63,14 @@ fn classic_queues_keep_their_arguments_and_quorum_ones_replicate() {
     );
 
     topology.queue_type = QueueType::Quorum;
-    let queue = topology.queue_arguments(Service::Order);
+    let queue = topology.queue_arguments(&own);
     assert_eq!(
         queue.inner().get("x-queue-type"),
         Some(&AMQPValue::LongString("quorum".into()))
     );
     assert_eq!(
         queue.inner().get("x-dead-letter-routing-key"),
-        Some(&AMQPValue::LongString("orders.order.dlq".into()))
+        Some(&AMQPValue::LongString("orders.a.dlq".into()))
     );
     assert_eq!(
         queue.inner().get("x-delivery-limit"),
@@ -67,14 +81,14 @@ fn classic_queues_keep_their_arguments_and_quorum_ones_replicate() {
         ["x-queue-type"],
         "a delivery limit on a dead-letter queue would drop what operators peek at"
     );
-    let retry = topology.retry_queue_arguments(Service::Order, second);
+    let retry = topology.retry_queue_arguments(&own, second);
     assert_eq!(
         retry.inner().get("x-dead-letter-strategy"),
         Some(&AMQPValue::LongString("at-least-once".into()))
     );
     assert_eq!(
         retry.inner().get("x-dead-letter-routing-key"),
-        Some(&AMQPValue::LongString("orders.order".into()))
+        Some(&AMQPValue::LongString("orders.a".into()))
     );
 }
 

@@ -1,6 +1,8 @@
 //! Money as whole cents, so sums and comparisons are exact; JSON carries it as a number.
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// A positive amount with at most two decimals, stored as cents.
@@ -75,6 +77,27 @@ impl TryFrom<f64> for Money {
 impl From<Money> for f64 {
     fn from(money: Money) -> f64 {
         money.as_f64()
+    }
+}
+
+/// A JSON number: positive, at most [`Money::MAX_UNITS`], with at most two decimals (which
+/// the schema says in words: `multipleOf: 0.01` fails on binary fractions such as 0.29).
+impl JsonSchema for Money {
+    fn schema_name() -> Cow<'static, str> {
+        "Money".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": Money::MAX_UNITS,
+            "description": "An amount with at most two decimals",
+        })
     }
 }
 

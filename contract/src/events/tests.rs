@@ -3,6 +3,7 @@
 use super::*;
 use crate::money::Money;
 use crate::quantity::Quantity;
+use chrono::DateTime;
 use serde_json::{Value, json};
 
 const ORDER: &str = "3f0c2b4e-8a43-4c52-9d0e-6d1f2a3b4c5d";

@@ -2,11 +2,12 @@
 
 use crate::money::Money;
 use crate::quantity::Quantity;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// One line of an order: a product and how many of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
 pub struct LineItem {
     #[schema(example = "product-A")]
     pub product_id: String,
@@ -15,7 +16,7 @@ pub struct LineItem {
 }
 
 /// A product inventory could not supply, with what was asked and what was there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UnavailableItem {
     pub product_id: String,
     pub requested: u32,
@@ -23,7 +24,9 @@ pub struct UnavailableItem {
 }
 
 /// Why an order ended `CANCELLED`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, utoipa::ToSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CancellationReason {
     InventoryUnavailable,
@@ -51,7 +54,8 @@ impl CancellationReason {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A customer placed an order; order-service saved it `PENDING`. Starts the saga.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderCreated {
     pub order_id: Uuid,
     pub customer_id: String,
@@ -59,7 +63,8 @@ pub struct OrderCreated {
     pub total_amount: Money,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Every item of the order is reserved, in one transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InventoryReserved {
     pub order_id: Uuid,
     pub customer_id: String,
@@ -67,14 +72,16 @@ pub struct InventoryReserved {
     pub total_amount: Money,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Some item is short or unknown; nothing was reserved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InventoryUnavailable {
     pub order_id: Uuid,
     pub reason: String,
     pub items: Vec<UnavailableItem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The order's amount was charged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PaymentProcessed {
     pub order_id: Uuid,
     pub payment_id: Uuid,
@@ -82,7 +89,8 @@ pub struct PaymentProcessed {
     pub attempts: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Every payment attempt was declined.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PaymentFailed {
     pub order_id: Uuid,
     pub amount: Money,
@@ -90,14 +98,16 @@ pub struct PaymentFailed {
     pub attempts: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The order ended `COMPLETED`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderConfirmed {
     pub order_id: Uuid,
     pub customer_id: String,
     pub total_amount: Money,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The order ended `CANCELLED`; what it reserved is to be released, what it was charged refunded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderCancelled {
     pub order_id: Uuid,
     pub customer_id: String,
@@ -105,7 +115,8 @@ pub struct OrderCancelled {
     pub items: Vec<LineItem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A payment of an order that ended `CANCELLED` was refunded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PaymentRefunded {
     pub order_id: Uuid,
     pub payment_id: Uuid,

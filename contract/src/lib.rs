@@ -1,0 +1,33 @@
+//! The published language of the order saga (DDD's term): what the four services agree on,
+//! and nothing else — the events with their routing keys and publishers, the services'
+//! names, who consumes what, and the queue names. The machinery that moves the events is
+//! `common`'s, which knows none of this: this crate implements its traits
+//! ([`common::event::Published`], [`common::event::Kind`]) and hands it the broker
+//! [`queues::layout`].
+//!
+//! # Layout
+//! - [`events`]: one struct per event, the [`Event`] enum, their routing keys, who
+//!   publishes each, the [`Envelope`] around them, and [`events::KINDS`] listing them.
+//! - [`examples`]: one example body of each event.
+//! - [`money`], [`quantity`]: value types of event bodies that parse, so invalid amounts
+//!   never travel.
+//! - [`service`]: the four services by name.
+//! - [`consumes`]: who consumes what — one tuple of kinds per service, the only place a
+//!   subscription is written.
+//! - [`queues`]: queue names from the exchange, and the layout every service declares.
+//! - [`schema`]: the JSON Schema of each event, as checked in under `schemas/`.
+//! - [`asyncapi`]: the AsyncAPI 3.0 document of every message, checked in as
+//!   `asyncapi.json`.
+
+pub mod asyncapi;
+pub mod consumes;
+pub mod events;
+pub mod examples;
+pub mod money;
+pub mod quantity;
+pub mod queues;
+pub mod schema;
+pub mod service;
+
+pub use events::{Envelope, Event};
+pub use service::Service;
