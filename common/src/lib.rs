@@ -12,6 +12,7 @@
 //! - [`event`]: what the machinery needs of events — [`event::Published`] for an event
 //!   enum, [`event::Kind`] naming each kind as a type, [`event::Kinds`] for a tuple of
 //!   them — and the flat JSON [`event::Envelope`] around each.
+//! - [`auth`]: customer authentication — bearer JWTs, their keys, the caller extractors.
 //! - [`config`]: reads environment variables once, into typed structs, naming the bad one.
 //! - [`telemetry`]: `tracing` set-up (`pretty` or `json`, `RUST_LOG`).
 //! - [`text_enum`]: statuses kept as `TEXT`, read back strictly.
@@ -36,6 +37,7 @@
 //!   responses, with its schema.
 
 pub mod amqp;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod event;

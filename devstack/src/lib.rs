@@ -1,5 +1,7 @@
 //! Finding, building and signalling the service binaries, for the dev launcher and the
-//! end-to-end tests.
+//! end-to-end tests; [`auth`]: the launcher's own key pair and tokens for `--auth`.
+
+pub mod auth;
 
 use std::io;
 use std::path::PathBuf;

@@ -2,6 +2,9 @@
 //! and RabbitMQ, prints their logs with a coloured prefix, and on Ctrl-C or SIGTERM stops
 //! them gracefully. Settings pass through from the environment (README, "Configuration");
 //! with `LOG_FORMAT=json` the lines are printed as they are, ready for `jq`.
+//!
+//! `--auth` (or `DEVSTACK_AUTH=1`) turns customer authentication on with a key pair made
+//! for the run, and prints a customer token and an `orders:admin` token (README, "Security").
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -11,8 +14,40 @@ use tokio::signal::unix::{SignalKind, signal};
 
 const COLOURS: [&str; 4] = ["\x1b[36m", "\x1b[33m", "\x1b[35m", "\x1b[32m"];
 
+/// The customer the printed customer token speaks for (the README's walkthrough customer).
+const DEV_CUSTOMER: &str = "customer-123";
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    let auth = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
+        [] => std::env::var("DEVSTACK_AUTH").is_ok_and(|v| v == "1" || v == "true"),
+        [flag] if flag == "--auth" => true,
+        _ => {
+            eprintln!("usage: devstack [--auth]");
+            return ExitCode::from(2);
+        }
+    };
+    let mut env: Vec<(&str, String)> = Vec::new();
+    let mut tokens = None;
+    if auth {
+        let made = devstack::auth::DevIssuer::generate().and_then(|issuer| {
+            let customer = issuer.token(DEV_CUSTOMER, None)?;
+            let admin = issuer.token("devstack-admin", Some("orders:admin"))?;
+            Ok((issuer.public_pem, customer, admin))
+        });
+        match made {
+            Ok((public_pem, customer, admin)) => {
+                env.push(("AUTH_PUBLIC_KEY", public_pem));
+                env.push(("AUTH_ISSUER", devstack::auth::ISSUER.to_owned()));
+                env.push(("AUTH_AUDIENCE", devstack::auth::AUDIENCE.to_owned()));
+                tokens = Some((customer, admin));
+            }
+            Err(error) => {
+                eprintln!("devstack: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     eprintln!("devstack: building the four services (the first build takes a few minutes)");
     let build = tokio::task::spawn_blocking(|| devstack::build_services(true)).await;
     if let Ok(Err(error)) | Err(error) = build.map_err(std::io::Error::other) {
@@ -31,7 +66,7 @@ async fn main() -> ExitCode {
     };
     let mut children = Vec::new();
     for (name, colour) in devstack::SERVICES.iter().zip(COLOURS) {
-        match start(name, colour, &admin_token) {
+        match start(name, colour, &admin_token, &env) {
             Ok(child) => children.push(child),
             Err(error) => {
                 eprintln!("devstack: cannot start {name}: {error}");
@@ -46,6 +81,16 @@ async fn main() -> ExitCode {
     eprintln!(
         "devstack: admin routes (PUT /api/inventory/…, /admin/…) need: Authorization: Bearer {admin_token}"
     );
+    if let Some((customer, admin)) = &tokens {
+        eprintln!(
+            "devstack: authentication is on (issuer {}, audience {}, a key pair made for this run); tokens valid for {} h:",
+            devstack::auth::ISSUER,
+            devstack::auth::AUDIENCE,
+            devstack::auth::TOKEN_LIFETIME.as_secs() / 3600
+        );
+        eprintln!("devstack:   customer {DEV_CUSTOMER}: CUSTOMER_TOKEN={customer}");
+        eprintln!("devstack:   orders:admin:       ADMIN_JWT={admin}");
+    }
 
     let (Ok(mut interrupt), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
@@ -86,9 +131,15 @@ fn random_token() -> std::io::Result<String> {
 }
 
 /// Starts one service with its output prefixed by its name.
-fn start(name: &str, colour: &str, admin_token: &str) -> std::io::Result<Child> {
+fn start(
+    name: &str,
+    colour: &str,
+    admin_token: &str,
+    env: &[(&str, String)],
+) -> std::io::Result<Child> {
     let mut child = Command::new(devstack::binary(name)?)
         .env("ADMIN_TOKEN", admin_token)
+        .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;

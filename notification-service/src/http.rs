@@ -1,6 +1,7 @@
 //! notification-service's HTTP API: `GET /api/notifications?order_id=&limit=`.
 
 use axum::extract::State;
+use common::auth::AdminCaller;
 use common::http::{ApiError, ErrorBody, Query, ValidationErrorBody};
 use common::store::Store;
 use common::timestamp::Timestamp;
@@ -46,13 +47,18 @@ struct Params {
 }
 
 /// The notifications of one order, or the latest `limit` of all; oldest first, by when
-/// their events happened (a cause before its effect, whichever was written first).
+/// their events happened (a cause before its effect, whichever was written first). With
+/// authentication on, it needs a token with scope `orders:admin`.
 #[utoipa::path(get, path = "/api/notifications", tag = "notifications", params(Params),
     responses(
         (status = 200, description = "Oldest first", body = Vec<Notification>),
+        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+        (status = 403, description = "The token lacks scope orders:admin", body = ErrorBody),
         (status = 422, description = "A bad parameter", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    security((), ("bearer" = ["orders:admin"])))]
 async fn list_notifications(
+    _admin: AdminCaller,
     State(state): State<AppState>,
     Query(params): Query<Params>,
 ) -> Result<axum::Json<Vec<Notification>>, ApiError> {

@@ -188,11 +188,18 @@ pub async fn list(
     .await
 }
 
-/// How many orders have each status.
-pub async fn count_by_status(db: impl PgExecutor<'_>) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT status, count(*) FROM orders GROUP BY status")
-        .fetch_all(db)
-        .await
+/// How many orders have each status (of one customer's, or of all).
+pub async fn count_by_status(
+    db: impl PgExecutor<'_>,
+    customer_id: Option<&str>,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT status, count(*) FROM orders WHERE $1::text IS NULL OR customer_id = $1 \
+         GROUP BY status",
+    )
+    .bind(customer_id)
+    .fetch_all(db)
+    .await
 }
 
 /// Ends a `PENDING` order and appends `timeline` to its timeline. Returns the updated
@@ -256,13 +263,31 @@ pub async fn timeline(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<Vec<TimelineEntry>>, sqlx::Error> {
-    let timeline: Option<Json<Vec<TimelineEntry>>> =
-        sqlx::query_scalar("SELECT timeline FROM orders WHERE id = $1")
+    Ok(owned_timeline(db, id).await?.map(|owned| owned.timeline))
+}
+
+/// An order's timeline with the customer it belongs to, so the API can show it only to
+/// that customer in the same query.
+pub struct OwnedTimeline {
+    pub customer_id: String,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// [`timeline`] and the order's customer; `None` for an unknown order.
+pub async fn owned_timeline(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<OwnedTimeline>, sqlx::Error> {
+    let row: Option<(String, Json<Vec<TimelineEntry>>)> =
+        sqlx::query_as("SELECT customer_id, timeline FROM orders WHERE id = $1")
             .bind(id)
             .fetch_optional(db)
             .await?;
-    Ok(timeline.map(|Json(mut entries)| {
-        entries.sort_by_key(|entry| entry.occurred_at);
-        entries
+    Ok(row.map(|(customer_id, Json(mut timeline))| {
+        timeline.sort_by_key(|entry| entry.occurred_at);
+        OwnedTimeline {
+            customer_id,
+            timeline,
+        }
     }))
 }

@@ -6,6 +6,7 @@
 //! - [`stack`]: [`stack::TestStack`] — build and start one, its service processes (stop,
 //!   kill, pause, restart), and its cleanup.
 //! - [`api`]: typed calls to the services' HTTP APIs.
+//! - [`auth`]: signing keys, tokens and a JWKS endpoint of the test's own (CONTRACT §12).
 //! - [`browser`]: headless Chromium over WebDriver, for the dashboard.
 //! - [`broker`]: the test's own view of RabbitMQ — tap every event and read queues; publish
 //!   duplicates, contract-shaped events and poison; `rabbitmqctl` counts; cleanup.
@@ -26,6 +27,7 @@
 //! - [`k8s`]: the Kubernetes manifests rendered with `kubectl kustomize`, read back.
 
 pub mod api;
+pub mod auth;
 pub mod broker;
 pub mod browser;
 pub mod contract;

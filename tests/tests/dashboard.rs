@@ -119,6 +119,22 @@ async fn an_order_placed_in_the_dashboard_is_seen_to_complete() {
             .await
             >= 3.0
     );
+    // The page polled with If-None-Match (CONTRACT §14): its unchanged polls were 304s.
+    let metrics = stack
+        .http
+        .get(stack.url(Service::Order, "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let not_modified: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("http_requests_total{") && l.contains("status=\"304\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(not_modified >= 1.0, "no poll was answered 304:\n{metrics}");
     stack.assert_invariants().await;
     stack.cleanup().await;
 }

@@ -62,6 +62,8 @@ pub struct CommonConfig {
     pub otel_service_name: String,
     /// `ADMIN_TOKEN`: admin routes need it as a bearer token; unset, they are off (403).
     pub admin_token: Option<crate::http::AdminToken>,
+    /// Customer authentication (`AUTH_*`, CONTRACT §12); `None`: the API is open.
+    pub auth: Option<crate::auth::AuthConfig>,
 }
 
 /// `ADMIN_TOKEN`: unset or empty turns admin routes off; a set one must be long enough
@@ -97,6 +99,7 @@ impl std::fmt::Debug for CommonConfig {
             .field("otel_endpoint", &self.otel_endpoint)
             .field("otel_service_name", &self.otel_service_name)
             .field("admin_token", &self.admin_token)
+            .field("auth", &self.auth)
             .finish()
     }
 }
@@ -183,6 +186,7 @@ impl CommonConfig {
                 .filter(|url| !url.trim().is_empty()),
             otel_service_name: vars.get_or("OTEL_SERVICE_NAME", service.name.to_owned())?,
             admin_token: admin_token(vars)?,
+            auth: crate::auth::AuthConfig::from_vars(vars)?,
         })
     }
 }

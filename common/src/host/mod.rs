@@ -14,6 +14,7 @@ pub use process::{ServiceConfig, main};
 use crate::amqp::broker::{Broker, Misconfigured, NotInLayout};
 use crate::amqp::consumer::{self, MessageHandler};
 use crate::amqp::topology::{ConsumerQueue, Topology};
+use crate::auth::{Authentication, Authenticator};
 use crate::config::CommonConfig;
 use crate::db::{self, DbSetupError};
 use crate::event::Kinds;
@@ -89,6 +90,8 @@ pub struct Host {
     listener: TcpListener,
     shutdown: CancellationToken,
     ready_report: Option<ops::ReadyReport>,
+    /// Checks bearer JWTs when authentication is on (CONTRACT §12).
+    auth: Option<Authenticator>,
 }
 
 /// A background task of the service's own, started with the host and stopped with it.
@@ -123,7 +126,20 @@ impl Host {
             layout: (config.service.layout)(&config.exchange),
         };
         let broker = Broker::with_nodes(config.amqp_nodes.clone(), config.service, topology)?;
+        let auth = config.auth.as_ref().map(Authenticator::new);
+        match &config.auth {
+            None => tracing::warn!(
+                "authentication is off: the API is open to anyone who can reach it \
+                 (set AUTH_JWKS_URL or AUTH_PUBLIC_KEY, and AUTH_ISSUER, to require a JWT)"
+            ),
+            Some(auth) => tracing::info!(
+                issuer = %auth.issuer,
+                audience = %auth.audience,
+                "authentication is on: the API needs a bearer JWT"
+            ),
+        }
         Ok(Self {
+            auth,
             store: Store::new(pool).publishing_through(broker.clone()),
             broker,
             listener,
@@ -144,6 +160,12 @@ impl Host {
         self.shutdown.clone()
     }
 
+    /// Whether authentication is on (the checker of tokens), for a service that forwards
+    /// a caller's token to another.
+    pub fn authentication(&self) -> Authentication {
+        Authentication(self.auth.clone())
+    }
+
     /// Serves until the shutdown token is cancelled, then stops in order.
     /// `api` is the service's own documented routes; the host adds the operational ones,
     /// `/openapi.json` generated from both, and the browsable `/docs`. Fails only when
@@ -161,6 +183,7 @@ impl Host {
             listener,
             shutdown,
             ready_report,
+            auth,
         } = self;
         check_subscriptions::<H>(broker.own_queue())?;
         let http_addr = listener.local_addr().ok();
@@ -191,6 +214,7 @@ impl Host {
                 store: store.clone(),
                 broker: broker.clone(),
                 ready_report,
+                auth: auth.clone(),
             }))
             .split_for_parts();
         let app = routes
@@ -200,6 +224,7 @@ impl Host {
             .layer(axum::middleware::from_fn(ops::track_requests))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(Extension(AdminAccess(config.admin_token.clone())))
+            .layer(Extension(Authentication(auth.clone())))
             .layer(axum::middleware::from_fn_with_state(
                 REQUEST_TIMEOUT,
                 timeout::limit,
@@ -222,6 +247,9 @@ impl Host {
             store.pool().clone(),
             shutdown.clone(),
         )));
+        if let Some(auth) = &auth {
+            worker_tasks.push(tokio::spawn(auth.keys().clone().run(shutdown.clone())));
+        }
 
         let mut failure = None;
         tokio::select! {
@@ -320,19 +348,32 @@ fn describe(mut openapi: OpenApi, service: &Descriptor) -> OpenApi {
     openapi.info.title = service.name.to_owned();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
     openapi.info.description = Some(service.description.to_owned());
-    // The admin routes' `security(("admin_token" = []))` refers to this.
-    openapi
-        .components
-        .get_or_insert_with(Default::default)
-        .add_security_scheme(
-            "admin_token",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("The service's ADMIN_TOKEN"))
-                    .build(),
-            ),
-        );
+    // The admin routes' `security(("admin_token" = []))` refers to this, the API's
+    // `security(("bearer" = []))` to the next.
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some(
+                    "A JWT from the OpenID provider (AUTH_ISSUER), for audience AUTH_AUDIENCE; \
+                     needed only when authentication is on (AUTH_JWKS_URL or AUTH_PUBLIC_KEY). \
+                     Its `sub` is the customer; scope `orders:admin` acts for every customer.",
+                ))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "admin_token",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some("The service's ADMIN_TOKEN"))
+                .build(),
+        ),
+    );
     // utoipa fills these from its own crate metadata otherwise.
     openapi.info.license = None;
     openapi.info.contact = None;

@@ -20,9 +20,12 @@ pub enum ApiError {
     /// No or a wrong admin token.
     #[error("{0}")]
     Unauthorized(String),
-    /// Admin routes are off (no `ADMIN_TOKEN`).
+    /// Admin routes are off (no `ADMIN_TOKEN`), or a customer acting for another.
     #[error("{0}")]
     Forbidden(String),
+    /// No, or no valid, bearer JWT where authentication is on (CONTRACT §12).
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     #[error("{0}")]
     MethodNotAllowed(String),
     #[error("request body is larger than {} bytes", super::MAX_BODY_BYTES)]
@@ -133,6 +136,7 @@ impl IntoResponse for ApiError {
                 tracing::error!(%error, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, json!("internal error"))
             }
+            Self::Auth(error) => return auth_response(error),
         };
         let mut response = (status, axum::Json(json!({ "detail": detail }))).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -148,4 +152,41 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// A request authentication turned away (RFC 6750 §3): 401 with `WWW-Authenticate:
+/// Bearer`, plus `error="invalid_token"` when a token was sent; 403 with
+/// `error="insufficient_scope"` for a valid token without the scope; 503 while no keys are
+/// loaded.
+fn auth_response(error: &crate::auth::AuthError) -> Response {
+    use crate::auth::AuthError;
+    let (status, challenge) = match error {
+        AuthError::Missing(_) => (StatusCode::UNAUTHORIZED, "Bearer".to_owned()),
+        AuthError::Invalid(_) => (
+            StatusCode::UNAUTHORIZED,
+            "Bearer error=\"invalid_token\"".to_owned(),
+        ),
+        AuthError::Scope(scope) => (
+            StatusCode::FORBIDDEN,
+            format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
+        ),
+        AuthError::KeysUnavailable => {
+            let mut response = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "detail": error.to_string() })),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+    };
+    let mut response = (status, axum::Json(json!({ "detail": error.to_string() }))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }

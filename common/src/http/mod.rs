@@ -1,13 +1,16 @@
 //! HTTP pieces every service uses: the error type and its JSON shape, extractors that
-//! answer bad input with a 4xx in that shape, and the operational endpoints.
+//! answer bad input with a 4xx in that shape, conditional GETs, and the operational
+//! endpoints.
 
 pub mod admin;
+pub mod conditional;
 pub mod error;
 pub mod extract;
 pub mod ops;
 pub mod timeout;
 
 pub use admin::{Admin, AdminAccess, AdminToken};
+pub use conditional::{IfNoneMatch, tagged_json, weakly_tagged_json};
 pub use error::{ApiError, ErrorBody, FieldError, LocPart, ValidationErrorBody};
 pub use extract::{Json, Path, Query};
 

@@ -28,6 +28,8 @@ pub struct OpsState {
     pub broker: Broker,
     /// The service's own fields for a ready `/ready` body, if it has any.
     pub ready_report: Option<ReadyReport>,
+    /// With authentication on, `/ready` waits for the first set of signing keys.
+    pub auth: Option<crate::auth::Authenticator>,
 }
 
 /// Fields a service adds to the body of a ready `/ready` — state of its own that is worth
@@ -81,8 +83,8 @@ async fn health() -> Json<Status> {
     })
 }
 
-/// 200 when the database answers, RabbitMQ is connected and the outbox gets events
-/// out, else 503 with the reason.
+/// 200 when the database answers, RabbitMQ is connected, the outbox gets events out and
+/// (with authentication on) the signing keys are loaded, else 503 with the reason.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses(
     (status = 200, description = "Database and broker work", body = Status),
     (status = 503, description = "Something does not work", body = NotReady)))]
@@ -104,7 +106,13 @@ async fn ready(State(state): State<OpsState>) -> Response {
     };
     // A relay stuck on a link that looks open: the service takes orders it cannot pass on.
     let relay = state.store.relay_health().problem().map_or(Ok(()), Err);
-    let reasons: Vec<String> = [database, broker, relay]
+    // No token could be checked: every authenticated route would answer 503.
+    let keys = state
+        .auth
+        .as_ref()
+        .and_then(|auth| auth.keys().not_loaded_reason())
+        .map_or(Ok(()), Err);
+    let reasons: Vec<String> = [database, broker, relay, keys]
         .into_iter()
         .filter_map(Result::err)
         .collect();

@@ -2,7 +2,11 @@
 
 use crate::stock::{self, Product};
 use axum::extract::State;
-use common::http::{Admin, ApiError, ErrorBody, FieldError, Json, ValidationErrorBody};
+use axum::response::Response;
+use common::auth::Caller;
+use common::http::{
+    Admin, ApiError, ErrorBody, FieldError, IfNoneMatch, Json, ValidationErrorBody, tagged_json,
+};
 use common::ids::ProductId;
 use common::store::Store;
 use serde::Deserialize;
@@ -25,32 +29,52 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .with_state(state)
 }
 
-/// Every product with its stock.
-#[utoipa::path(get, path = "/api/inventory", tag = "inventory", responses(
-    (status = 200, description = "Every product, by id", body = Vec<Product>),
-    (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+/// Every product with its stock. With authentication on, any valid token may read it.
+#[utoipa::path(get, path = "/api/inventory", tag = "inventory",
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
+    responses(
+    (status = 200, description = "Every product, by id", body = Vec<Product>, headers(
+        ("ETag" = String, description = "Strong tag of this answer; changes when any stock does"),
+        ("Cache-Control" = String, description = "private, no-cache"))),
+    (status = 304, description = "Not modified: If-None-Match names the current ETag"),
+    (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+    (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    security((), ("bearer" = [])))]
 async fn list_products(
+    _caller: Caller,
+    condition: IfNoneMatch,
     State(state): State<AppState>,
-) -> Result<axum::Json<Vec<Product>>, ApiError> {
-    Ok(axum::Json(stock::list(state.store.pool()).await?))
+) -> Result<Response, ApiError> {
+    Ok(tagged_json(
+        &condition,
+        &stock::list(state.store.pool()).await?,
+    ))
 }
 
-/// One product's stock.
+/// One product's stock. With authentication on, any valid token may read it.
 #[utoipa::path(get, path = "/api/inventory/{product_id}", tag = "inventory",
-    params(("product_id" = inline(ProductId), Path)),
+    params(("product_id" = inline(ProductId), Path),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
     responses(
-        (status = 200, description = "The product", body = Product),
+        (status = 200, description = "The product", body = Product, headers(
+            ("ETag" = String, description = "Strong tag of this answer; changes when the stock does"),
+            ("Cache-Control" = String, description = "private, no-cache"))),
+        (status = 304, description = "Not modified: If-None-Match names the current ETag"),
+        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
         (status = 404, description = "No such product", body = ErrorBody),
         (status = 422, description = "Not a product id", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    security((), ("bearer" = [])))]
 async fn get_product(
+    _caller: Caller,
+    condition: IfNoneMatch,
     State(state): State<AppState>,
     product_id: ProductId,
-) -> Result<axum::Json<Product>, ApiError> {
-    stock::find(state.store.pool(), product_id.as_str())
+) -> Result<Response, ApiError> {
+    let product = stock::find(state.store.pool(), product_id.as_str())
         .await?
-        .map(axum::Json)
-        .ok_or_else(|| ApiError::NotFound("Product not found".into()))
+        .ok_or_else(|| ApiError::NotFound("Product not found".into()))?;
+    Ok(tagged_json(&condition, &product))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

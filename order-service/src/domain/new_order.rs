@@ -18,8 +18,11 @@ pub const MAX_ITEMS: usize = 100;
     "total_amount": 150.0}))]
 pub struct CreateOrderRequest {
     /// Checked by [`NewOrder::parse`], so every problem of the body is reported at once.
-    #[schema(value_type = CustomerId)]
-    pub customer_id: String,
+    /// Required while authentication is off; with it on, it defaults to the token's `sub`
+    /// and a customer may name only itself (CONTRACT §12).
+    #[schema(value_type = Option<CustomerId>)]
+    #[serde(default)]
+    pub customer_id: Option<String>,
     /// 1 to 100 lines; the same product may appear twice (the quantities add up).
     #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<ItemRequest>,
@@ -63,8 +66,18 @@ impl NewOrder {
             loc
         };
 
-        let customer_id = CustomerId::parse(request.customer_id)
-            .map_err(|error| errors.push(error.at(at(&["customer_id".into()]))));
+        let customer_id = match request.customer_id {
+            Some(id) => CustomerId::parse(id)
+                .map_err(|error| errors.push(error.at(at(&["customer_id".into()])))),
+            None => {
+                errors.push(FieldError {
+                    loc: at(&["customer_id".into()]),
+                    msg: "Field required".into(),
+                    kind: "missing",
+                });
+                Err(())
+            }
+        };
         if request.items.is_empty() {
             errors.push(FieldError::new(
                 at(&["items".into()]),
@@ -118,7 +131,7 @@ mod tests {
 
     fn request(customer: &str, items: &[(&str, i64)], total: f64) -> CreateOrderRequest {
         CreateOrderRequest {
-            customer_id: customer.into(),
+            customer_id: Some(customer.into()),
             items: items
                 .iter()
                 .map(|(product, quantity)| ItemRequest {
@@ -215,6 +228,19 @@ mod tests {
         assert!(NewOrder::parse(request("c", &items, 1.0)).is_err());
         let items: Vec<(&str, i64)> = (0..MAX_ITEMS).map(|_| ("p", 1)).collect();
         assert!(NewOrder::parse(request("c", &items, 1.0)).is_ok());
+    }
+
+    #[test]
+    fn a_missing_customer_is_a_missing_field() {
+        let mut body = request("c", &[("p", 1)], 1.0);
+        body.customer_id = None;
+        let errors = NewOrder::parse(body).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].kind, "missing");
+        assert_eq!(
+            errors[0].loc,
+            vec![LocPart::from("body"), "customer_id".into()]
+        );
     }
 
     #[test]

@@ -8,10 +8,12 @@ use super::AppState;
 use super::orders::OrderView;
 use crate::repo::{self, OrderFilter};
 use axum::extract::State;
-use axum::response::Html;
+use axum::http::{HeaderMap, header};
+use axum::response::{Html, Response};
 use chrono::Utc;
 use common::amqp::dead_letters;
-use common::http::{ApiError, ErrorBody};
+use common::auth::Caller;
+use common::http::{ApiError, ErrorBody, IfNoneMatch, weakly_tagged_json};
 use common::timestamp::Timestamp;
 use contract::Service;
 use serde::{Deserialize, Serialize};
@@ -73,27 +75,65 @@ pub struct DeadLetterDepth {
     pub depth: Option<u32>,
 }
 
-/// Recent orders, counts, stock and dead-letter depths.
-#[utoipa::path(get, path = "/api/dashboard", tag = "dashboard", responses(
-    (status = 200, description = "The dashboard's data", body = DashboardState),
-    (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+/// Recent orders, counts, stock and dead-letter depths. With authentication on, a
+/// customer's token shows that customer's orders and counts and no dead-letter queues;
+/// an `orders:admin` token shows everything.
+#[utoipa::path(get, path = "/api/dashboard", tag = "dashboard",
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while nothing shown has changed")),
+    responses(
+    (status = 200, description = "The dashboard's data", body = DashboardState, headers(
+        ("ETag" = String, description = "Weak tag: changes when anything but generated_at does"),
+        ("Cache-Control" = String, description = "private, no-cache"))),
+    (status = 304, description = "Not modified: nothing shown has changed since If-None-Match's ETag"),
+    (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+    (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    security((), ("bearer" = [])))]
 async fn dashboard_state(
+    caller: Caller,
+    condition: IfNoneMatch,
+    headers: HeaderMap,
     State(state): State<AppState>,
-) -> Result<axum::Json<DashboardState>, ApiError> {
+) -> Result<Response, ApiError> {
+    let customer =
+        match caller.only_customer() {
+            Some(own) => Some(common::ids::CustomerId::parse(own).map_err(|_| {
+                ApiError::Forbidden("the token's subject is not a customer id".into())
+            })?),
+            None => None,
+        };
     let filter = OrderFilter {
         limit: RECENT_ORDERS,
+        customer_id: customer.clone(),
         ..Default::default()
+    };
+    // inventory-service wants a token too when authentication is on: the caller's.
+    let token = match caller {
+        Caller::Open => None,
+        _ => headers.get(header::AUTHORIZATION).cloned(),
     };
     let (orders, counts, stock, breakers, dead_letters) = tokio::join!(
         repo::list(state.store.pool(), &filter),
-        repo::count_by_status(state.store.pool()),
-        read_from::<Vec<Stock>>(&state, &state.inventory_url, "api/inventory", "inventory"),
-        read_from::<Breakers>(&state, &state.payment_url, "breaker", "payment"),
-        dead_letter_depths(&state),
+        repo::count_by_status(state.store.pool(), customer.as_ref().map(|c| c.as_str())),
+        read_from::<Vec<Stock>>(
+            &state,
+            &state.inventory_url,
+            "api/inventory",
+            "inventory",
+            token.as_ref()
+        ),
+        read_from::<Breakers>(&state, &state.payment_url, "breaker", "payment", None),
+        async {
+            // The queues are the operators' business, not a customer's.
+            if customer.is_some() {
+                Vec::new()
+            } else {
+                dead_letter_depths(&state).await
+            }
+        },
     );
     let (stock, stock_error) = split(stock);
     let (breakers, payment_provider_error) = split(breakers);
-    Ok(axum::Json(DashboardState {
+    let mut body = DashboardState {
         orders: orders?.into_iter().map(OrderView::from).collect(),
         counts: counts?.into_iter().collect(),
         stock,
@@ -102,7 +142,14 @@ async fn dashboard_state(
         payment_provider_error,
         dead_letters,
         generated_at: Utc::now().into(),
-    }))
+    };
+    // The page polls every second: what it shows, without the moment it was made, is the
+    // version (a weak tag: the same data made at another moment is "the same").
+    let generated_at = body.generated_at;
+    body.generated_at = Timestamp(chrono::DateTime::<Utc>::UNIX_EPOCH);
+    let version = serde_json::to_value(&body).unwrap_or_default();
+    body.generated_at = generated_at;
+    Ok(weakly_tagged_json(&condition, &body, &version))
 }
 
 /// What the dashboard reads of payment-service's `GET /breaker`.
@@ -123,12 +170,14 @@ async fn read_from<T: serde::de::DeserializeOwned>(
     base: &reqwest::Url,
     path: &str,
     service: &str,
+    authorization: Option<&axum::http::HeaderValue>,
 ) -> Result<T, String> {
     let url = base.join(path).expect("a relative path joins");
-    let response = state
-        .http
-        .get(url)
-        .timeout(Duration::from_secs(1))
+    let mut request = state.http.get(url).timeout(Duration::from_secs(1));
+    if let Some(value) = authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, value.as_bytes());
+    }
+    let response = request
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)

@@ -5,9 +5,13 @@ use crate::domain::{CreateOrderRequest, NewOrder, OrderStatus};
 use crate::intake::{IntakeError, Placed};
 use crate::repo::{self, OrderFilter, OrderRow};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use common::auth::Caller;
 use common::http::timeout::Budget;
-use common::http::{ApiError, ErrorBody, Json, Path, Query, ValidationErrorBody};
+use common::http::{
+    ApiError, ErrorBody, IfNoneMatch, Json, Path, Query, ValidationErrorBody, tagged_json,
+};
 use common::ids::CustomerId;
 use common::text_enum::TextEnum;
 use common::timestamp::Timestamp;
@@ -60,39 +64,76 @@ impl From<OrderRow> for OrderView {
 }
 
 /// Creates a `PENDING` order and records `OrderCreated` in the same transaction (shared
-/// with the other orders placed at the same moment: see `intake`).
+/// with the other orders placed at the same moment: see `intake`). With authentication on,
+/// `customer_id` defaults to the token's `sub`, and a customer may name only itself.
 #[utoipa::path(post, path = "/api/orders", tag = "orders",
     request_body = CreateOrderRequest,
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
         pattern = r"^[!-~]([ -~]*[!-~])?$",
         description = "Retry safely: the same key and body return the first order and create nothing")),
     responses(
-        (status = 201, description = "Created, PENDING", body = OrderView),
+        (status = 201, description = "Created, PENDING", body = OrderView,
+            headers(("Location" = String, description = "/api/orders/{id} of the new order"))),
         (status = 200, description = "A repeated request: the order its key created", body = OrderView),
         (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+        (status = 403, description = "The body names another customer than the token's", body = ErrorBody),
         (status = 409, description = "The key was used with another body", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "JSON that breaks a rule", body = ValidationErrorBody),
-        (status = 503, description = "Nothing was created: the database is unavailable or slow, or too many orders are waiting", body = ErrorBody)))]
+        (status = 503, description = "Nothing was created: the database is unavailable or slow, or too many orders are waiting", body = ErrorBody)),
+    security((), ("bearer" = [])))]
 async fn create_order(
+    caller: Caller,
     State(state): State<AppState>,
     budget: Budget,
     headers: HeaderMap,
-    Json(request): Json<CreateOrderRequest>,
-) -> Result<(StatusCode, axum::Json<OrderView>), ApiError> {
+    Json(mut request): Json<CreateOrderRequest>,
+) -> Result<Response, ApiError> {
+    request.customer_id = customer_for(&caller, request.customer_id.take())?;
     let key = idempotency_key(&headers)?;
     let order = NewOrder::parse(request).map_err(ApiError::Validation)?;
     match state.intake.place(order, key, budget).await? {
         Placed::Created(row) => {
             tracing::info!(order_id = %row.id, customer_id = %row.customer_id, total_amount = %row.total(), "order created (PENDING)");
-            Ok((StatusCode::CREATED, axum::Json(row.into())))
+            let location = HeaderValue::from_str(&format!("/api/orders/{}", row.id))
+                .map_err(|error| ApiError::Internal(error.to_string()))?;
+            let view: OrderView = row.into();
+            Ok((
+                StatusCode::CREATED,
+                [(header::LOCATION, location)],
+                axum::Json(view),
+            )
+                .into_response())
         }
         Placed::Repeated(row) => {
             tracing::info!(order_id = %row.id, "repeated request; returning the order it created");
-            Ok((StatusCode::OK, axum::Json(row.into())))
+            Ok((StatusCode::OK, axum::Json(OrderView::from(row))).into_response())
         }
     }
+}
+
+/// Whose order this is (CONTRACT §12): the body's `customer_id` while authentication is
+/// off; with it on, the token's `sub` unless the body names someone, which a customer may
+/// do only for itself and `orders:admin` for anyone.
+fn customer_for(caller: &Caller, named: Option<String>) -> Result<Option<String>, ApiError> {
+    match (caller, named) {
+        (Caller::Open, named) => Ok(named),
+        (Caller::Customer(subject), Some(named)) if named != *subject => Err(ApiError::Forbidden(
+            "a customer may place orders only for itself: customer_id must be the token's \
+             subject (or left out)"
+                .into(),
+        )),
+        (Caller::Customer(subject) | Caller::Admin(subject), None) => Ok(Some(subject.clone())),
+        (_, named) => Ok(named),
+    }
+}
+
+/// The answer to another customer's order: the same as to an unknown one, so a customer
+/// cannot learn which ids exist.
+fn not_found() -> ApiError {
+    ApiError::NotFound("Order not found".into())
 }
 
 /// The intake's refusals as HTTP answers, mapped here only.
@@ -124,22 +165,31 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-/// One order.
+/// One order; a customer sees only its own (another's is "not found").
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "orders",
-    params(("id" = Uuid, Path, description = "The order id")),
+    params(("id" = Uuid, Path, description = "The order id"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
     responses(
-        (status = 200, description = "The order", body = OrderView),
-        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 200, description = "The order", body = OrderView, headers(
+            ("ETag" = String, description = "Strong tag of this answer; changes when the order does"),
+            ("Cache-Control" = String, description = "private, no-cache"))),
+        (status = 304, description = "Not modified: If-None-Match names the current ETag"),
+        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+        (status = 404, description = "No such order (or another customer's)", body = ErrorBody),
         (status = 422, description = "Not a UUID", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    security((), ("bearer" = [])))]
 async fn get_order(
+    caller: Caller,
+    condition: IfNoneMatch,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-) -> Result<axum::Json<OrderView>, ApiError> {
+) -> Result<Response, ApiError> {
     let order = repo::find(state.store.pool(), id)
         .await?
-        .ok_or_else(|| ApiError::NotFound("Order not found".into()))?;
-    Ok(axum::Json(order.into()))
+        .filter(|order| caller.may_see(&order.customer_id))
+        .ok_or_else(not_found)?;
+    Ok(tagged_json(&condition, &OrderView::from(order)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -207,17 +257,34 @@ impl ListParams {
     }
 }
 
-/// Newest first, filtered by `status` and `customer_id`, paginated by `limit`/`offset`.
+/// Newest first, filtered by `status` and `customer_id`, paginated by `limit`/`offset`. A
+/// customer's token lists only its own orders (another `customer_id` lists none).
 #[utoipa::path(get, path = "/api/orders", tag = "orders", params(ListParams),
     responses(
         (status = 200, description = "The orders, newest first", body = Vec<OrderView>),
+        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
         (status = 422, description = "A bad parameter", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    security((), ("bearer" = [])))]
 async fn list_orders(
+    caller: Caller,
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<axum::Json<Vec<OrderView>>, ApiError> {
-    let filter = params.into_filter()?;
+    let mut filter = params.into_filter()?;
+    if let Some(own) = caller.only_customer() {
+        if filter
+            .customer_id
+            .as_ref()
+            .is_some_and(|named| named.as_str() != own)
+        {
+            return Ok(axum::Json(Vec::new()));
+        }
+        filter.customer_id =
+            Some(CustomerId::parse(own).map_err(|_| {
+                ApiError::Forbidden("the token's subject is not a customer id".into())
+            })?);
+    }
     let orders = repo::list(state.store.pool(), &filter).await?;
     Ok(axum::Json(
         orders.into_iter().map(OrderView::from).collect(),
@@ -248,20 +315,32 @@ impl From<repo::TimelineEntry> for TimelineEntry {
 
 /// The saga's timeline: the events order-service published and consumed, in order.
 #[utoipa::path(get, path = "/api/orders/{id}/events", tag = "orders",
-    params(("id" = Uuid, Path, description = "The order id")),
+    params(("id" = Uuid, Path, description = "The order id"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
     responses(
-        (status = 200, description = "The events, oldest first", body = Vec<TimelineEntry>),
-        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 200, description = "The events, oldest first", body = Vec<TimelineEntry>, headers(
+            ("ETag" = String, description = "Strong tag of this answer; changes with every new event"),
+            ("Cache-Control" = String, description = "private, no-cache"))),
+        (status = 304, description = "Not modified: If-None-Match names the current ETag"),
+        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+        (status = 404, description = "No such order (or another customer's)", body = ErrorBody),
         (status = 422, description = "Not a UUID", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    security((), ("bearer" = [])))]
 async fn order_timeline(
+    caller: Caller,
+    condition: IfNoneMatch,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-) -> Result<axum::Json<Vec<TimelineEntry>>, ApiError> {
-    let timeline = repo::timeline(state.store.pool(), id)
+) -> Result<Response, ApiError> {
+    let owned = repo::owned_timeline(state.store.pool(), id)
         .await?
-        .ok_or_else(|| ApiError::NotFound("Order not found".into()))?;
-    Ok(axum::Json(
-        timeline.into_iter().map(TimelineEntry::from).collect(),
-    ))
+        .filter(|owned| caller.may_see(&owned.customer_id))
+        .ok_or_else(not_found)?;
+    let entries: Vec<TimelineEntry> = owned
+        .timeline
+        .into_iter()
+        .map(TimelineEntry::from)
+        .collect();
+    Ok(tagged_json(&condition, &entries))
 }

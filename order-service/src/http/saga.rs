@@ -7,7 +7,9 @@ use super::AppState;
 use crate::audit::{self, SagaEvent};
 use crate::repo;
 use axum::extract::State;
-use common::http::{ApiError, ErrorBody, Path, ValidationErrorBody};
+use axum::response::Response;
+use common::auth::Caller;
+use common::http::{ApiError, ErrorBody, IfNoneMatch, Path, ValidationErrorBody, tagged_json};
 use common::timestamp::Timestamp;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -61,21 +63,30 @@ impl From<SagaEvent> for SagaStep {
 /// The events order-service neither publishes nor consumes are recorded from the exchange a
 /// moment after they are published, and kept for `SAGA_AUDIT_RETENTION_HOURS`.
 #[utoipa::path(get, path = "/api/orders/{id}/saga", tag = "orders",
-    params(("id" = Uuid, Path, description = "The order id")),
+    params(("id" = Uuid, Path, description = "The order id"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
     responses(
-        (status = 200, description = "The saga's events, oldest first", body = Vec<SagaStep>),
-        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 200, description = "The saga's events, oldest first", body = Vec<SagaStep>, headers(
+            ("ETag" = String, description = "Strong tag of this answer; changes with every new event"),
+            ("Cache-Control" = String, description = "private, no-cache"))),
+        (status = 304, description = "Not modified: If-None-Match names the current ETag"),
+        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+        (status = 404, description = "No such order (or another customer's)", body = ErrorBody),
         (status = 422, description = "Not a UUID", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    security((), ("bearer" = [])))]
 async fn order_saga(
+    caller: Caller,
+    condition: IfNoneMatch,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-) -> Result<axum::Json<Vec<SagaStep>>, ApiError> {
-    let timeline = repo::timeline(state.store.pool(), id)
+) -> Result<Response, ApiError> {
+    let owned = repo::owned_timeline(state.store.pool(), id)
         .await?
+        .filter(|owned| caller.may_see(&owned.customer_id))
         .ok_or_else(|| ApiError::NotFound("Order not found".into()))?;
     let audited = audit::saga_of(&state.store, id).await?;
-    Ok(axum::Json(merge(timeline, audited)))
+    Ok(tagged_json(&condition, &merge(owned.timeline, audited)))
 }
 
 /// The timeline and the audited events in the order they happened, each event once (an

@@ -3,6 +3,7 @@
 use super::AppState;
 use crate::payments::{self, PaymentRow, PaymentStatus};
 use axum::extract::State;
+use common::auth::AdminCaller;
 use common::http::{ApiError, ErrorBody, Path, ValidationErrorBody};
 use common::timestamp::Timestamp;
 use serde::Serialize;
@@ -49,15 +50,20 @@ impl From<PaymentRow> for PaymentView {
     }
 }
 
-/// The payment of one order.
+/// The payment of one order. With authentication on, it needs a token with scope
+/// `orders:admin`.
 #[utoipa::path(get, path = "/api/payments/{order_id}", tag = "payments",
     params(("order_id" = Uuid, Path)),
     responses(
         (status = 200, description = "The payment", body = PaymentView),
+        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+        (status = 403, description = "The token lacks scope orders:admin", body = ErrorBody),
         (status = 404, description = "No payment for this order", body = ErrorBody),
         (status = 422, description = "Not a UUID", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    security((), ("bearer" = ["orders:admin"])))]
 async fn get_payment(
+    _admin: AdminCaller,
     State(state): State<AppState>,
     Path(order_id): Path<Uuid>,
 ) -> Result<axum::Json<PaymentView>, ApiError> {

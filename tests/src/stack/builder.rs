@@ -19,9 +19,25 @@ pub struct StackBuilder {
     amqp_url: Option<String>,
     postgres: Option<String>,
     database_params: Option<String>,
+    bearer: Option<String>,
 }
 
 impl StackBuilder {
+    /// Turns authentication on (CONTRACT §12) with keys from this JWKS URL and the test
+    /// issuer, and makes the stack's own client (the helpers, the invariants) send
+    /// `admin_token` — an `orders:admin` JWT — with every request that sends no other.
+    pub fn authenticated(self, jwks_url: &str, admin_token: &str) -> Self {
+        self.env("AUTH_JWKS_URL", jwks_url)
+            .env("AUTH_ISSUER", crate::auth::ISSUER)
+            .bearer(admin_token)
+    }
+
+    /// The stack's client sends `Authorization: Bearer <token>` unless a request sets its own.
+    pub fn bearer(mut self, token: &str) -> Self {
+        self.bearer = Some(token.into());
+        self
+    }
+
     /// The services log in to PostgreSQL as `user` (the test's own checks stay superuser).
     pub fn database_user(mut self, user: &str) -> Self {
         self.database_user = Some(user.into());
@@ -113,10 +129,7 @@ impl StackBuilder {
             amqp_url,
             topology,
             broker,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(15))
-                .build()
-                .expect("an HTTP client"),
+            http: client(self.bearer.as_deref()),
             env: self.env,
             service_env: self.service_env,
             instances: HashMap::new(),
@@ -184,6 +197,7 @@ impl TestStack {
             amqp_url: None,
             postgres: None,
             database_params: None,
+            bearer: None,
         }
     }
 
@@ -194,4 +208,20 @@ impl TestStack {
             .start()
             .await
     }
+}
+
+/// The stack's HTTP client, sending `bearer` by default.
+fn client(bearer: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = bearer {
+        let value = format!("Bearer {token}")
+            .parse()
+            .expect("a token is a header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
 }
