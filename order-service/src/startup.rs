@@ -21,12 +21,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         timeout: config.saga_timeout,
     };
     let stop = host.shutdown_token();
-    let intake = Intake::start(store.clone(), config.max_pending_orders, stop.clone());
-    let saga = OrderSaga {
-        endings: intake.endings(),
-    };
     let state = AppState {
-        intake,
+        intake: Intake::start(store.clone(), config.max_pending_orders, stop.clone()),
         store: store.clone(),
         broker: host.broker.clone(),
         http: reqwest::Client::new(),
@@ -42,5 +38,5 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         Box::pin(sweeper.run(stop.clone())),
         Box::pin(audit.run(stop)),
     ];
-    host.run(router(state), saga, workers).await
+    host.run(router(state), OrderSaga, workers).await
 }

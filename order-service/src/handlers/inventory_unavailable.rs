@@ -15,7 +15,6 @@ impl Handle<InventoryUnavailable> for OrderSaga {
         message: &Incoming<Event>,
     ) -> Result<Handled, HandlerError> {
         end(
-            self,
             uow,
             message,
             Outcome::Cancelled(CancellationReason::InventoryUnavailable),

@@ -14,6 +14,6 @@ impl Handle<PaymentProcessed> for OrderSaga {
         _event: &PaymentProcessed,
         message: &Incoming<Event>,
     ) -> Result<Handled, HandlerError> {
-        end(self, uow, message, Outcome::Completed).await
+        end(uow, message, Outcome::Completed).await
     }
 }

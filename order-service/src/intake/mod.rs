@@ -2,8 +2,8 @@
 //! intake, which writes whatever orders are waiting — one at low load, dozens under load —
 //! in one transaction: one insert for the orders, one for their `OrderCreated` events, one
 //! commit. When the queue in front of it is full, or more than `MAX_PENDING_ORDERS` orders
-//! are `PENDING` (CONTRACT §9) and no place frees within 25 ms, the POST answers 503 with
-//! `Retry-After` instead of piling up work.
+//! are `PENDING` (CONTRACT §9), the POST answers 503 with `Retry-After` at once instead of
+//! piling up work.
 //!
 //! A 5xx means nothing was created (CONTRACT §9):
 //! - a request is *claimed* ([`Budget::commit`]) before it goes into a transaction; one
@@ -84,24 +84,7 @@ struct Request {
 
 type Answer = Result<Placed, IntakeError>;
 
-/// Frees the places of orders this replica ended, before the next count of `PENDING`
-/// orders does; cheap to clone.
-#[derive(Clone)]
-pub struct Endings(Arc<Admission>);
-
-impl Endings {
-    /// `count` orders ended (their ending is being committed).
-    pub fn ended(&self, count: usize) {
-        self.0.ended(count as i64);
-    }
-}
-
 impl Intake {
-    /// The handle the consumer tells when it ends orders.
-    pub fn endings(&self) -> Endings {
-        Endings(self.admission.clone())
-    }
-
     /// Starts the writer (it stops when every handle is dropped) and the counter of
     /// `PENDING` orders (it stops with `stop`).
     pub fn start(store: Store, max_pending: i64, stop: CancellationToken) -> Self {
@@ -118,7 +101,7 @@ impl Intake {
         idempotency_key: Option<String>,
         budget: Budget,
     ) -> Answer {
-        let place = self.admission.reserve_within(pending::ADMISSION_WAIT).await.map_err(|taken| {
+        let place = self.admission.reserve().map_err(|taken| {
             metrics::counter!("intake_shed_total").increment(1);
             IntakeError::Unavailable(format!(
                 "{taken} orders are waiting to finish (MAX_PENDING_ORDERS is {}); retry shortly",

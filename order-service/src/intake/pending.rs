@@ -2,13 +2,7 @@
 //! request is queued and given back unless the request creates an order, so
 //! `MAX_PENDING_ORDERS` holds exactly within this replica, however many POSTs arrive at
 //! once. The count of `PENDING` orders is read from the database a few times a second (it
-//! falls as sagas end, on any replica); orders created since that count are added to it,
-//! and orders this replica's consumer ended since are taken from it.
-//!
-//! A request that finds no place waits for one a moment ([`ADMISSION_WAIT`]) before it is
-//! turned away: at saturation places free up every few milliseconds as sagas end, so a
-//! client that keeps posting is paced by the sagas instead of spinning on 503s, which cost
-//! both sides CPU the sagas need. The wait is short enough for a 503 to stay "at once".
+//! falls as sagas end, on any replica); orders created since that count are added to it.
 //!
 //! Each replica compares its own count with the bound, so with `n` replicas up to `n − 1`
 //! places more than the bound can be taken in the same instant (each replica's
@@ -18,14 +12,11 @@ use super::WRITE_TIMEOUT;
 use common::store::Store;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::Notify;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 /// How often the number of `PENDING` orders is counted.
 const PENDING_RECOUNT: Duration = Duration::from_millis(250);
-/// How long a request waits for a place before it is answered 503.
-pub(super) const ADMISSION_WAIT: Duration = Duration::from_millis(25);
 
 /// The places this replica knows to be taken.
 #[derive(Debug, Default)]
@@ -39,14 +30,11 @@ struct Counts {
     created_total: i64,
     /// Places reserved by requests on their way in.
     reserved: i64,
-    /// Orders this replica's consumer ended since that count finished (the ones that ended
-    /// while it ran may be in it or not: when in doubt, a place counts as taken).
-    ended_since: i64,
 }
 
 impl Counts {
     fn taken(&self) -> i64 {
-        (self.counted + self.created_since - self.ended_since).max(0) + self.reserved
+        self.counted + self.created_since + self.reserved
     }
 }
 
@@ -55,8 +43,6 @@ impl Counts {
 pub(super) struct Admission {
     max: i64,
     counts: Mutex<Counts>,
-    /// Rung whenever places may have been freed.
-    freed: Notify,
 }
 
 /// A reserved place: given back when dropped, unless [`Place::keep`] says the request
@@ -80,9 +66,6 @@ impl Drop for Place {
         if self.created {
             counts.created_since += 1;
             counts.created_total += 1;
-        } else {
-            drop(counts);
-            self.admission.freed.notify_waiters();
         }
     }
 }
@@ -92,34 +75,7 @@ impl Admission {
         Arc::new(Self {
             max,
             counts: Mutex::default(),
-            freed: Notify::new(),
         })
-    }
-
-    /// Reserves a place, waiting up to `wait` for one to free; or says how many are taken.
-    pub(super) async fn reserve_within(self: &Arc<Self>, wait: Duration) -> Result<Place, i64> {
-        let deadline = Instant::now() + wait;
-        loop {
-            // Listening before looking, so a place freed in between is not missed.
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            match self.reserve() {
-                Ok(place) => return Ok(place),
-                Err(taken) => {
-                    if timeout_at(deadline, freed).await.is_err() {
-                        return Err(taken);
-                    }
-                }
-            }
-        }
-    }
-
-    /// `count` orders this replica knows to have ended (its consumer ended them): their
-    /// places are free before the next count says so.
-    pub(super) fn ended(&self, count: i64) {
-        self.lock().ended_since += count;
-        self.freed.notify_waiters();
     }
 
     /// Reserves a place, or says how many are taken when none is left.
@@ -166,13 +122,9 @@ impl Admission {
     /// Takes a count of `count` `PENDING` orders that began when this replica had created
     /// `began_at` orders in all.
     fn counted(&self, count: i64, began_at: i64) {
-        {
-            let mut counts = self.lock();
-            counts.counted = count;
-            counts.created_since = counts.created_total - began_at;
-            counts.ended_since = 0;
-        }
-        self.freed.notify_waiters();
+        let mut counts = self.lock();
+        counts.counted = count;
+        counts.created_since = counts.created_total - began_at;
     }
 
     /// The counts stay consistent at every step, so a lock poisoned by a panic elsewhere
@@ -209,56 +161,6 @@ mod tests {
         assert!(admission.reserve().is_err());
         drop(last);
         assert_eq!(admission.lock().taken(), 1);
-    }
-
-    #[test]
-    fn orders_ended_here_free_their_places_until_the_next_count() {
-        let admission = Admission::new(2);
-        admission.counted(2, 0);
-        assert!(admission.reserve().is_err());
-        admission.ended(1);
-        let place = admission.reserve().expect("the ended order's place");
-        assert!(admission.reserve().is_err());
-        drop(place);
-        // The count finished after that order ended, so it no longer holds it.
-        admission.counted(1, 0);
-        assert_eq!(admission.lock().taken(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_request_waits_for_a_place_that_frees_meanwhile() {
-        let admission = Admission::new(1);
-        let taken = admission.reserve().unwrap();
-        let waiting = tokio::spawn({
-            let admission = admission.clone();
-            async move {
-                admission
-                    .reserve_within(Duration::from_secs(5))
-                    .await
-                    .is_ok()
-            }
-        });
-        tokio::task::yield_now().await;
-        drop(taken);
-        assert!(
-            waiting.await.unwrap(),
-            "the freed place went to the waiting request"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_request_that_finds_no_place_in_time_is_turned_away() {
-        let admission = Admission::new(1);
-        let _taken = admission.reserve().unwrap();
-        let started = Instant::now();
-        assert_eq!(
-            admission
-                .reserve_within(Duration::from_millis(30))
-                .await
-                .err(),
-            Some(1)
-        );
-        assert!(started.elapsed() >= Duration::from_millis(30));
     }
 
     #[test]
