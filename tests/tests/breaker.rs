@@ -557,16 +557,28 @@ async fn the_dashboard_shows_the_provider_unavailable_while_any_replica_s_breake
     )
     .await;
     stack.assert_pending(&orders).await;
-    let (_, breakers) = stack.get_json(Service::Payment, "/breaker").await;
-    assert_eq!(breakers["provider"], "unavailable", "{breakers}");
-    let mut states: Vec<&str> = breakers["replicas"]
-        .as_array()
-        .expect("replicas")
-        .iter()
-        .filter_map(|r| r["state"].as_str())
-        .collect();
-    states.sort();
-    assert_eq!(states, ["closed", "open"], "{breakers}");
+    // A replica records its breaker's change in the database just after it happens, so the
+    // shared view catches up with the second replica's `/ready` a moment later.
+    eventually(
+        "GET /breaker to show both replicas, one open",
+        Duration::from_secs(10),
+        || async {
+            let (_, breakers) = stack.get_json(Service::Payment, "/breaker").await;
+            let mut states: Vec<&str> = breakers["replicas"]
+                .as_array()
+                .expect("replicas")
+                .iter()
+                .filter_map(|r| r["state"].as_str())
+                .collect();
+            states.sort();
+            if breakers["provider"] == "unavailable" && states == ["closed", "open"] {
+                Ok(())
+            } else {
+                Err(breakers.to_string())
+            }
+        },
+    )
+    .await;
 
     let browser = Browser::start().await;
     browser.open(&stack.url(Service::Order, "/")).await;
