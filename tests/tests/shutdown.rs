@@ -39,7 +39,16 @@ async fn a_service_whose_database_went_silent_mid_work_exits_within_its_budget_a
         Duration::from_secs(20),
         || async {
             match proxy.swallowed() {
-                0 => Err("nothing swallowed yet".to_owned()),
+                // Says how far the struck orders got, so a failure tells a stuck publish
+                // (all PENDING) from work done before the strike.
+                0 => {
+                    let mut statuses = Vec::new();
+                    for order in &orders[3..] {
+                        let id = order["id"].as_str().unwrap();
+                        statuses.push(stack.order(id).await["status"].to_string());
+                    }
+                    Err(format!("nothing swallowed yet; struck orders {statuses:?}"))
+                }
                 bytes => Ok(bytes),
             }
         },
