@@ -16,10 +16,12 @@ pub struct Config {
     pub payment_url: reqwest::Url,
     /// How long the saga view keeps an event (`SAGA_AUDIT_RETENTION_HOURS`, default 168).
     pub saga_audit_retention: Duration,
-    /// Past this many `PENDING` orders, `POST /api/orders` answers 503 at once
-    /// (`MAX_PENDING_ORDERS`, CONTRACT §9). The default, 250, is about one second of
-    /// work at saturation on a 2-core box (BENCHMARKS.md "Overload"), so an accepted order
-    /// ends in seconds however much is offered.
+    /// Past this many `PENDING` orders, `POST /api/orders` answers 503 (within 40 ms: it
+    /// waits that long for a place to free) (`MAX_PENDING_ORDERS`, CONTRACT §9). The
+    /// default, 1,000, is about 1.5 s of work at saturation on a 2-core box (BENCHMARKS.md
+    /// "The default bound"): enough queued work for the consumers to batch, while an
+    /// accepted order still ends within ~2 s however much is offered. Scale it with the
+    /// box's throughput.
     pub max_pending_orders: i64,
 }
 
@@ -42,7 +44,7 @@ impl ServiceConfig for Config {
             saga_audit_retention: Duration::from_secs(
                 3600 * positive(vars, "SAGA_AUDIT_RETENTION_HOURS", 168u64)?,
             ),
-            max_pending_orders: positive(vars, "MAX_PENDING_ORDERS", 250i64)?,
+            max_pending_orders: positive(vars, "MAX_PENDING_ORDERS", 1000i64)?,
         })
     }
 

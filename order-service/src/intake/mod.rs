@@ -2,8 +2,8 @@
 //! intake, which writes whatever orders are waiting — one at low load, dozens under load —
 //! in one transaction: one insert for the orders, one for their `OrderCreated` events, one
 //! commit. When the queue in front of it is full, or more than `MAX_PENDING_ORDERS` orders
-//! are `PENDING` (CONTRACT §9), the POST answers 503 with `Retry-After` at once instead of
-//! piling up work.
+//! are `PENDING` (CONTRACT §9) and no place frees within 40 ms, the POST answers 503 with
+//! `Retry-After` instead of piling up work.
 //!
 //! A 5xx means nothing was created (CONTRACT §9):
 //! - a request is *claimed* ([`Budget::commit`]) before it goes into a transaction; one
@@ -101,7 +101,8 @@ impl Intake {
         idempotency_key: Option<String>,
         budget: Budget,
     ) -> Answer {
-        let place = self.admission.reserve().map_err(|taken| {
+        let waited = self.admission.reserve_within(pending::ADMISSION_WAIT).await;
+        let place = waited.map_err(|taken| {
             metrics::counter!("intake_shed_total").increment(1);
             IntakeError::Unavailable(format!(
                 "{taken} orders are waiting to finish (MAX_PENDING_ORDERS is {}); retry shortly",

@@ -4,6 +4,11 @@
 //! once. The count of `PENDING` orders is read from the database a few times a second (it
 //! falls as sagas end, on any replica); orders created since that count are added to it.
 //!
+//! A POST that finds no place waits for the next count (at most [`ADMISSION_WAIT`]) before
+//! it is answered 503: a client that keeps posting (ignoring `Retry-After`) then gets its
+//! order in as places free, instead of spinning on 503s that cost the server CPU its sagas
+//! need (BENCHMARKS.md "Where the speed went").
+//!
 //! Each replica compares its own count with the bound, so with `n` replicas up to `n − 1`
 //! places more than the bound can be taken in the same instant (each replica's
 //! reservations are its own until its next count, at most [`PENDING_RECOUNT`] later).
@@ -12,11 +17,14 @@ use super::WRITE_TIMEOUT;
 use common::store::Store;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::time::timeout;
+use tokio::sync::Notify;
+use tokio::time::{Instant, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 /// How often the number of `PENDING` orders is counted.
-const PENDING_RECOUNT: Duration = Duration::from_millis(250);
+const PENDING_RECOUNT: Duration = Duration::from_millis(100);
+/// How long a POST that finds no place waits for the next count before its 503.
+pub(super) const ADMISSION_WAIT: Duration = Duration::from_millis(40);
 
 /// The places this replica knows to be taken.
 #[derive(Debug, Default)]
@@ -43,6 +51,8 @@ impl Counts {
 pub(super) struct Admission {
     max: i64,
     counts: Mutex<Counts>,
+    /// Rung after every count: places may have freed.
+    recounted: Notify,
 }
 
 /// A reserved place: given back when dropped, unless [`Place::keep`] says the request
@@ -75,6 +85,7 @@ impl Admission {
         Arc::new(Self {
             max,
             counts: Mutex::default(),
+            recounted: Notify::new(),
         })
     }
 
@@ -90,6 +101,25 @@ impl Admission {
             admission: self.clone(),
             created: false,
         })
+    }
+
+    /// Reserves a place, waiting up to `wait` for one to free; else says how many are taken.
+    pub(super) async fn reserve_within(self: &Arc<Self>, wait: Duration) -> Result<Place, i64> {
+        let deadline = Instant::now() + wait;
+        loop {
+            // Registered before trying, so a count that lands in between is not missed.
+            let recounted = self.recounted.notified();
+            tokio::pin!(recounted);
+            recounted.as_mut().enable();
+            match self.reserve() {
+                Ok(place) => return Ok(place),
+                Err(taken) if Instant::now() >= deadline => return Err(taken),
+                Err(_) => {}
+            }
+            if timeout_at(deadline, recounted).await.is_err() {
+                return self.reserve();
+            }
+        }
     }
 
     pub(super) fn max(&self) -> i64 {
@@ -125,6 +155,8 @@ impl Admission {
         let mut counts = self.lock();
         counts.counted = count;
         counts.created_since = counts.created_total - began_at;
+        drop(counts);
+        self.recounted.notify_waiters();
     }
 
     /// The counts stay consistent at every step, so a lock poisoned by a panic elsewhere
@@ -174,5 +206,31 @@ mod tests {
         let total = admission.lock().created_total;
         admission.counted(0, total); // both ended since
         assert_eq!(admission.lock().taken(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_post_without_a_place_gets_one_freed_by_the_next_count() {
+        let admission = Admission::new(10);
+        admission.counted(10, 0);
+        let waiting = tokio::spawn({
+            let admission = admission.clone();
+            async move {
+                admission
+                    .reserve_within(ADMISSION_WAIT)
+                    .await
+                    .map(Place::keep)
+                    .is_ok()
+            }
+        });
+        tokio::time::sleep(ADMISSION_WAIT / 4).await;
+        admission.counted(9, 0);
+        assert!(waiting.await.unwrap(), "the freed place was not taken");
+        // With nothing freed, the wait ends without a place, and not much later.
+        let started = Instant::now();
+        assert_eq!(
+            admission.reserve_within(ADMISSION_WAIT).await.err(),
+            Some(10)
+        );
+        assert!(started.elapsed() < ADMISSION_WAIT * 3);
     }
 }
