@@ -154,9 +154,17 @@ async fn one_order_is_one_trace_across_four_services_continuing_the_callers_trac
 #[tokio::test]
 async fn without_an_endpoint_nothing_is_exported_but_the_context_still_travels() {
     let receiver = OtlpReceiver::start().await;
-    let stack = TestStack::start().await;
+    let stack = TestStack::builder()
+        // Logs quiet where the spans are made: the context must travel all the same.
+        .env(
+            "RUST_LOG",
+            "info,common::amqp::consumer=warn,common::trace=warn",
+        )
+        .start()
+        .await;
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
-    let id = &*post_traced(&stack, &format!("00-{trace_id}-b7ad6b7169203331-01")).await;
+    let callers = format!("00-{trace_id}-b7ad6b7169203331-01");
+    let id = &*post_traced(&stack, &callers).await;
     stack.final_order(id).await;
 
     // Every event of the order carries a traceparent of the caller's trace.
@@ -185,12 +193,22 @@ async fn without_an_endpoint_nothing_is_exported_but_the_context_still_travels()
             Some(AMQPValue::LongString(text)) => text.to_string(),
             other => format!("{other:?}"),
         };
-        assert!(
-            traceparent.contains(trace_id),
+        // Nothing in between is exported, so the caller's context is passed on unchanged.
+        assert_eq!(
+            traceparent,
+            callers,
             "{} has traceparent {traceparent:?}",
             event.event_type()
         );
     }
+    // Log lines written inside the trace still carry its id.
+    let logs = stack.logs(Service::Inventory);
+    assert!(
+        logs.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .any(|line| line["trace_id"] == trace_id && line["order_id"] == id),
+        "no inventory log line with trace_id {trace_id}"
+    );
     assert!(receiver.spans().is_empty());
     stack.assert_invariants().await;
     stack.cleanup().await;
