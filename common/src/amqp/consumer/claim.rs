@@ -3,7 +3,6 @@
 //! database is unreachable.
 
 use super::dispatch;
-use super::settle::requeue;
 use super::{EventOf, Handled, HandlerError, Incoming, Message, MessageHandler, Work};
 use crate::inbox;
 use crate::retry::Backoff;
@@ -39,7 +38,7 @@ impl<H: MessageHandler> Work<H> {
                         _ = tokio::time::sleep(delay) => {}
                         _ = self.stop.cancelled() => {
                             for message in messages {
-                                requeue(&message.delivery).await;
+                                self.acks.requeue(&message.delivery).await;
                             }
                             return None;
                         }

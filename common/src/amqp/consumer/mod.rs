@@ -27,6 +27,7 @@
 //! batches, `claim` applies a batch in its transaction behind the inbox claim, `settle`
 //! acks, retries or dead-letters each message.
 
+mod acks;
 mod claim;
 mod dispatch;
 mod settle;
@@ -131,6 +132,8 @@ struct Work<H> {
     stop: CancellationToken,
     /// Batches being applied and messages waiting for their next round.
     in_flight: TaskTracker,
+    /// The subscription's unsettled deliveries; every ack and nack goes through it.
+    acks: Arc<acks::Acks>,
 }
 
 impl<H> Clone for Work<H> {
@@ -142,6 +145,7 @@ impl<H> Clone for Work<H> {
             handler: self.handler.clone(),
             stop: self.stop.clone(),
             in_flight: self.in_flight.clone(),
+            acks: self.acks.clone(),
         }
     }
 }
@@ -164,6 +168,7 @@ pub(crate) async fn run<H: MessageHandler>(
             handler: handler.clone(),
             stop: stop.clone(),
             in_flight: TaskTracker::new(),
+            acks: Arc::default(),
         };
         if let Err(error) = work.consume(prefetch).await {
             tracing::warn!(%error, "consumer interrupted; waiting for the broker");

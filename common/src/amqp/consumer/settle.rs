@@ -7,7 +7,6 @@ use crate::amqp::headers::{RETRY_HEADER, keep_first_failure, keep_original_routi
 use crate::amqp::publish::{self, PublishError};
 use crate::event::Published;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::AMQPValue;
 use std::future::Future;
 use std::time::Duration;
@@ -37,6 +36,31 @@ impl Outcome {
 }
 
 impl<H: MessageHandler> Work<H> {
+    /// Settles a batch that was applied: the messages that are done are acked together
+    /// (one frame when safe, see [`super::acks`]), the others come back later.
+    pub(super) async fn settle_applied(
+        &self,
+        applied: Vec<(Message<EventOf<H>>, Handled)>,
+        each: Duration,
+    ) {
+        let mut done = Vec::with_capacity(applied.len());
+        for (message, handled) in applied {
+            match handled {
+                Handled::Done => {
+                    let event_type = message.incoming.envelope.event.event_type();
+                    metrics::histogram!("handler_duration_seconds", "event_type" => event_type)
+                        .record(each.as_secs_f64());
+                    metrics::counter!("messages_consumed_total", "event_type" => event_type, "outcome" => Outcome::Handled.label())
+                        .increment(1);
+                    done.push(message);
+                }
+                Handled::RetryAfter(_) => self.settle(message, Ok(handled), each).await,
+            }
+        }
+        let deliveries: Vec<&Delivery> = done.iter().map(|m| &m.delivery).collect();
+        self.acks.ack(&deliveries).await;
+    }
+
     /// Acks, schedules the next round, retries later or dead-letters, as the outcome says.
     pub(super) async fn settle(
         &self,
@@ -57,7 +81,7 @@ impl<H: MessageHandler> Work<H> {
         let outcome = async {
             match result {
                 Ok(()) => {
-                    ack(&message.delivery).await;
+                    self.acks.ack(&[&message.delivery]).await;
                     Outcome::Handled
                 }
                 Err(error) if (message.retries as usize) < delays.len() => {
@@ -98,7 +122,7 @@ impl<H: MessageHandler> Work<H> {
                     message.incoming.rounds += 1;
                     Box::pin(work.apply_one(message)).await;
                 }
-                _ = work.stop.cancelled() => requeue(&message.delivery).await,
+                _ = work.stop.cancelled() => work.acks.requeue(&message.delivery).await,
             }
         });
     }
@@ -123,47 +147,31 @@ impl<H: MessageHandler> Work<H> {
             payload: &delivery.data,
             properties,
         };
-        move_then_ack(delivery, self.link.publisher.publish(&[copy])).await;
+        self.move_then_ack(delivery, self.link.publisher.publish(&[copy]))
+            .await;
     }
 
     pub(super) async fn dead_letter(&self, delivery: &Delivery, reason: &str, attempts: u32) {
         let sent = dead_letters::send(&self.broker, &self.link, delivery, reason, attempts);
-        move_then_ack(delivery, sent).await;
+        self.move_then_ack(delivery, sent).await;
     }
-}
 
-/// Acks once `sent` has confirmed the copy elsewhere (within [`BROKER_OP_TIMEOUT`]);
-/// otherwise returns the delivery to its queue, after a pause so a broken broker is not
-/// hammered.
-async fn move_then_ack(delivery: &Delivery, sent: impl Future<Output = Result<(), PublishError>>) {
-    let sent = tokio::time::timeout(BROKER_OP_TIMEOUT, sent).await;
-    match sent.unwrap_or(Err(PublishError::NotConnected)) {
-        Ok(()) => ack(delivery).await,
-        Err(error) => {
-            tracing::warn!(%error, "could not move the message; returning it to the queue");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            requeue(delivery).await;
+    /// Acks once `sent` has confirmed the copy elsewhere (within [`BROKER_OP_TIMEOUT`]);
+    /// otherwise returns the delivery to its queue, after a pause so a broken broker is not
+    /// hammered.
+    async fn move_then_ack(
+        &self,
+        delivery: &Delivery,
+        sent: impl Future<Output = Result<(), PublishError>>,
+    ) {
+        let sent = tokio::time::timeout(BROKER_OP_TIMEOUT, sent).await;
+        match sent.unwrap_or(Err(PublishError::NotConnected)) {
+            Ok(()) => self.acks.ack(&[delivery]).await,
+            Err(error) => {
+                tracing::warn!(%error, "could not move the message; returning it to the queue");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                self.acks.requeue(delivery).await;
+            }
         }
     }
-}
-
-/// Acks; if that fails the channel is gone and the broker will redeliver the message,
-/// which the inbox then recognises as done.
-async fn ack(delivery: &Delivery) {
-    match tokio::time::timeout(BROKER_OP_TIMEOUT, delivery.ack(BasicAckOptions::default())).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "ack failed; the message will be redelivered and skipped")
-        }
-        Err(_) => tracing::warn!("ack timed out; the message will be redelivered and skipped"),
-    }
-}
-
-/// Hands the delivery back to the broker for another consumer or a later try.
-pub(super) async fn requeue(delivery: &Delivery) {
-    let nack = delivery.nack(BasicNackOptions {
-        requeue: true,
-        ..Default::default()
-    });
-    let _ = tokio::time::timeout(BROKER_OP_TIMEOUT, nack).await;
 }

@@ -55,7 +55,10 @@ impl<H: MessageHandler> Work<H> {
                 _ = self.link.closed() => break Err(ConsumeError::LinkLost),
             };
             let mut batch = match first {
-                Some(Ok(delivery)) => vec![delivery],
+                Some(Ok(delivery)) => {
+                    self.acks.received(&delivery);
+                    vec![delivery]
+                }
                 Some(Err(error)) => break Err(error.into()),
                 None => {
                     // Most likely the queue was deleted: have it declared again.
@@ -66,7 +69,10 @@ impl<H: MessageHandler> Work<H> {
             // Whatever else is already here joins the batch; nothing waits for more.
             while batch.len() < MAX_BATCH {
                 match deliveries.next().now_or_never() {
-                    Some(Some(Ok(delivery))) => batch.push(delivery),
+                    Some(Some(Ok(delivery))) => {
+                        self.acks.received(&delivery);
+                        batch.push(delivery);
+                    }
                     _ => break,
                 }
             }
@@ -143,9 +149,8 @@ impl<H: MessageHandler> Work<H> {
         match self.hold_while_unreachable(&messages).await {
             Some(Ok(results)) => {
                 let each = started.elapsed() / messages.len() as u32;
-                for (message, handled) in messages.into_iter().zip(results) {
-                    self.settle(message, Ok(handled), each).await;
-                }
+                self.settle_applied(messages.into_iter().zip(results).collect(), each)
+                    .await;
             }
             Some(Err(error)) => {
                 tracing::warn!(%error, size = messages.len(), "batch failed; applying its messages one by one");
