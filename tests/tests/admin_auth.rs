@@ -177,7 +177,7 @@ fn run_order_service(
     name: &str,
     vars: &[(&str, String)],
 ) -> (std::process::Child, std::path::PathBuf) {
-    devstack::build_services(false).expect("the services build");
+    stack::ensure_built();
     let log = std::env::temp_dir().join(format!("{name}-{}.log", uuid::Uuid::new_v4().simple()));
     let file = std::fs::File::create(&log).unwrap();
     let mut command = Command::new(devstack::binary("order-service").unwrap());

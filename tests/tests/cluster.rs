@@ -80,7 +80,7 @@ impl Cluster {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the cluster script runs");
-        devstack::build_services(false).expect("the services build");
+        saga_tests::stack::ensure_built();
         finished(starting, &["start"]).await;
         cluster
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 #[test]
 fn a_bad_variable_stops_the_service_naming_the_variable() {
-    devstack::build_services(false).unwrap();
+    saga_tests::stack::ensure_built();
     let cases = [
         ("order-service", "SAGA_TIMEOUT_SECS", "soon"),
         ("inventory-service", "HTTP_ADDR", "not-an-address"),

@@ -70,7 +70,7 @@ async fn loadgen_drives_a_stack_and_reports_every_saga() {
 #[tokio::test]
 async fn loadgen_calibrate_measures_the_saga_shape_and_leaves_nothing_behind() {
     // No stack here: build loadgen the way a stack would.
-    devstack::build_services(false).expect("loadgen builds");
+    stack::ensure_built();
     let database_url = format!("{}/postgres", stack::postgres_url());
     let output = tokio::process::Command::new(devstack::binary("loadgen").unwrap())
         .args(["--calibrate", "--calibrate-saga-only", "--json"])

@@ -25,6 +25,17 @@ fn of<'a>(spans: &'a [ReceivedSpan], service: &str, kind: SpanKind) -> Vec<&'a R
 }
 
 /// Places an order with a caller's `traceparent`; its id.
+/// Some JSON log line of inventory-service about order `id` carries `trace_id`.
+fn assert_inventory_logged_in(stack: &TestStack, trace_id: &str, id: &str) {
+    let logs = stack.logs(Service::Inventory);
+    assert!(
+        logs.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .any(|line| line["trace_id"] == trace_id && line["order_id"] == id),
+        "no inventory log line with trace_id {trace_id}"
+    );
+}
+
 async fn post_traced(stack: &TestStack, traceparent: &str) -> String {
     let response = stack
         .http
@@ -139,13 +150,7 @@ async fn one_order_is_one_trace_across_four_services_continuing_the_callers_trac
     assert_eq!(services, SERVICES.into_iter().collect());
 
     // JSON log lines written inside the trace carry its id.
-    let logs = stack.logs(Service::Inventory);
-    assert!(
-        logs.lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .any(|line| line["trace_id"] == trace_id && line["order_id"] == id),
-        "no inventory log line with trace_id {trace_id}"
-    );
+    assert_inventory_logged_in(&stack, trace_id, id);
 
     stack.assert_invariants().await;
     stack.cleanup().await;
@@ -202,13 +207,7 @@ async fn without_an_endpoint_nothing_is_exported_but_the_context_still_travels()
         );
     }
     // Log lines written inside the trace still carry its id.
-    let logs = stack.logs(Service::Inventory);
-    assert!(
-        logs.lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .any(|line| line["trace_id"] == trace_id && line["order_id"] == id),
-        "no inventory log line with trace_id {trace_id}"
-    );
+    assert_inventory_logged_in(&stack, trace_id, id);
     assert!(receiver.spans().is_empty());
     stack.assert_invariants().await;
     stack.cleanup().await;
