@@ -10,7 +10,8 @@
 #   --steps S    which outside steps, in order (default "closed paced"): closed = wrk, 64
 #                connections, 10 s, then drain; paced = 100 orders/s, 2,000 orders
 #   --env "K=V"  extra environment for the services of every run (e.g. MAX_PENDING_ORDERS=1000000)
-#   REV          any git revision; WORKTREE means the working tree's own release build
+#   REV          any git revision; WORKTREE means the working tree's own release build (in
+#                CARGO_TARGET_DIR, if set)
 #
 # BENCH_WRAP, if set, prefixes every run (e.g. a command that keeps other work off the box).
 # The stacks listen from BENCH_PORT_BASE (default 18000), away from a dev stack on 8000.
@@ -44,7 +45,7 @@ build() {
     if [ "$rev" = WORKTREE ]; then
         cargo build --release -q --locked -p order-service -p inventory-service \
             -p payment-service -p notification-service >&2
-        echo target/release
+        echo "${CARGO_TARGET_DIR:-target}/release"
         return
     fi
     sha=$(git rev-parse --short=9 "$rev^{commit}")
