@@ -183,6 +183,18 @@ impl TraceHeaders {
 
     /// Makes `span` (not yet entered) continue the trace these headers carry.
     pub fn continue_in(&self, span: &Span) {
+        if !exporting() {
+            // Kept only if it is worth passing on, as the propagator would judge it.
+            if self.traceparent.as_deref().is_some_and(is_traceparent) {
+                let tracestate = self.tracestate.clone().filter(|s| !s.is_empty());
+                Carried(Self {
+                    traceparent: self.traceparent.clone(),
+                    tracestate,
+                })
+                .attach(span);
+            }
+            return;
+        }
         let carrier: HashMap<String, String> = [
             (TRACEPARENT, &self.traceparent),
             (TRACESTATE, &self.tracestate),
@@ -192,9 +204,6 @@ impl TraceHeaders {
         .collect();
         if carrier.is_empty() {
             return;
-        }
-        if !exporting() {
-            return Carried(self.clone()).attach(span);
         }
         let parent = TraceContextPropagator::new().extract(&carrier);
         let _ = span.set_parent(parent);
@@ -240,22 +249,12 @@ pub fn http_server_span<B>(request: &Request<B>) -> Span {
         url.path = request.uri().path(),
     );
     if !exporting() {
-        let header = |name| {
-            let value = request.headers().get(name)?.to_str().ok()?;
-            Some(value.to_owned())
-        };
-        let carried = TraceHeaders {
-            traceparent: header(TRACEPARENT).filter(|value| is_traceparent(value)),
-            tracestate: None,
-        };
-        if carried.traceparent.is_some() {
-            let tracestate = header(TRACESTATE).filter(|value| !value.is_empty());
-            Carried(TraceHeaders {
-                tracestate,
-                ..carried
-            })
-            .attach(&span);
+        let header = |name| Some(request.headers().get(name)?.to_str().ok()?.to_owned());
+        TraceHeaders {
+            traceparent: header(TRACEPARENT),
+            tracestate: header(TRACESTATE),
         }
+        .continue_in(&span);
         return span;
     }
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
