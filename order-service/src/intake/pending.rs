@@ -1,7 +1,7 @@
 //! Admission by the number of `PENDING` orders (CONTRACT §9): a place is reserved before a
 //! request is queued and given back unless the request creates an order, so
 //! `MAX_PENDING_ORDERS` holds exactly within this replica, however many POSTs arrive at
-//! once. The count of `PENDING` orders is read from the database a few times a second (it
+//! once. The count of `PENDING` orders is read from the database ten times a second (it
 //! falls as sagas end, on any replica); orders created since that count are added to it.
 //!
 //! A POST that finds no place waits for the next count (at most [`ADMISSION_WAIT`]) before

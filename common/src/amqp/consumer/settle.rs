@@ -48,10 +48,8 @@ impl<H: MessageHandler> Work<H> {
             match handled {
                 Handled::Done => {
                     let event_type = message.incoming.envelope.event.event_type();
-                    metrics::histogram!("handler_duration_seconds", "event_type" => event_type)
-                        .record(each.as_secs_f64());
-                    metrics::counter!("messages_consumed_total", "event_type" => event_type, "outcome" => Outcome::Handled.label())
-                        .increment(1);
+                    time_handler(event_type, each);
+                    count_outcome(event_type, Outcome::Handled);
                     done.push(message);
                 }
                 Handled::RetryAfter(_) => self.settle(message, Ok(handled), each).await,
@@ -69,8 +67,7 @@ impl<H: MessageHandler> Work<H> {
         took: Duration,
     ) {
         let event_type = message.incoming.envelope.event.event_type();
-        metrics::histogram!("handler_duration_seconds", "event_type" => event_type)
-            .record(took.as_secs_f64());
+        time_handler(event_type, took);
         let result = match result {
             Ok(Handled::RetryAfter(delay)) => return self.come_back_later(message, delay),
             Ok(Handled::Done) => Ok(()),
@@ -99,18 +96,7 @@ impl<H: MessageHandler> Work<H> {
         }
         .instrument(span)
         .await;
-        metrics::counter!("messages_consumed_total", "event_type" => event_type, "outcome" => outcome.label())
-            .increment(1);
-        match outcome {
-            Outcome::Retried => {
-                metrics::counter!("messages_retried_total", "event_type" => event_type).increment(1)
-            }
-            Outcome::DeadLettered => {
-                metrics::counter!("messages_dead_lettered_total", "event_type" => event_type)
-                    .increment(1)
-            }
-            Outcome::Handled => {}
-        }
+        count_outcome(event_type, outcome);
     }
 
     /// Keeps the delivery and applies it again after `delay`, on its own.
@@ -173,5 +159,27 @@ impl<H: MessageHandler> Work<H> {
                 self.acks.requeue(delivery).await;
             }
         }
+    }
+}
+
+/// How long applying a message of `event_type` took.
+fn time_handler(event_type: &'static str, took: Duration) {
+    metrics::histogram!("handler_duration_seconds", "event_type" => event_type)
+        .record(took.as_secs_f64());
+}
+
+/// Counts how a message of `event_type` ended.
+fn count_outcome(event_type: &'static str, outcome: Outcome) {
+    metrics::counter!("messages_consumed_total", "event_type" => event_type, "outcome" => outcome.label())
+        .increment(1);
+    match outcome {
+        Outcome::Retried => {
+            metrics::counter!("messages_retried_total", "event_type" => event_type).increment(1)
+        }
+        Outcome::DeadLettered => {
+            metrics::counter!("messages_dead_lettered_total", "event_type" => event_type)
+                .increment(1)
+        }
+        Outcome::Handled => {}
     }
 }
