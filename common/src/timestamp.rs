@@ -2,8 +2,8 @@
 //! with microseconds and no offset, e.g. `2025-12-16T10:00:00.000000` (CONTRACT §2) — with
 //! its OpenAPI schema, so a response field only names the type.
 
-use chrono::{DateTime, Utc};
-use serde::{Serialize, Serializer};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
@@ -25,6 +25,18 @@ impl From<DateTime<Utc>> for Timestamp {
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&self.0.format(FORMAT))
+    }
+}
+
+/// Reads what [`Serialize`] wrote (another service's answer), or RFC 3339 with an offset.
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        NaiveDateTime::parse_from_str(&text, FORMAT)
+            .map(|naive| naive.and_utc())
+            .or_else(|_| DateTime::parse_from_rfc3339(&text).map(|at| at.to_utc()))
+            .map(Self)
+            .map_err(|_| serde::de::Error::custom(format!("not a UTC time: {text:?}")))
     }
 }
 
@@ -51,5 +63,21 @@ mod tests {
             serde_json::to_string(&Timestamp(at.into())).unwrap(),
             "\"2025-12-16T10:00:00.500000\""
         );
+    }
+
+    #[test]
+    fn reads_what_it_writes_and_rfc3339() {
+        let at = Timestamp(
+            DateTime::parse_from_rfc3339("2025-12-16T10:00:00.123456Z")
+                .unwrap()
+                .into(),
+        );
+        let written = serde_json::to_string(&at).unwrap();
+        assert_eq!(serde_json::from_str::<Timestamp>(&written).unwrap(), at);
+        assert_eq!(
+            serde_json::from_str::<Timestamp>("\"2025-12-16T11:00:00.123456+01:00\"").unwrap(),
+            at
+        );
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
     }
 }

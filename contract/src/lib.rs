@@ -15,6 +15,7 @@
 //! - [`consumes`]: who consumes what — one tuple of kinds per service, the only place a
 //!   subscription is written.
 //! - [`queues`]: queue names from the exchange, and the layout every service declares.
+//! - [`reads`]: the shapes of what one service reads of another over HTTP.
 //! - [`schema`]: the JSON Schema of each event, as checked in under `schemas/`.
 //! - [`asyncapi`]: the AsyncAPI 3.0 document of every message, checked in as
 //!   `asyncapi.json`.
@@ -26,6 +27,7 @@ pub mod examples;
 pub mod money;
 pub mod quantity;
 pub mod queues;
+pub mod reads;
 pub mod schema;
 pub mod service;
 

@@ -3,8 +3,8 @@
 //!
 //! For each service `s`: a durable queue `<exchange>.<s>` bound to the events `s` consumes
 //! and its dead-letter queue `<exchange>.<s>.dlq`. Besides, `<exchange>.audit` gets a copy
-//! of the events order-service's saga view needs and neither publishes nor consumes
-//! ([`AUDITED`]). (The delay queues of the retries are the machinery's, named after the
+//! of the events order-service's saga view needs and neither publishes, consumes nor reads
+//! from their publisher ([`AUDITED`]). (The delay queues of the retries are the machinery's, named after the
 //! queue they return to: see `common::amqp::topology`.)
 
 use crate::events::routing_key::{INVENTORY_RESERVED, PAYMENT_REFUNDED};
@@ -28,9 +28,16 @@ pub fn audit_queue(exchange: &str) -> String {
 }
 
 /// The routing keys of the audit queue: the events the saga view needs that order-service
-/// neither publishes nor consumes. The others it records itself, in the transactions that
-/// publish or consume them.
-pub const AUDITED: &[&str] = &[INVENTORY_RESERVED, PAYMENT_REFUNDED];
+/// neither publishes nor consumes, nor reads from their publisher. The events it publishes
+/// or consumes it records itself, in the transactions that do so; `InventoryReserved`, one
+/// per saga, it reads from inventory-service's reservation when the view is asked for
+/// (a copy of it cost every saga one more persisted, delivered and acked message).
+pub const AUDITED: &[&str] = &[PAYMENT_REFUNDED];
+
+/// What the audit queue was once bound to: every event (`#`, which would make every
+/// publish routable, so `mandatory` would never catch a missing consumer binding), then
+/// `InventoryReserved`.
+pub const AUDIT_RETIRED: &[&str] = &["#", INVENTORY_RESERVED];
 
 /// `service`'s queue with its dead-letter queue and bindings.
 pub fn consumer_queue(exchange: &str, service: Service) -> ConsumerQueue {
@@ -53,6 +60,7 @@ pub fn layout(exchange: &str) -> Layout {
         copies: vec![CopyQueue {
             name: audit_queue(exchange),
             bindings: AUDITED,
+            retired: AUDIT_RETIRED,
         }],
     }
 }
@@ -73,7 +81,7 @@ mod tests {
     }
 
     #[test]
-    fn the_audit_takes_exactly_the_events_order_service_does_not_see() {
+    fn the_audit_takes_exactly_the_events_order_service_does_not_see_or_read() {
         let mut unseen: Vec<&str> = KINDS
             .iter()
             .filter(|kind| kind.publisher != Service::Order)
@@ -81,9 +89,10 @@ mod tests {
             .filter(|key| !Service::Order.subscriptions().contains(key))
             .collect();
         unseen.sort();
-        let mut audited = AUDITED.to_vec();
-        audited.sort();
-        assert_eq!(unseen, audited);
+        let mut audited_or_read = [AUDITED, &[INVENTORY_RESERVED]].concat();
+        audited_or_read.sort();
+        assert_eq!(unseen, audited_or_read);
+        assert!(AUDIT_RETIRED.iter().all(|key| !AUDITED.contains(key)));
     }
 
     #[test]

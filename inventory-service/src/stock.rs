@@ -4,6 +4,7 @@
 //! never deadlock and never sell what is not there: the check and the update see the same,
 //! locked, rows.
 
+use chrono::{DateTime, Utc};
 use common::text_enum::TextEnum;
 use common::timestamp::Timestamp;
 use contract::events::{LineItem, UnavailableItem};
@@ -79,19 +80,35 @@ pub enum Reservation {
     AlreadySeen { status: ReservationStatus },
 }
 
-/// Reserves every need of `order_id`, or none.
+/// The `InventoryReserved` a reservation is announced with, chosen before the reservation
+/// is written so that the statement claiming the order records it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Announcement {
+    pub event_id: Uuid,
+    /// The `OrderCreated` it answers.
+    pub causation_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Reserves every need of `order_id`, or none; a reservation made records `announced`.
 pub async fn reserve(
     conn: &mut PgConnection,
     order_id: Uuid,
     needs: &[Need],
+    announced: &Announcement,
 ) -> Result<Reservation, sqlx::Error> {
     // Claim the order first: a repeat or an earlier cancellation stops us here.
     let claimed = sqlx::query(
-        "INSERT INTO reservations (order_id, status, items) VALUES ($1, 'RESERVED', $2)
+        "INSERT INTO reservations
+             (order_id, status, items, reserved_event_id, reserved_cause, reserved_at)
+         VALUES ($1, 'RESERVED', $2, $3, $4, $5)
          ON CONFLICT (order_id) DO NOTHING",
     )
     .bind(order_id)
     .bind(Json(needs))
+    .bind(announced.event_id)
+    .bind(announced.causation_id)
+    .bind(announced.occurred_at)
     .execute(&mut *conn)
     .await?;
     if claimed.rows_affected() == 0 {
@@ -117,7 +134,8 @@ pub async fn reserve(
         .collect();
     if !short.is_empty() {
         sqlx::query(
-            "UPDATE reservations SET status = 'UNAVAILABLE', items = '[]', updated_at = now()
+            "UPDATE reservations SET status = 'UNAVAILABLE', items = '[]', updated_at = now(),
+                 reserved_event_id = NULL, reserved_cause = NULL, reserved_at = NULL
              WHERE order_id = $1",
         )
         .bind(order_id)
@@ -214,6 +232,50 @@ async fn move_stock(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// An order's reservation as inventory-service saw it, and the `InventoryReserved` it
+/// published for it (none when nothing was reserved, or for reservations older than the
+/// record).
+#[derive(Debug, Clone)]
+pub struct ReservationRecord {
+    pub order_id: Uuid,
+    pub status: ReservationStatus,
+    pub announced: Option<Announcement>,
+}
+
+/// The `reservations` row as read.
+#[derive(FromRow)]
+struct ReservationRow {
+    status: ReservationStatus,
+    reserved_event_id: Option<Uuid>,
+    reserved_cause: Option<Uuid>,
+    reserved_at: Option<DateTime<Utc>>,
+}
+
+pub async fn reservation(
+    db: impl PgExecutor<'_>,
+    order_id: Uuid,
+) -> Result<Option<ReservationRecord>, sqlx::Error> {
+    let row: Option<ReservationRow> = sqlx::query_as(
+        "SELECT status, reserved_event_id, reserved_cause, reserved_at
+         FROM reservations WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|row| ReservationRecord {
+        order_id,
+        status: row.status,
+        announced: row
+            .reserved_event_id
+            .zip(row.reserved_at)
+            .map(|(event_id, occurred_at)| Announcement {
+                event_id,
+                causation_id: row.reserved_cause,
+                occurred_at,
+            }),
+    }))
 }
 
 /// A product's stock: `available` for new orders, `reserved` by orders.

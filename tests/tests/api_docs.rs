@@ -33,6 +33,7 @@ fn promised(service: Service) -> BTreeSet<(String, String)> {
             ("get", "/api/inventory"),
             ("get", "/api/inventory/{product_id}"),
             ("put", "/api/inventory/{product_id}"),
+            ("get", "/api/inventory/reservations/{order_id}"),
         ],
         Service::Payment => &[("get", "/api/payments/{order_id}"), ("get", "/breaker")],
         Service::Notification => &[("get", "/api/notifications")],

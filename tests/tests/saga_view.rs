@@ -1,5 +1,6 @@
-//! `GET /api/orders/{id}/saga` (CONTRACT §10): the saga as every service published it,
-//! read from the audit queue, and the dashboard's flow across four lanes.
+//! `GET /api/orders/{id}/saga` (CONTRACT §10): the saga as every service published it —
+//! order-service's timeline, inventory-service's reservation, the audit queue — and the
+//! dashboard's flow across four lanes.
 
 use reqwest::StatusCode;
 use saga_tests::browser::Browser;
@@ -258,6 +259,116 @@ async fn audit_rows_past_the_retention_are_pruned_and_recent_ones_kept() {
     )
     .await;
     assert!(kept.iter().all(|e| e["occurred_at"].as_str().is_some()));
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_stuck_saga_shows_the_reservation_read_from_inventory_which_no_copy_duplicates() {
+    // No payment-service yet: the saga stops after the reservation.
+    let mut stack = TestStack::builder()
+        .env("PAYMENT_SUCCESS_RATE", "1")
+        .only(&[Service::Inventory, Service::Order])
+        .start()
+        .await;
+    let order = stack
+        .place_order("customer-stuck", &[("product-A", 1)], 20.0)
+        .await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let saga = saga_with(&stack, &id, 2).await;
+    assert_eq!(
+        steps(&saga),
+        [
+            ("order-service".to_owned(), "OrderCreated".to_owned()),
+            (
+                "inventory-service".to_owned(),
+                "InventoryReserved".to_owned()
+            ),
+        ]
+    );
+    assert_chain(&stack, &id, &saga).await;
+
+    // inventory-service answers with the event as it published it …
+    let (status, reservation) = stack
+        .get_json(
+            Service::Inventory,
+            &format!("/api/inventory/reservations/{id}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reservation}");
+    assert_eq!(reservation["order_id"], id.as_str());
+    assert_eq!(reservation["status"], "RESERVED");
+    assert_eq!(reservation["reserved"]["event_id"], saga[1]["event_id"]);
+    assert_eq!(reservation["reserved"]["causation_id"], saga[0]["event_id"]);
+    assert_eq!(
+        reservation["reserved"]["occurred_at"],
+        saga[1]["occurred_at"]
+    );
+    let published = stack.broker.events_of("InventoryReserved").await;
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].json()["event_id"], saga[1]["event_id"]);
+    let (status, _) = stack
+        .get_json(
+            Service::Inventory,
+            "/api/inventory/reservations/00000000-0000-0000-0000-000000000000",
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = stack
+        .get_json(Service::Inventory, "/api/inventory/reservations/not-a-uuid")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    // … and order-service keeps no copy of it.
+    let copies: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM saga_events WHERE order_id = $1::uuid AND event_type = 'InventoryReserved'",
+    )
+    .bind(&id)
+    .fetch_one(&stack.db(Service::Order).await)
+    .await
+    .unwrap();
+    assert_eq!(
+        copies, 0,
+        "order-service recorded a copy of InventoryReserved"
+    );
+
+    // Without inventory-service the view shows what order-service has, at once.
+    stack.kill(Service::Inventory).await;
+    let started = std::time::Instant::now();
+    let (status, partial) = stack
+        .get_json(Service::Order, &format!("/api/orders/{id}/saga"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{partial}");
+    assert_eq!(
+        steps(partial.as_array().unwrap()),
+        [("order-service".to_owned(), "OrderCreated".to_owned())]
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Everything back (order-service told inventory-service's new address): the saga ends
+    // and the view shows all of it.
+    stack.restart(Service::Inventory, 1).await;
+    stack.restart(Service::Payment, 1).await;
+    stack.restart(Service::Notification, 1).await;
+    stack.kill(Service::Order).await;
+    let inventory_url = stack.url(Service::Inventory, "");
+    stack
+        .add_replica_with_env(Service::Order, &[("INVENTORY_URL", &inventory_url)])
+        .await;
+    assert_eq!(stack.final_order(&id).await["status"], "COMPLETED");
+    let saga = saga_with(&stack, &id, 4).await;
+    assert_eq!(
+        steps(&saga)[1],
+        (
+            "inventory-service".to_owned(),
+            "InventoryReserved".to_owned()
+        )
+    );
+    assert_chain(&stack, &id, &saga).await;
     stack.assert_invariants().await;
     stack.cleanup().await;
 }

@@ -5,14 +5,18 @@ use axum::extract::State;
 use axum::response::Response;
 use common::auth::Caller;
 use common::http::{
-    Admin, ApiError, ErrorBody, FieldError, IfNoneMatch, Json, ValidationErrorBody, tagged_json,
+    Admin, ApiError, ErrorBody, FieldError, IfNoneMatch, Json, Path, ValidationErrorBody,
+    tagged_json,
 };
 use common::ids::ProductId;
 use common::store::Store;
+use common::text_enum::TextEnum;
+use contract::reads::{ReservationView, ReservedEvent};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 /// Most stock one product may be set to.
 const MAX_AVAILABLE: i64 = 1_000_000_000;
@@ -26,6 +30,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(list_products))
         .routes(routes!(get_product, set_stock))
+        .routes(routes!(get_reservation))
         .with_state(state)
 }
 
@@ -75,6 +80,43 @@ async fn get_product(
         .await?
         .ok_or_else(|| ApiError::NotFound("Product not found".into()))?;
     Ok(tagged_json(&condition, &product))
+}
+
+/// An order's reservation and the `InventoryReserved` that announced it — what
+/// order-service's saga view shows of inventory. With authentication on, any valid token
+/// may read it.
+#[utoipa::path(get, path = "/api/inventory/reservations/{order_id}", tag = "inventory",
+    params(("order_id" = Uuid, Path, description = "The order id"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
+    responses(
+        (status = 200, description = "The reservation", body = ReservationView, headers(
+            ("ETag" = String, description = "Strong tag of this answer; changes with the reservation"),
+            ("Cache-Control" = String, description = "private, no-cache"))),
+        (status = 304, description = "Not modified: If-None-Match names the current ETag"),
+        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+        (status = 404, description = "inventory-service has not seen this order", body = ErrorBody),
+        (status = 422, description = "Not a UUID", body = ValidationErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    security((), ("bearer" = [])))]
+async fn get_reservation(
+    _caller: Caller,
+    condition: IfNoneMatch,
+    State(state): State<AppState>,
+    Path(order_id): Path<Uuid>,
+) -> Result<Response, ApiError> {
+    let record = stock::reservation(state.store.pool(), order_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Reservation not found".into()))?;
+    let view = ReservationView {
+        order_id: record.order_id,
+        status: record.status.as_str().to_owned(),
+        reserved: record.announced.map(|announced| ReservedEvent {
+            event_id: announced.event_id,
+            causation_id: announced.causation_id,
+            occurred_at: announced.occurred_at.into(),
+        }),
+    };
+    Ok(tagged_json(&condition, &view))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -4,11 +4,11 @@
 //! and every service's dead-letter depth — and places orders through the ordinary
 //! `POST /api/orders`.
 
-use super::AppState;
 use super::orders::OrderView;
+use super::{AppState, peers};
 use crate::repo::{self, OrderFilter};
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{Html, Response};
 use chrono::Utc;
 use common::amqp::dead_letters;
@@ -18,7 +18,6 @@ use common::timestamp::Timestamp;
 use contract::Service;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::time::Duration;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -107,21 +106,24 @@ async fn dashboard_state(
         ..Default::default()
     };
     // inventory-service wants a token too when authentication is on: the caller's.
-    let token = match caller {
-        Caller::Open => None,
-        _ => headers.get(header::AUTHORIZATION).cloned(),
-    };
+    let token = peers::forwarded_token(&caller, &headers);
     let (orders, counts, stock, breakers, dead_letters) = tokio::join!(
         repo::list(state.store.pool(), &filter),
         repo::count_by_status(state.store.pool(), customer.as_ref().map(|c| c.as_str())),
-        read_from::<Vec<Stock>>(
+        found(peers::read_from::<Vec<Stock>>(
             &state,
             &state.inventory_url,
             "api/inventory",
             "inventory",
             token.as_ref()
-        ),
-        read_from::<Breakers>(&state, &state.payment_url, "breaker", "payment", None),
+        )),
+        found(peers::read_from::<Breakers>(
+            &state,
+            &state.payment_url,
+            "breaker",
+            "payment",
+            None
+        )),
         async {
             // The queues are the operators' business, not a customer's.
             if customer.is_some() {
@@ -158,34 +160,10 @@ struct Breakers {
     provider: String,
 }
 
-/// Asks another service for what the dashboard shows of it — inventory-service's stock,
-/// payment-service's circuit breakers — briefly.
-///
-/// The one deliberate read-side coupling between the services: the dashboard only shows
-/// these, so it asks the services that own them rather than keep read models of its own.
-/// The saga never waits on these calls — services act only on events — and when a service
-/// does not answer, the dashboard shows why instead.
-async fn read_from<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    base: &reqwest::Url,
-    path: &str,
-    service: &str,
-    authorization: Option<&axum::http::HeaderValue>,
-) -> Result<T, String> {
-    let url = base.join(path).expect("a relative path joins");
-    let mut request = state.http.get(url).timeout(Duration::from_secs(1));
-    if let Some(value) = authorization {
-        request = request.header(reqwest::header::AUTHORIZATION, value.as_bytes());
-    }
-    let response = request
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|error| format!("{service}-service unreachable: {error}"))?;
-    response
-        .json()
-        .await
-        .map_err(|error| format!("{service}-service answered oddly: {error}"))
+/// A read that must find what it asks for: here a 404 is an odd answer too.
+async fn found<T>(read: impl Future<Output = Result<Option<T>, String>>) -> Result<T, String> {
+    read.await?
+        .ok_or_else(|| "the service answered 404 Not Found".to_owned())
 }
 
 /// A value, or why it is missing.

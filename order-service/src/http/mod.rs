@@ -6,6 +6,7 @@ pub mod asyncapi;
 pub mod console;
 pub mod dashboard;
 pub mod orders;
+pub mod peers;
 pub mod saga;
 
 use common::amqp::broker::Broker;
@@ -20,8 +21,9 @@ pub struct AppState {
     pub intake: crate::intake::Intake,
     /// For the dashboard's dead-letter depths and the failed-message console.
     pub broker: Broker,
-    /// For the dashboard's stock, read from inventory-service, and the payment provider's
-    /// state, read from payment-service.
+    /// For the reads of the other services ([`peers`]): the dashboard's stock and the saga
+    /// view's reservation from inventory-service, the payment provider's state from
+    /// payment-service.
     pub http: reqwest::Client,
     pub inventory_url: reqwest::Url,
     pub payment_url: reqwest::Url,

@@ -1,16 +1,21 @@
 //! `GET /api/orders/{id}/saga`: the whole saga as every service published it (CONTRACT §10).
 //! Six of its eight kinds of event order-service publishes or consumes itself, and keeps in
-//! the order's timeline with their cause; the other two (`InventoryReserved`,
-//! `PaymentRefunded`) reach it through the audit queue ([`crate::audit`]).
+//! the order's timeline with their cause; `InventoryReserved` it reads from
+//! inventory-service's reservation when asked ([`peers::reservation`]), and the rare
+//! `PaymentRefunded` reaches it through the audit queue ([`crate::audit`]).
 
-use super::AppState;
+use super::{AppState, peers};
 use crate::audit::{self, SagaEvent};
 use crate::repo;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use common::auth::Caller;
+use common::event::Kind;
 use common::http::{ApiError, ErrorBody, IfNoneMatch, Path, ValidationErrorBody, tagged_json};
 use common::timestamp::Timestamp;
+use contract::events::{InventoryReserved, InventoryUnavailable};
+use contract::reads::ReservedEvent;
 use serde::Serialize;
 use std::collections::HashSet;
 use utoipa::ToSchema;
@@ -47,6 +52,18 @@ impl From<repo::TimelineEntry> for SagaStep {
     }
 }
 
+impl From<ReservedEvent> for SagaStep {
+    fn from(event: ReservedEvent) -> Self {
+        Self {
+            event_type: InventoryReserved::NAME.to_owned(),
+            event_id: event.event_id,
+            causation_id: event.causation_id,
+            publisher: contract::Service::Inventory.name().to_owned(),
+            occurred_at: event.occurred_at,
+        }
+    }
+}
+
 impl From<SagaEvent> for SagaStep {
     fn from(event: SagaEvent) -> Self {
         Self {
@@ -60,8 +77,9 @@ impl From<SagaEvent> for SagaStep {
 }
 
 /// The saga across all four services: every event published for the order, oldest first.
-/// The events order-service neither publishes nor consumes are recorded from the exchange a
-/// moment after they are published, and kept for `SAGA_AUDIT_RETENTION_HOURS`.
+/// `InventoryReserved` is read from inventory-service (with the caller's token); while it
+/// does not answer, the saga is shown without it. A `PaymentRefunded` is recorded from the
+/// exchange a moment after it is published, and kept for `SAGA_AUDIT_RETENTION_HOURS`.
 #[utoipa::path(get, path = "/api/orders/{id}/saga", tag = "orders",
     params(("id" = Uuid, Path, description = "The order id"),
         ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
@@ -78,6 +96,7 @@ impl From<SagaEvent> for SagaStep {
 async fn order_saga(
     caller: Caller,
     condition: IfNoneMatch,
+    headers: HeaderMap,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
@@ -86,7 +105,28 @@ async fn order_saga(
         .filter(|owned| caller.may_see(&owned.customer_id))
         .ok_or_else(|| ApiError::NotFound("Order not found".into()))?;
     let audited = audit::saga_of(&state.store, id).await?;
-    Ok(tagged_json(&condition, &merge(owned.timeline, audited)))
+    let mut steps = merge(owned.timeline, audited);
+    if !steps.iter().any(|step| answers_the_order(&step.event_type)) {
+        let token = peers::forwarded_token(&caller, &headers);
+        match peers::reservation(&state, id, token.as_ref()).await {
+            Ok(reservation) => {
+                let reserved = reservation.and_then(|reservation| reservation.reserved);
+                steps.extend(reserved.map(SagaStep::from));
+                steps.sort_by_key(|step| step.occurred_at.0);
+            }
+            Err(error) => {
+                tracing::warn!(order_id = %id, %error, "the saga view shows no reservation")
+            }
+        }
+    }
+    Ok(tagged_json(&condition, &steps))
+}
+
+/// Whether inventory's answer to the order is already known: its unavailability (order-
+/// service consumes it), or a reservation recorded from the audit queue (before it was
+/// read from inventory-service instead).
+fn answers_the_order(event_type: &str) -> bool {
+    event_type == InventoryReserved::NAME || event_type == InventoryUnavailable::NAME
 }
 
 /// The timeline and the audited events in the order they happened, each event once (an

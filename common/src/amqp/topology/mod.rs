@@ -62,6 +62,9 @@ pub struct ConsumerQueue {
 pub struct CopyQueue {
     pub name: String,
     pub bindings: &'static [&'static str],
+    /// Routing keys an older layout bound it to: unbound at every declaration, so a broker
+    /// that ran the older layout stops copying them (a binding outlives its declarer).
+    pub retired: &'static [&'static str],
 }
 
 /// Every queue the published language puts on one exchange.
@@ -145,17 +148,16 @@ impl Topology {
                 )
                 .await?;
             self.bind(channel, &copy.name, copy.bindings).await?;
-            // A copy bound to every event (`#`), as the saga audit once was, would make
-            // every publish routable, so `mandatory` would never catch a missing consumer
-            // binding.
-            channel
-                .queue_unbind(
-                    copy.name.as_str().into(),
-                    self.exchange.as_str().into(),
-                    "#".into(),
-                    FieldTable::default(),
-                )
-                .await?;
+            for key in copy.retired {
+                channel
+                    .queue_unbind(
+                        copy.name.as_str().into(),
+                        self.exchange.as_str().into(),
+                        (*key).into(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
         }
         for delay in &self.retry_delays {
             channel
