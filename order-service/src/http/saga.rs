@@ -8,7 +8,7 @@ use super::{AppState, peers};
 use crate::audit::{self, SagaEvent};
 use crate::repo;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use common::auth::Caller;
 use common::event::Kind;
@@ -108,18 +108,26 @@ async fn order_saga(
     let mut steps = merge(owned.timeline, audited);
     if !steps.iter().any(|step| answers_the_order(&step.event_type)) {
         let token = peers::forwarded_token(&caller, &headers);
-        match peers::reservation(&state, id, token.as_ref()).await {
-            Ok(reservation) => {
-                let reserved = reservation.and_then(|reservation| reservation.reserved);
-                steps.extend(reserved.map(SagaStep::from));
-                steps.sort_by_key(|step| step.occurred_at.0);
-            }
-            Err(error) => {
-                tracing::warn!(order_id = %id, %error, "the saga view shows no reservation")
-            }
-        }
+        steps.extend(reserved_step(&state, id, token.as_ref()).await);
+        steps.sort_by_key(|step| step.occurred_at.0);
     }
     Ok(tagged_json(&condition, &steps))
+}
+
+/// The order's `InventoryReserved`, read from inventory-service: none while nothing is
+/// reserved, or (logged) while inventory-service does not answer.
+async fn reserved_step(
+    state: &AppState,
+    order_id: Uuid,
+    token: Option<&HeaderValue>,
+) -> Option<SagaStep> {
+    match peers::reservation(state, order_id, token).await {
+        Ok(reservation) => reservation?.reserved.map(SagaStep::from),
+        Err(error) => {
+            tracing::warn!(%order_id, %error, "the saga view shows no reservation");
+            None
+        }
+    }
 }
 
 /// Whether inventory's answer to the order is already known: its unavailability (order-
