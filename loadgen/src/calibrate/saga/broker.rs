@@ -10,15 +10,11 @@ use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
     QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection, ExchangeKind, PublisherConfirm};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use uuid::Uuid;
-
-/// The audit queue's bound, as the real one has it (common's topology): it never grows
-/// past this, dropping its oldest copies.
-const AUDIT_MAX_LENGTH: i64 = 100_000;
 
 /// The exchange and queues of one run.
 #[derive(Debug, Clone)]
@@ -50,7 +46,7 @@ impl Topology {
         for hop in Hop::ALL {
             let queue = self.queue(hop);
             channel
-                .queue_declare(queue.as_str().into(), durable, arguments(hop))
+                .queue_declare(queue.as_str().into(), durable, FieldTable::default())
                 .await?;
             for kind in hop.bindings() {
                 channel
@@ -84,23 +80,6 @@ impl Topology {
             )
             .await
     }
-}
-
-/// The audit queue is bounded like the real one; the others take no arguments (classic
-/// queues, as the services declare them by default).
-fn arguments(hop: Hop) -> FieldTable {
-    let mut arguments = FieldTable::default();
-    if hop == Hop::Audit {
-        arguments.insert(
-            "x-max-length".into(),
-            AMQPValue::LongLongInt(AUDIT_MAX_LENGTH),
-        );
-        arguments.insert(
-            "x-overflow".into(),
-            AMQPValue::LongString("drop-head".into()),
-        );
-    }
-    arguments
 }
 
 /// A service's publisher: a channel of its own in confirm mode, fed with each commit's

@@ -6,7 +6,7 @@
 //! go to the service's publisher and each delivery is acked on its own.
 
 use super::failure::Failure;
-use super::hops::{self, Hop};
+use super::hops::Hop;
 use super::message::Incoming;
 use super::outbox;
 use super::service::Service;
@@ -104,24 +104,18 @@ impl Consumer {
             .iter()
             .map(Incoming::parse)
             .collect::<Result<Vec<_>, _>>()?;
-        if self.hop == Hop::Audit {
-            hops::record_audit(&self.service.pool, &messages)
-                .await
-                .map_err(|e| e.to_string())?;
-        } else {
-            let (new, outgoing) = self
-                .in_transaction(&messages)
-                .await
-                .map_err(|e| e.to_string())?;
-            let committed_at = Instant::now();
-            if self.hop == Hop::Notification {
-                for message in new {
-                    self.tracker.notified(message.event.order_id, committed_at);
-                }
+        let (new, outgoing) = self
+            .in_transaction(&messages)
+            .await
+            .map_err(|e| e.to_string())?;
+        let committed_at = Instant::now();
+        if self.hop == Hop::Notification {
+            for message in new {
+                self.tracker.notified(message.event.order_id, committed_at);
             }
-            if !outgoing.is_empty() {
-                self.service.publisher.send(outgoing);
-            }
+        }
+        if !outgoing.is_empty() {
+            self.service.publisher.send(outgoing);
         }
         for delivery in &batch {
             delivery

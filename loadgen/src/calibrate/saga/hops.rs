@@ -4,21 +4,21 @@
 //!
 //! A hop's statements run inside the batch's transaction, after the inbox claim
 //! ([`super::consumer`]); the events it returns go into the outbox in the same transaction
-//! and are published once it has committed. The audit hop is the exception, as in
-//! order-service: one insert on its own, keyed by event id (its own inbox).
+//! and are published once it has committed.
 
 use super::message::{Event, Incoming, Kind, Outgoing};
 use super::schema::Database;
 use serde_json::json;
+use sqlx::PgConnection;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// One consumer of the happy path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hop {
-    /// inventory-service on `OrderCreated`: locks the stock row, records the reservation,
+    /// inventory-service on `OrderCreated`: locks the stock row, records the reservation
+    /// with the `InventoryReserved` that announces it (the saga view reads it there),
     /// moves the unit from available to reserved, publishes `InventoryReserved`.
     Inventory,
     /// payment-service on `InventoryReserved`, with the built-in simulator answering the
@@ -31,17 +31,14 @@ pub enum Hop {
     /// notification-service on `PaymentProcessed` and on `OrderConfirmed`: one
     /// notification row each. The second one committed ends the saga.
     Notification,
-    /// order-service's saga view on its copy of `InventoryReserved`: one `saga_events` row.
-    Audit,
 }
 
 impl Hop {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 4] = [
         Self::Inventory,
         Self::Payment,
         Self::Order,
         Self::Notification,
-        Self::Audit,
     ];
 
     /// Its queue's name within the run's exchange, as `<exchange>.<name>`.
@@ -51,15 +48,14 @@ impl Hop {
             Self::Payment => "payment",
             Self::Order => "order",
             Self::Notification => "notification",
-            Self::Audit => "audit",
         }
     }
 
-    /// The events its queue is bound to: 4 publishes fan out to 6 deliveries per saga.
+    /// The events its queue is bound to: 4 publishes fan out to 5 deliveries per saga.
     pub fn bindings(self) -> &'static [Kind] {
         match self {
             Self::Inventory => &[Kind::OrderCreated],
-            Self::Payment | Self::Audit => &[Kind::InventoryReserved],
+            Self::Payment => &[Kind::InventoryReserved],
             Self::Order => &[Kind::PaymentProcessed],
             Self::Notification => &[Kind::PaymentProcessed, Kind::OrderConfirmed],
         }
@@ -70,7 +66,7 @@ impl Hop {
         match self {
             Self::Inventory => Database::Inventory,
             Self::Payment => Database::Payment,
-            Self::Order | Self::Audit => Database::Order,
+            Self::Order => Database::Order,
             Self::Notification => Database::Notification,
         }
     }
@@ -88,8 +84,6 @@ impl Hop {
             Self::Payment => charge(conn, &events).await,
             Self::Order => confirm(conn, &events).await,
             Self::Notification => notify(conn, &events).await.map(|()| Vec::new()),
-            // Not a transactional hop: see [`record_audit`].
-            Self::Audit => Ok(Vec::new()),
         }
     }
 }
@@ -128,13 +122,30 @@ async fn reserve(conn: &mut PgConnection, events: &[&Event]) -> Result<Vec<Outgo
             "the calibration's stock ran out".into(),
         ));
     }
+    let reserved = caused(events, Kind::InventoryReserved);
     sqlx::query(
-        "INSERT INTO reservations (order_id, status, items)
-         SELECT id, 'RESERVED', items FROM unnest($1::uuid[], $2::jsonb[]) AS r(id, items)
+        "INSERT INTO reservations (order_id, status, items, reserved_event_id, reserved_cause,
+                                   reserved_at)
+         SELECT id, 'RESERVED', items, event_id, cause, at::timestamptz
+         FROM unnest($1::uuid[], $2::jsonb[], $3::uuid[], $4::uuid[], $5::text[])
+             AS r(id, items, event_id, cause, at)
          ON CONFLICT (order_id) DO NOTHING",
     )
     .bind(events.iter().map(|e| e.order_id).collect::<Vec<_>>())
     .bind(events.iter().map(|e| Json(&e.items)).collect::<Vec<_>>())
+    .bind(
+        reserved
+            .iter()
+            .map(|r| r.event.event_id)
+            .collect::<Vec<_>>(),
+    )
+    .bind(reserved.iter().map(|r| r.causation_id).collect::<Vec<_>>())
+    .bind(
+        reserved
+            .iter()
+            .map(|r| r.event.timestamp.as_str())
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *conn)
     .await?;
     sqlx::query(
@@ -147,7 +158,7 @@ async fn reserve(conn: &mut PgConnection, events: &[&Event]) -> Result<Vec<Outgo
     .bind(needs.values().copied().collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
-    Ok(caused(events, Kind::InventoryReserved))
+    Ok(reserved)
 }
 
 async fn charge(conn: &mut PgConnection, events: &[&Event]) -> Result<Vec<Outgoing>, sqlx::Error> {
@@ -251,26 +262,6 @@ async fn notify(conn: &mut PgConnection, events: &[&Event]) -> Result<(), sqlx::
             .collect::<Vec<_>>(),
     )
     .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The audit hop: one insert on its own (no transaction, no inbox: the event id is the
-/// key, so a redelivered copy is a no-op), as order-service's audit recorder does.
-pub async fn record_audit(pool: &PgPool, messages: &[Incoming]) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO saga_events (event_id, order_id, event_type, causation_id, publisher, occurred_at)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[],
-                              $6::text[]::timestamptz[])
-         ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(messages.iter().map(|m| m.event.event_id).collect::<Vec<_>>())
-    .bind(messages.iter().map(|m| m.event.order_id).collect::<Vec<_>>())
-    .bind(messages.iter().map(|m| m.event.event_type.as_str()).collect::<Vec<_>>())
-    .bind(messages.iter().map(|m| m.causation_id).collect::<Vec<_>>())
-    .bind(messages.iter().map(|_| "inventory-service").collect::<Vec<_>>())
-    .bind(messages.iter().map(|m| m.event.timestamp.as_str()).collect::<Vec<_>>())
-    .execute(pool)
     .await?;
     Ok(())
 }

@@ -167,28 +167,17 @@ impl Outgoing {
     }
 }
 
-/// A delivery as a hop reads it: the body, and the cause from the headers.
+/// A delivery as a hop reads it: the body.
 #[derive(Debug, Clone)]
 pub struct Incoming {
     pub event: Event,
-    pub causation_id: Option<Uuid>,
 }
 
 impl Incoming {
     pub fn parse(delivery: &Delivery) -> Result<Self, String> {
         let event: Event = serde_json::from_slice(&delivery.data)
             .map_err(|e| format!("a calibration message is not an event: {e}"))?;
-        let causation_id =
-            delivery.properties.headers().as_ref().and_then(|headers| {
-                match headers.inner().get(CAUSATION_HEADER)? {
-                    AMQPValue::LongString(text) => text.to_string().parse().ok(),
-                    _ => None,
-                }
-            });
-        Ok(Self {
-            event,
-            causation_id,
-        })
+        Ok(Self { event })
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Per saga, as the real happy path: 4 persistent JSON messages (~300 bytes, delivery mode
 //! 2, `application/json`), each published `mandatory` with a publisher confirm, fanned out
-//! to 6 deliveries (`order.created` → inventory; `inventory.reserved` → payment and audit;
+//! to 5 deliveries (`order.created` → inventory; `inventory.reserved` → payment;
 //! `payment.processed` → order and notification; `order.confirmed` → notification), each
 //! acked on its own after its commit; and one commit per hop with the rows the services
 //! write — the POST's order and outbox rows, then each hop's inbox claim, state change and

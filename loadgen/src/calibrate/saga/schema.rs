@@ -37,7 +37,8 @@ CREATE TABLE inbox (
 CREATE INDEX inbox_processed_at ON inbox (processed_at);
 ";
 
-/// order-service: orders with their timeline, and the saga view's audit rows.
+/// order-service: orders with their timeline, and the saga view's audit rows (which the
+/// happy path no longer writes: kept so the schema is the service's).
 const ORDER: &str = "
 CREATE TABLE orders (
     id                  UUID        PRIMARY KEY,
@@ -80,7 +81,10 @@ CREATE TABLE reservations (
     status     TEXT        NOT NULL CHECK (status IN ('RESERVED', 'UNAVAILABLE', 'RELEASED', 'CANCELLED')),
     items      JSONB       NOT NULL DEFAULT '[]',
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    reserved_event_id UUID,
+    reserved_cause    UUID,
+    reserved_at       TIMESTAMPTZ
 );
 ";
 

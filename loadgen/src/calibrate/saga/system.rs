@@ -153,8 +153,8 @@ impl System {
 
     /// Stops everything and removes the run's schemas, queues and exchange.
     pub async fn stop(mut self) -> Result<(), String> {
-        // The measurement is over: what is still in flight (audit copies, outbox deletes)
-        // goes with the schemas.
+        // The measurement is over: what is still in flight (outbox deletes) goes with the
+        // schemas.
         self.tasks.shutdown().await;
         for service in &self.services {
             service.close().await;
