@@ -94,7 +94,7 @@ async fn loadgen_calibrate_measures_the_saga_shape_and_leaves_nothing_behind() {
 
     let shape = &report["saga_shape"];
     assert_eq!(shape["publishes_per_saga"], 4, "{shape}");
-    assert_eq!(shape["deliveries_per_saga"], 6, "{shape}");
+    assert_eq!(shape["deliveries_per_saga"], 5, "{shape}");
     let closed = &shape["closed_loop"];
     assert!(closed["sagas"].as_u64().unwrap() > 0, "{shape}");
     assert!(closed["sagas_per_s"].as_f64().unwrap() > 0.0, "{shape}");
@@ -147,7 +147,7 @@ async fn loadgen_calibrate_measures_the_saga_shape_and_leaves_nothing_behind() {
         .await;
     assert!(declared.is_err(), "exchange {exchange} was left behind");
     let queues = scratch["queues"].as_array().unwrap();
-    assert_eq!(queues.len(), 5, "{scratch}");
+    assert_eq!(queues.len(), 4, "{scratch}");
     for queue in queues {
         let channel = broker.create_channel().await.unwrap();
         let declared = channel

@@ -372,3 +372,82 @@ async fn a_stuck_saga_shows_the_reservation_read_from_inventory_which_no_copy_du
     stack.assert_invariants().await;
     stack.cleanup().await;
 }
+
+/// A broker that ran the older layout has the audit queue bound to `inventory.reserved`:
+/// a binding outlives its declarer, so the service that declares the layout removes it.
+#[tokio::test]
+async fn an_audit_binding_of_the_older_layout_goes_when_the_layout_is_declared() {
+    let mut stack = TestStack::start().await;
+    let connection = lapin::Connection::connect(
+        &saga_tests::stack::amqp_url(),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .expect("RabbitMQ is reachable");
+    let channel = connection.create_channel().await.expect("a channel");
+    let audit = ::contract::queues::audit_queue(&stack.name);
+    channel
+        .queue_bind(
+            audit.as_str().into(),
+            stack.name.as_str().into(),
+            "inventory.reserved".into(),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .expect("the older binding");
+    let db = stack.db(Service::Order).await;
+    let copies = |id: String| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM saga_events \
+                 WHERE order_id = $1::uuid AND event_type = 'InventoryReserved'",
+            )
+            .bind(id)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+
+    // While the binding stands, the copy is recorded: what the test would see if it stayed.
+    let before = stack
+        .place_order("customer-layout", &[("product-A", 1)], 20.0)
+        .await;
+    let before = before["id"].as_str().unwrap().to_owned();
+    stack.final_order(&before).await;
+    eventually(
+        "the older layout's copy",
+        Duration::from_secs(20),
+        || async {
+            match copies(before.clone()).await {
+                1 => Ok(()),
+                n => Err(format!("{n} copies")),
+            }
+        },
+    )
+    .await;
+
+    // order-service declares the layout again as it starts.
+    stack.kill(Service::Order).await;
+    stack.restart(Service::Order, 1).await;
+    let after = stack
+        .place_order("customer-layout", &[("product-A", 1)], 20.0)
+        .await;
+    let after = after["id"].as_str().unwrap().to_owned();
+    stack.final_order(&after).await;
+    // A copy would be recorded well before a saga placed after it ends.
+    let last = stack
+        .place_order("customer-layout", &[("product-B", 1)], 20.0)
+        .await;
+    stack.final_order(last["id"].as_str().unwrap()).await;
+    assert_eq!(
+        copies(after.clone()).await,
+        0,
+        "the older binding still copies"
+    );
+    assert_eq!(saga_with(&stack, &after, 4).await.len(), 4);
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}

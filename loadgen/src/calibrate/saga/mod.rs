@@ -54,7 +54,7 @@ use system::System;
 
 /// Publishes and deliveries of one saga (see the module doc).
 const PUBLISHES_PER_SAGA: usize = 4;
-const DELIVERIES_PER_SAGA: usize = 6;
+const DELIVERIES_PER_SAGA: usize = 5;
 
 /// The saga-shaped figures of one run.
 #[derive(Debug)]
