@@ -4,8 +4,8 @@
 //! For each service `s`: a durable queue `<exchange>.<s>` bound to the events `s` consumes
 //! and its dead-letter queue `<exchange>.<s>.dlq`. Besides, `<exchange>.audit` gets a copy
 //! of the events order-service's saga view needs and neither publishes, consumes nor reads
-//! from their publisher ([`AUDITED`]). (The delay queues of the retries are the machinery's, named after the
-//! queue they return to: see `common::amqp::topology`.)
+//! from their publisher ([`AUDITED`]). (The delay queues of the retries are the
+//! machinery's, named after the queue they return to: see `common::amqp::topology`.)
 
 use crate::events::routing_key::{INVENTORY_RESERVED, PAYMENT_REFUNDED};
 use crate::service::Service;

@@ -4,10 +4,10 @@
 //! never deadlock and never sell what is not there: the check and the update see the same,
 //! locked, rows.
 
-use chrono::{DateTime, Utc};
 use common::text_enum::TextEnum;
 use common::timestamp::Timestamp;
 use contract::events::{LineItem, UnavailableItem};
+use contract::reads::{ReservationView, ReservedEvent};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgExecutor};
@@ -80,22 +80,14 @@ pub enum Reservation {
     AlreadySeen { status: ReservationStatus },
 }
 
-/// The `InventoryReserved` a reservation is announced with, chosen before the reservation
-/// is written so that the statement claiming the order records it too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Announcement {
-    pub event_id: Uuid,
-    /// The `OrderCreated` it answers.
-    pub causation_id: Option<Uuid>,
-    pub occurred_at: DateTime<Utc>,
-}
-
-/// Reserves every need of `order_id`, or none; a reservation made records `announced`.
+/// Reserves every need of `order_id`, or none; a reservation made records the
+/// `InventoryReserved` that will announce it (chosen beforehand, so the statement that
+/// claims the order records it too).
 pub async fn reserve(
     conn: &mut PgConnection,
     order_id: Uuid,
     needs: &[Need],
-    announced: &Announcement,
+    announced: &ReservedEvent,
 ) -> Result<Reservation, sqlx::Error> {
     // Claim the order first: a repeat or an earlier cancellation stops us here.
     let claimed = sqlx::query(
@@ -234,29 +226,21 @@ async fn move_stock(
     Ok(())
 }
 
-/// An order's reservation as inventory-service saw it, and the `InventoryReserved` it
-/// published for it (none when nothing was reserved, or for reservations older than the
-/// record).
-#[derive(Debug, Clone)]
-pub struct ReservationRecord {
-    pub order_id: Uuid,
-    pub status: ReservationStatus,
-    pub announced: Option<Announcement>,
-}
-
 /// The `reservations` row as read.
 #[derive(FromRow)]
 struct ReservationRow {
     status: ReservationStatus,
     reserved_event_id: Option<Uuid>,
     reserved_cause: Option<Uuid>,
-    reserved_at: Option<DateTime<Utc>>,
+    reserved_at: Option<Timestamp>,
 }
 
+/// An order's reservation and the `InventoryReserved` it was announced with (none when
+/// nothing was reserved, or for reservations older than the record).
 pub async fn reservation(
     db: impl PgExecutor<'_>,
     order_id: Uuid,
-) -> Result<Option<ReservationRecord>, sqlx::Error> {
+) -> Result<Option<ReservationView>, sqlx::Error> {
     let row: Option<ReservationRow> = sqlx::query_as(
         "SELECT status, reserved_event_id, reserved_cause, reserved_at
          FROM reservations WHERE order_id = $1",
@@ -264,13 +248,13 @@ pub async fn reservation(
     .bind(order_id)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|row| ReservationRecord {
+    Ok(row.map(|row| ReservationView {
         order_id,
-        status: row.status,
-        announced: row
+        status: row.status.as_str().to_owned(),
+        reserved: row
             .reserved_event_id
             .zip(row.reserved_at)
-            .map(|(event_id, occurred_at)| Announcement {
+            .map(|(event_id, occurred_at)| ReservedEvent {
                 event_id,
                 causation_id: row.reserved_cause,
                 occurred_at,

@@ -1,10 +1,11 @@
 //! The saga view's read model: every event on the exchange, as each service published it.
 //!
 //! A copy of the events order-service neither publishes, consumes nor reads from their
-//! publisher (`PaymentRefunded`: `contract::queues::AUDITED`) reaches `<exchange>.audit`; this worker stores one row per event
-//! (`saga_events`, keyed by event id, so redeliveries are no-ops) and acks a batch only
-//! after its rows are committed. It is a read model, not part of the saga: a body that is
-//! not an event is logged and dropped, and rows older than the retention are deleted.
+//! publisher (`PaymentRefunded`: `contract::queues::AUDITED`) reaches `<exchange>.audit`;
+//! this worker stores one row per event (`saga_events`, keyed by event id, so redeliveries
+//! are no-ops) and acks a batch only after its rows are committed. It is a read model, not
+//! part of the saga: a body that is not an event is logged and dropped, and rows older
+//! than the retention are deleted.
 
 use chrono::{DateTime, Utc};
 use common::amqp::broker::{Broker, Link, Subscription};

@@ -2,13 +2,14 @@
 //! `InventoryUnavailable` (with the short items).
 
 use super::InventoryHandler;
-use crate::stock::{self, Announcement, Reservation};
+use crate::stock::{self, Reservation};
 use chrono::{SubsecRound, Utc};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::event::Envelope;
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
 use contract::events::{Event, InventoryReserved, InventoryUnavailable, OrderCreated};
+use contract::reads::ReservedEvent;
 use uuid::Uuid;
 
 impl Handle<OrderCreated> for InventoryHandler {
@@ -21,17 +22,17 @@ impl Handle<OrderCreated> for InventoryHandler {
         let cause = message.envelope.event_id;
         // The answer's id and time are chosen first: the reservation records them (for the
         // saga view) in the statement that claims the order.
-        let announced = Announcement {
+        let announced = ReservedEvent {
             event_id: Uuid::now_v7(),
             causation_id: Some(cause),
             // As the event's JSON will say it: to the microsecond.
-            occurred_at: Utc::now().trunc_subsecs(6),
+            occurred_at: Utc::now().trunc_subsecs(6).into(),
         };
         if let Some(reply) = reserve(uow.conn(), order, &announced).await? {
             let envelope = Envelope {
                 event_id: announced.event_id,
                 event: reply,
-                timestamp: announced.occurred_at,
+                timestamp: announced.occurred_at.0,
             };
             uow.publish_envelope(envelope, Some(cause));
         }
@@ -43,46 +44,45 @@ impl Handle<OrderCreated> for InventoryHandler {
 async fn reserve(
     conn: &mut sqlx::PgConnection,
     order: &OrderCreated,
-    announced: &Announcement,
+    announced: &ReservedEvent,
 ) -> Result<Option<Event>, sqlx::Error> {
     let needs = stock::needs(&order.items);
-    Ok(
-        match stock::reserve(conn, order.order_id, &needs, announced).await? {
-            Reservation::Reserved => {
-                tracing::info!(items = ?needs, "reserved stock");
-                Some(Event::InventoryReserved(InventoryReserved {
-                    order_id: order.order_id,
-                    customer_id: order.customer_id.clone(),
-                    items: order.items.clone(),
-                    total_amount: order.total_amount,
-                }))
-            }
-            Reservation::Unavailable(short) => {
-                let reason = short
-                    .iter()
-                    .map(|item| {
-                        format!(
-                            "{}: requested {}, available {}",
-                            item.product_id, item.requested, item.available
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let reason = format!("Insufficient stock ({reason})");
-                tracing::info!(%reason, "stock unavailable; nothing reserved");
-                Some(Event::InventoryUnavailable(InventoryUnavailable {
-                    order_id: order.order_id,
-                    reason,
-                    items: short,
-                }))
-            }
-            Reservation::AlreadySeen { status } => {
-                tracing::info!(
-                    status = status.as_str(),
-                    "order already seen here; nothing to reserve"
-                );
-                None
-            }
-        },
-    )
+    let reservation = stock::reserve(conn, order.order_id, &needs, announced).await?;
+    Ok(match reservation {
+        Reservation::Reserved => {
+            tracing::info!(items = ?needs, "reserved stock");
+            Some(Event::InventoryReserved(InventoryReserved {
+                order_id: order.order_id,
+                customer_id: order.customer_id.clone(),
+                items: order.items.clone(),
+                total_amount: order.total_amount,
+            }))
+        }
+        Reservation::Unavailable(short) => {
+            let reason = short
+                .iter()
+                .map(|item| {
+                    format!(
+                        "{}: requested {}, available {}",
+                        item.product_id, item.requested, item.available
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let reason = format!("Insufficient stock ({reason})");
+            tracing::info!(%reason, "stock unavailable; nothing reserved");
+            Some(Event::InventoryUnavailable(InventoryUnavailable {
+                order_id: order.order_id,
+                reason,
+                items: short,
+            }))
+        }
+        Reservation::AlreadySeen { status } => {
+            tracing::info!(
+                status = status.as_str(),
+                "order already seen here; nothing to reserve"
+            );
+            None
+        }
+    })
 }

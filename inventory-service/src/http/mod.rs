@@ -10,8 +10,7 @@ use common::http::{
 };
 use common::ids::ProductId;
 use common::store::Store;
-use common::text_enum::TextEnum;
-use contract::reads::{ReservationView, ReservedEvent};
+use contract::reads::ReservationView;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -104,19 +103,10 @@ async fn get_reservation(
     State(state): State<AppState>,
     Path(order_id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
-    let record = stock::reservation(state.store.pool(), order_id)
+    let reservation = stock::reservation(state.store.pool(), order_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("Reservation not found".into()))?;
-    let view = ReservationView {
-        order_id: record.order_id,
-        status: record.status.as_str().to_owned(),
-        reserved: record.announced.map(|announced| ReservedEvent {
-            event_id: announced.event_id,
-            causation_id: announced.causation_id,
-            occurred_at: announced.occurred_at.into(),
-        }),
-    };
-    Ok(tagged_json(&condition, &view))
+    Ok(tagged_json(&condition, &reservation))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
