@@ -348,6 +348,16 @@ async fn a_stuck_saga_shows_the_reservation_read_from_inventory_which_no_copy_du
         "{:?}",
         started.elapsed()
     );
+    // Orders keep coming while inventory-service is away: accepted, waiting for it.
+    let during = stack
+        .place_order("customer-stuck", &[("product-B", 1)], 5.0)
+        .await;
+    let during = during["id"].as_str().unwrap().to_owned();
+    let (status, partial) = stack
+        .get_json(Service::Order, &format!("/api/orders/{during}/saga"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{partial}");
+    assert_eq!(partial.as_array().unwrap().len(), 1, "{partial}");
 
     // Everything back (order-service told inventory-service's new address): the saga ends
     // and the view shows all of it.
@@ -369,6 +379,9 @@ async fn a_stuck_saga_shows_the_reservation_read_from_inventory_which_no_copy_du
         )
     );
     assert_chain(&stack, &id, &saga).await;
+    assert_eq!(stack.final_order(&during).await["status"], "COMPLETED");
+    let saga = saga_with(&stack, &during, 4).await;
+    assert_chain(&stack, &during, &saga).await;
     stack.assert_invariants().await;
     stack.cleanup().await;
 }
