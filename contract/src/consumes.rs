@@ -8,8 +8,14 @@
 
 use crate::events::*;
 
-/// order-service ends each saga.
-pub type Order = (InventoryUnavailable, PaymentProcessed, PaymentFailed);
+/// order-service ends each saga, and notes in its timeline the stock a cancellation
+/// returned.
+pub type Order = (
+    InventoryUnavailable,
+    PaymentProcessed,
+    PaymentFailed,
+    InventoryReleased,
+);
 
 /// inventory-service reserves stock and releases it.
 pub type Inventory = (OrderCreated, OrderCancelled);

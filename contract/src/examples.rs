@@ -75,6 +75,10 @@ pub fn all() -> Vec<Envelope> {
             payment_id: PAYMENT,
             amount: money(150.0),
         }),
+        Event::InventoryReleased(InventoryReleased {
+            order_id: ORDER,
+            items: items(),
+        }),
     ];
     let at: DateTime<Utc> = DateTime::parse_from_rfc3339("2025-12-16T10:00:00.123456Z")
         .expect("a valid time")

@@ -16,6 +16,34 @@ pub struct Order {
     pub status: OrderStatus,
     pub items: Vec<OrderItem>,
     pub total_amount: f64,
+    /// `null` unless `CANCELLED`; `CUSTOMER_CANCELLED` and `OPERATOR_CANCELLED` may follow
+    /// a completion (CONTRACT §15).
+    pub cancellation_reason: Option<String>,
+}
+
+impl Order {
+    /// Whether someone asked for its cancellation: only such an order may have completed
+    /// before it was cancelled, so only its timeline needs reading.
+    pub fn cancelled_on_request(&self) -> bool {
+        self.status == OrderStatus::Cancelled
+            && matches!(
+                self.cancellation_reason.as_deref(),
+                Some("CUSTOMER_CANCELLED" | "OPERATOR_CANCELLED")
+            )
+    }
+}
+
+/// One step of an order's timeline, as `GET /api/orders/{id}/events` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TimelineStep {
+    pub event_type: String,
+}
+
+/// Whether a timeline shows the order completed (`OrderConfirmed`) at some point.
+pub fn completed_in(timeline: &[TimelineStep]) -> bool {
+    timeline
+        .iter()
+        .any(|step| step.event_type == "OrderConfirmed")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

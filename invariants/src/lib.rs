@@ -17,7 +17,7 @@ pub mod answers;
 pub mod checks;
 
 pub use answers::{
-    Notification, Order, OrderItem, OrderStatus, Payment, PaymentStatus, Product, Stock, parse,
-    read, stock,
+    Notification, Order, OrderItem, OrderStatus, Payment, PaymentStatus, Product, Stock,
+    TimelineStep, completed_in, parse, read, stock,
 };
 pub use checks::{DeadLetters, Expected, Held, Observed, Seen};

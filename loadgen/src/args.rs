@@ -94,6 +94,18 @@ pub struct Args {
     /// ceilings).
     #[arg(long, requires = "calibrate")]
     pub calibrate_saga_only: bool,
+    /// Cancel this share (0 to 1) of the accepted orders, each at a random moment within
+    /// 2 s of its acceptance — before or after it completes (CONTRACT §15).
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    pub cancel_rate: f64,
+}
+
+/// A share from 0 to 1.
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err(format!("{text:?} is not a share from 0 to 1")),
+    }
 }
 
 impl Args {

@@ -10,6 +10,7 @@ use futures_util::{StreamExt, stream};
 use reqwest::StatusCode;
 use saga_invariants::{
     DeadLetters, Expected, Held, Notification, Observed, Order, Payment, Product, Seen,
+    TimelineStep, completed_in,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -62,10 +63,21 @@ async fn look_up(http: &reqwest::Client, args: &Args, id: uuid::Uuid) -> Result<
         &format!("{}/api/notifications?order_id={id}", args.notification_url),
     )
     .await;
+    let completed_first = if order.cancelled_on_request() {
+        get::<Vec<TimelineStep>>(
+            http,
+            &format!("{}/api/orders/{id}/events", args.order_url()),
+        )
+        .await
+        .map(|timeline| completed_in(&timeline))
+    } else {
+        Ok(false)
+    };
     Ok(Seen {
         order,
         payment,
         notifications,
+        completed_first,
     })
 }
 

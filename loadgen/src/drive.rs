@@ -27,6 +27,8 @@ pub const NO_ANSWER: u16 = 0;
 pub const SHED: u16 = 503;
 /// How long to wait before retrying a 503 that names no `Retry-After`.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// A cancellation (`--cancel-rate`) comes within this long of the order's acceptance.
+const CANCEL_WITHIN: Duration = Duration::from_secs(2);
 
 /// One POST and its answer.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +46,8 @@ pub struct Placed {
     pub started: Instant,
     /// Its POSTs in the order they were made; more than one only with `--retry-shed`.
     pub tries: Vec<Try>,
+    /// With `--cancel-rate`: the answer to its cancellation, when one was asked for.
+    pub cancel: Option<u16>,
 }
 
 /// Everything the driver did.
@@ -117,12 +121,20 @@ pub async fn place_orders(http: &reqwest::Client, args: &Args, watcher: &Watcher
         let http = http.clone();
         let url = format!("{}/api/orders", args.order_urls[n % args.order_urls.len()]);
         let (posted_count, accepted, retry) = (posted.clone(), ids.clone(), retry.clone());
+        let cancel_after = (rand::rng().random::<f64>() < args.cancel_rate)
+            .then(|| CANCEL_WITHIN.mul_f64(rand::rng().random::<f64>()));
         tasks.spawn(async move {
-            let placed = place(&http, &url, &order, retry.as_ref(), permit).await;
+            let mut placed = place(&http, &url, &order, retry.as_ref(), permit).await;
             if let Some(id) = placed.id {
                 accepted.lock().expect("not poisoned").push(id);
+                posted_count.fetch_add(1, Ordering::Relaxed);
+                if let Some(after) = cancel_after {
+                    tokio::time::sleep(after).await;
+                    placed.cancel = Some(cancel(&http, &url, id).await);
+                }
+            } else {
+                posted_count.fetch_add(1, Ordering::Relaxed);
             }
-            posted_count.fetch_add(1, Ordering::Relaxed);
             placed
         });
         if n % 64 == 0 {
@@ -213,10 +225,20 @@ async fn place(
         let (answer, id, retry_after) = post(http, url, order, &key).await;
         tries.push(answer);
         let Some(retry) = retry.filter(|_| answer.status == SHED) else {
-            return Placed { id, started, tries };
+            return Placed {
+                id,
+                started,
+                tries,
+                cancel: None,
+            };
         };
         if started.elapsed() + retry_after > retry.budget {
-            return Placed { id, started, tries };
+            return Placed {
+                id,
+                started,
+                tries,
+                cancel: None,
+            };
         }
         if let Some(slots) = &retry.slots {
             drop(slot.take());
@@ -226,6 +248,15 @@ async fn place(
             tokio::time::sleep(retry_after).await;
         }
     }
+}
+
+/// Cancels order `id` (`POST {orders_url}/{id}/cancel`); returns the answer's status.
+async fn cancel(http: &reqwest::Client, orders_url: &str, id: Uuid) -> u16 {
+    http.post(format!("{orders_url}/{id}/cancel"))
+        .json(&json!({"reason": "loadgen --cancel-rate"}))
+        .send()
+        .await
+        .map_or(NO_ANSWER, |response| response.status().as_u16())
 }
 
 /// One POST: its answer, the order id when it was accepted, and (for a 503) how long the

@@ -40,6 +40,9 @@ pub struct Report {
     pub saga_latency_ms: Percentiles,
     pub completed: usize,
     pub cancelled: usize,
+    /// `--cancel-rate`: cancellations asked for, and how many were answered 200.
+    pub cancels_asked: usize,
+    pub cancels_done: usize,
     /// Accepted orders whose saga did not end within `--settle-secs`.
     pub unfinished: usize,
     pub duration_s: f64,
@@ -127,6 +130,8 @@ impl Report {
             saga_latency_ms: Percentiles::of(saga),
             completed,
             cancelled: endings.len() - completed,
+            cancels_asked: run.placed.iter().filter(|p| p.cancel.is_some()).count(),
+            cancels_done: run.placed.iter().filter(|p| p.cancel == Some(200)).count(),
             unfinished: accepted.len() - endings.len(),
             duration_s: span,
         }
@@ -186,6 +191,14 @@ impl Report {
             self.saga_latency_ms.p99,
             self.saga_latency_ms.max
         );
+        if self.cancels_asked > 0 {
+            println!(
+                "cancels       {} asked, {} cancelled (200), {} refused or failed",
+                self.cancels_asked,
+                self.cancels_done,
+                self.cancels_asked - self.cancels_done
+            );
+        }
         match problems {
             None => println!("invariants    not checked (--no-check)"),
             Some([]) => println!("invariants    hold"),
@@ -223,17 +236,20 @@ mod tests {
                 id: Some(first),
                 started,
                 tries: vec![answer(201, 5)],
+                cancel: None,
             },
             Placed {
                 id: Some(retried),
                 started,
                 tries: vec![answer(503, 2), answer(503, 3), answer(201, 8)],
+                cancel: None,
             },
             // Given up: still shed when its retry budget ran out.
             Placed {
                 id: None,
                 started,
                 tries: vec![answer(503, 1)],
+                cancel: None,
             },
         ];
         let run = Run {
@@ -287,6 +303,7 @@ mod tests {
                 id: None,
                 started,
                 tries: vec![answer(0, 30_000)],
+                cancel: None,
             }],
             started,
             posted_until: started + Duration::from_secs(30),

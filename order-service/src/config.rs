@@ -23,6 +23,9 @@ pub struct Config {
     /// accepted order still ends within ~2 s however much is offered. Scale it with the
     /// box's throughput.
     pub max_pending_orders: i64,
+    /// A `COMPLETED` order may still be cancelled (stock returned, charge refunded) for
+    /// this long after it completed (`ORDER_CANCEL_WINDOW_SECS`, default a day; 0: never).
+    pub cancel_window: Duration,
 }
 
 /// Another service's base URL (`INVENTORY_URL`, `PAYMENT_URL`); must be http(s).
@@ -45,6 +48,7 @@ impl ServiceConfig for Config {
                 3600 * positive(vars, "SAGA_AUDIT_RETENTION_HOURS", 168u64)?,
             ),
             max_pending_orders: positive(vars, "MAX_PENDING_ORDERS", 1000i64)?,
+            cancel_window: Duration::from_secs(vars.get_or("ORDER_CANCEL_WINDOW_SECS", 86_400u64)?),
         })
     }
 

@@ -63,6 +63,23 @@ pub struct TimelineEntry {
     /// entries written before it was kept, and for an order's first event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<Uuid>,
+    /// Who asked for it: only on the `OrderCancelled` of a cancellation a customer or an
+    /// operator requested (CONTRACT §15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<Requester>,
+}
+
+/// Who asked for a cancellation, and why, as the saga view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Requester {
+    /// `customer` or `operator`.
+    pub role: String,
+    /// The token's subject, or `admin-token`; absent while the API is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The reason the caller gave, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl TimelineEntry {
@@ -75,6 +92,7 @@ impl TimelineEntry {
             occurred_at: envelope.timestamp,
             source: envelope.event.publisher().name().to_owned(),
             causation_id: message.causation_id,
+            requested_by: None,
         }
     }
 
@@ -91,6 +109,7 @@ impl TimelineEntry {
             occurred_at,
             source: Service::Order.name().to_owned(),
             causation_id: caused_by,
+            requested_by: None,
         }
     }
 }
@@ -160,6 +179,20 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<OrderRow>,
     .await
 }
 
+/// [`find`], locking the row until the transaction ends: concurrent cancellations of one
+/// order, and the saga's own ending, take turns.
+pub async fn find_for_update(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<OrderRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM orders WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Filters for listing orders.
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
@@ -221,6 +254,27 @@ pub async fn finish(
     .bind(outcome.status().as_str())
     .bind(outcome.reason().map(CancellationReason::as_str))
     .bind(Json(timeline))
+    .fetch_optional(conn)
+    .await
+}
+
+/// Cancels an order that is `PENDING` or `COMPLETED` (the caller has checked the window,
+/// under the row lock) and appends `entry` to its timeline.
+pub async fn cancel(
+    conn: &mut PgConnection,
+    id: Uuid,
+    reason: CancellationReason,
+    entry: &TimelineEntry,
+) -> Result<Option<OrderRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE orders SET status = 'CANCELLED', cancellation_reason = $2, updated_at = now(),
+                           timeline = timeline || $3
+         WHERE id = $1 AND status IN ('PENDING', 'COMPLETED')
+         RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(reason.as_str())
+    .bind(Json([entry]))
     .fetch_optional(conn)
     .await
 }

@@ -28,6 +28,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         http: reqwest::Client::new(),
         inventory_url: config.inventory_url.clone(),
         payment_url: config.payment_url.clone(),
+        cancel_window: config.cancel_window,
     };
     let audit = AuditRecorder {
         broker: host.broker.clone(),

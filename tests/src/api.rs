@@ -40,6 +40,20 @@ impl TestStack {
         order
     }
 
+    /// `POST /api/orders/{id}/cancel` (CONTRACT §15) with an optional JSON body; returns the
+    /// status and the JSON answer.
+    pub async fn cancel_order(&self, id: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .post(self.url(Service::Order, &format!("/api/orders/{id}/cancel")));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("order-service answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get_json(&self, service: Service, path: &str) -> (StatusCode, Value) {
         let response = self
             .http

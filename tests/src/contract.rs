@@ -47,7 +47,7 @@ pub struct EventSpec {
 }
 
 /// The table of §4, row by row.
-pub const EVENTS: [EventSpec; 8] = [
+pub const EVENTS: [EventSpec; 9] = [
     EventSpec {
         name: "OrderCreated",
         routing_key: "order.created",
@@ -104,6 +104,14 @@ pub const EVENTS: [EventSpec; 8] = [
         fields: &["order_id", "payment_id", "amount"],
         consumers: &[Service::Notification],
     },
+    // CONTRACT §15: every return of stock, whatever the cancellation's reason.
+    EventSpec {
+        name: "InventoryReleased",
+        routing_key: "inventory.released",
+        publisher: Service::Inventory,
+        fields: &["order_id", "items"],
+        consumers: &[Service::Order],
+    },
 ];
 
 /// The row of §4 for an event name; panics on a name the contract does not have.
@@ -133,9 +141,10 @@ fn causes(event_type: &str) -> &'static [&'static str] {
         "InventoryReserved" | "InventoryUnavailable" => &["OrderCreated"],
         "PaymentProcessed" | "PaymentFailed" => &["InventoryReserved"],
         "OrderConfirmed" => &["PaymentProcessed"],
-        // A timeout cancels what the order's OrderCreated started.
+        // A timeout, or a cancellation someone asked for, cancels what the order's
+        // OrderCreated started.
         "OrderCancelled" => &["InventoryUnavailable", "PaymentFailed", "OrderCreated"],
-        "PaymentRefunded" => &["OrderCancelled"],
+        "PaymentRefunded" | "InventoryReleased" => &["OrderCancelled"],
         _ => &[],
     }
 }

@@ -11,7 +11,9 @@ use crate::contract;
 use crate::eventually;
 use crate::stack::TestStack;
 use ::contract::Service;
-use saga_invariants::{DeadLetters, Expected, Held, Observed, Order, Payment, Seen, read};
+use saga_invariants::{
+    DeadLetters, Expected, Held, Observed, Order, Payment, Seen, TimelineStep, completed_in, read,
+};
 use serde_json::Value;
 use std::cell::Cell;
 use std::time::Duration;
@@ -78,10 +80,25 @@ impl TestStack {
                         .get_list(Service::Notification, &path)
                         .await
                         .and_then(|list| read(&format!("GET {path}"), &Value::Array(list)));
+                    let completed_first = if order.cancelled_on_request() {
+                        let path = format!("/api/orders/{id}/events");
+                        self.get_list(Service::Order, &path)
+                            .await
+                            .and_then(|list| {
+                                read::<Vec<TimelineStep>>(
+                                    &format!("GET {path}"),
+                                    &Value::Array(list),
+                                )
+                            })
+                            .map(|timeline| completed_in(&timeline))
+                    } else {
+                        Ok(false)
+                    };
                     seen.push(Seen {
                         order,
                         payment,
                         notifications,
+                        completed_first,
                     });
                 }
                 Ok(seen)

@@ -193,6 +193,7 @@ async fn every_consumer_handles_a_next_version_of_every_event_it_consumes() {
     )
     .await;
     caused(&stack, "PaymentRefunded", &unknown, &cancelled).await;
+    caused(&stack, "InventoryReleased", &unknown, &cancelled).await;
     notified(&stack, &unknown, "OrderCancelled").await;
     eventually("the release", Duration::from_secs(30), || async {
         match stack.stock().await["product-B"] {
@@ -229,6 +230,28 @@ async fn every_consumer_handles_a_next_version_of_every_event_it_consumes() {
     .await;
     notified(&stack, &told, "OrderConfirmed").await;
     notified(&stack, &told, "PaymentRefunded").await;
+
+    // order-service reads InventoryReleased: noted in the order's timeline, status kept.
+    publish_next(
+        &stack,
+        "InventoryReleased",
+        json!({"order_id": paid, "items": items("product-A")}),
+    )
+    .await;
+    eventually(
+        "the release in the timeline",
+        Duration::from_secs(30),
+        || async {
+            let timeline = stack.timeline(paid).await;
+            timeline
+                .iter()
+                .any(|t| t == "InventoryReleased")
+                .then_some(())
+                .ok_or_else(|| format!("{timeline:?}"))
+        },
+    )
+    .await;
+    assert_eq!(stack.order(paid).await["status"], "COMPLETED");
 
     // No dead letter anywhere, and the saga's invariants hold for the three real orders.
     stack.assert_invariants().await;

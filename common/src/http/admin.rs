@@ -109,6 +109,27 @@ fn explicit(parts: &Parts) -> bool {
     json || parts.headers.contains_key(EXPLICIT_HEADER)
 }
 
+/// Whether the request carries the configured admin token as its bearer token: for routes
+/// that anyone may call but that let an operator do more (CONTRACT §15's operator cancel).
+pub fn carries_admin_token(parts: &Parts) -> bool {
+    let Some(token) = parts
+        .extensions
+        .get::<AdminAccess>()
+        .and_then(|a| a.0.clone())
+    else {
+        return false;
+    };
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, rest) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .is_some_and(|offered| token.matches(offered))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@ pub enum Event {
     OrderConfirmed(OrderConfirmed),
     OrderCancelled(OrderCancelled),
     PaymentRefunded(PaymentRefunded),
+    InventoryReleased(InventoryReleased),
 }
 
 /// Routing keys, as the original Python services used them.
@@ -39,6 +40,7 @@ pub mod routing_key {
     pub const ORDER_CONFIRMED: &str = "order.confirmed";
     pub const ORDER_CANCELLED: &str = "order.cancelled";
     pub const PAYMENT_REFUNDED: &str = "payment.refunded";
+    pub const INVENTORY_RELEASED: &str = "inventory.released";
 }
 
 impl Published for Event {
@@ -144,6 +146,7 @@ kinds! {
     OrderConfirmed => ORDER_CONFIRMED by Order,
     OrderCancelled => ORDER_CANCELLED by Order,
     PaymentRefunded => PAYMENT_REFUNDED by Payment,
+    InventoryReleased => INVENTORY_RELEASED by Inventory,
 }
 
 #[cfg(test)]

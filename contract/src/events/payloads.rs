@@ -23,7 +23,8 @@ pub struct UnavailableItem {
     pub available: u32,
 }
 
-/// Why an order ended `CANCELLED`.
+/// Why an order ended `CANCELLED`: the saga ended it (stock, payment, timeout), or a
+/// customer or an operator (`orders:admin` or the admin token) cancelled it (CONTRACT §15).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, utoipa::ToSchema,
 )]
@@ -32,6 +33,8 @@ pub enum CancellationReason {
     InventoryUnavailable,
     PaymentFailed,
     Timeout,
+    CustomerCancelled,
+    OperatorCancelled,
 }
 
 impl CancellationReason {
@@ -40,6 +43,8 @@ impl CancellationReason {
             Self::InventoryUnavailable => "INVENTORY_UNAVAILABLE",
             Self::PaymentFailed => "PAYMENT_FAILED",
             Self::Timeout => "TIMEOUT",
+            Self::CustomerCancelled => "CUSTOMER_CANCELLED",
+            Self::OperatorCancelled => "OPERATOR_CANCELLED",
         }
     }
 
@@ -48,9 +53,16 @@ impl CancellationReason {
             Self::InventoryUnavailable,
             Self::PaymentFailed,
             Self::Timeout,
+            Self::CustomerCancelled,
+            Self::OperatorCancelled,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == text)
+    }
+
+    /// Whether someone asked for it (customer or operator), rather than the saga ending by itself.
+    pub fn requested(self) -> bool {
+        matches!(self, Self::CustomerCancelled | Self::OperatorCancelled)
     }
 }
 
@@ -112,6 +124,14 @@ pub struct OrderCancelled {
     pub order_id: Uuid,
     pub customer_id: String,
     pub reason: CancellationReason,
+    pub items: Vec<LineItem>,
+}
+
+/// Stock an order held is available again (its order was cancelled, whatever the reason).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InventoryReleased {
+    pub order_id: Uuid,
+    /// What was released, one line per product.
     pub items: Vec<LineItem>,
 }
 

@@ -26,6 +26,9 @@ pub struct Seen {
     /// `None`: payment-service has no payment for the order (404).
     pub payment: Result<Option<Payment>, String>,
     pub notifications: Result<Vec<Notification>, String>,
+    /// Whether the order completed before it was cancelled (CONTRACT §15): read from its
+    /// timeline for an order cancelled on request, `Ok(false)` for every other.
+    pub completed_first: Result<bool, String>,
 }
 
 /// What one product's stock must add up to (CONTRACT §6.2).
@@ -147,7 +150,7 @@ fn order_ended(order: &Order, found: &mut Vec<String>) {
 }
 
 /// §6.3: a completed order has one `PROCESSED` payment of its total; a cancelled one has a
-/// `FAILED` or `REFUNDED` payment or none.
+/// `FAILED` or `REFUNDED` payment or none — `REFUNDED` of its total if it completed first.
 fn payment(seen: &Seen, found: &mut Vec<String>) {
     let order = &seen.order;
     let payment = match &seen.payment {
@@ -166,6 +169,14 @@ fn payment(seen: &Seen, found: &mut Vec<String>) {
                 ));
             }
         }
+        OrderStatus::Cancelled if seen.completed_first == Ok(true) => match payment {
+            Some(p) if p.status == PaymentStatus::Refunded && p.amount == order.total_amount => {}
+            _ => found.push(format!(
+                "order {} cancelled after it completed has payment {payment:?}, not one \
+                 REFUNDED of {}",
+                order.id, order.total_amount
+            )),
+        },
         OrderStatus::Cancelled => match payment {
             None => {}
             Some(p) if matches!(p.status, PaymentStatus::Failed | PaymentStatus::Refunded) => {}
@@ -178,9 +189,14 @@ fn payment(seen: &Seen, found: &mut Vec<String>) {
     }
 }
 
-/// §6.4: exactly one final notification, matching how the order ended.
+/// §6.4: exactly one final notification, matching how the order ended — both, in that
+/// order, for an order cancelled after it completed.
 fn final_notification(seen: &Seen, found: &mut Vec<String>) {
     let order = &seen.order;
+    let completed_first = match &seen.completed_first {
+        Ok(completed_first) => *completed_first,
+        Err(error) => return found.push(format!("timeline of {}: {error}", order.id)),
+    };
     let notifications = match &seen.notifications {
         Ok(notifications) => notifications,
         Err(error) => return found.push(format!("notifications of {}: {error}", order.id)),
@@ -190,11 +206,12 @@ fn final_notification(seen: &Seen, found: &mut Vec<String>) {
         .map(|n| n.event_type.as_str())
         .filter(|t| *t == "OrderConfirmed" || *t == "OrderCancelled")
         .collect();
-    let expected = match order.status {
-        OrderStatus::Completed => "OrderConfirmed",
-        _ => "OrderCancelled",
+    let expected: &[&str] = match order.status {
+        OrderStatus::Completed => &["OrderConfirmed"],
+        OrderStatus::Cancelled if completed_first => &["OrderConfirmed", "OrderCancelled"],
+        _ => &["OrderCancelled"],
     };
-    if finals != [expected] {
+    if finals != expected {
         found.push(format!(
             "order {} ({}) has final notifications {finals:?}",
             order.id, order.status

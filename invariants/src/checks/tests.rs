@@ -16,6 +16,7 @@ fn order(status: OrderStatus, items: &[(&str, i64)], total: f64) -> Order {
             })
             .collect(),
         total_amount: total,
+        cancellation_reason: (status == OrderStatus::Cancelled).then(|| "PAYMENT_FAILED".into()),
     }
 }
 
@@ -42,11 +43,13 @@ fn quiet() -> Observed {
                 order: order(OrderStatus::Completed, &[("A", 2)], 20.5),
                 payment: paid(PaymentStatus::Processed, 20.5),
                 notifications: notified("OrderConfirmed"),
+                completed_first: Ok(false),
             },
             Seen {
                 order: order(OrderStatus::Cancelled, &[("B", 1)], 3.0),
                 payment: paid(PaymentStatus::Refunded, 3.0),
                 notifications: notified("OrderCancelled"),
+                completed_first: Ok(false),
             },
         ]),
         stock: Ok(Stock::from([("A".into(), (8, 2)), ("B".into(), (5, 0))])),
@@ -197,4 +200,88 @@ fn dead_letters_must_be_exactly_those_put_there() {
     let mut observed = quiet();
     observed.dead_letters[0].held = Ok(Held::Depth(1));
     assert_eq!(observed.violations(), Vec::<String>::new());
+}
+
+/// An order cancelled after it completed (CONTRACT §15): three items, put in and returned.
+fn cancelled_after_completion() -> Seen {
+    let mut order = order(OrderStatus::Cancelled, &[("B", 1)], 3.0);
+    order.cancellation_reason = Some("CUSTOMER_CANCELLED".into());
+    Seen {
+        order,
+        payment: paid(PaymentStatus::Refunded, 3.0),
+        notifications: Ok(["PaymentProcessed", "OrderConfirmed", "OrderCancelled"]
+            .map(|event_type| Notification {
+                event_type: event_type.into(),
+            })
+            .to_vec()),
+        completed_first: Ok(true),
+    }
+}
+
+#[test]
+fn an_order_cancelled_after_it_completed_holds_no_stock_is_refunded_and_has_both_finals() {
+    let mut observed = quiet();
+    observed
+        .orders
+        .as_mut()
+        .unwrap()
+        .push(cancelled_after_completion());
+    assert_eq!(observed.violations(), Vec::<String>::new());
+
+    // Not refunded: a violation.
+    let mut unrefunded = cancelled_after_completion();
+    unrefunded.payment = paid(PaymentStatus::Processed, 3.0);
+    let mut observed = quiet();
+    observed.orders.as_mut().unwrap().push(unrefunded);
+    assert_eq!(
+        observed.violations().len(),
+        1,
+        "{:?}",
+        observed.violations()
+    );
+
+    // Only the cancellation notice, or the two in the wrong order: a violation.
+    for finals in [
+        &["OrderCancelled"][..],
+        &["OrderCancelled", "OrderConfirmed"],
+        &["OrderConfirmed", "OrderCancelled", "OrderCancelled"],
+    ] {
+        let mut seen = cancelled_after_completion();
+        seen.notifications = Ok(finals
+            .iter()
+            .map(|event_type| Notification {
+                event_type: (*event_type).into(),
+            })
+            .collect());
+        let mut observed = quiet();
+        observed.orders.as_mut().unwrap().push(seen);
+        assert_eq!(observed.violations().len(), 1, "{finals:?}");
+    }
+
+    // Still holding its stock: reserved no longer matches the completed orders.
+    let mut observed = quiet();
+    observed
+        .orders
+        .as_mut()
+        .unwrap()
+        .push(cancelled_after_completion());
+    observed.stock = Ok(Stock::from([("A".into(), (8, 2)), ("B".into(), (4, 1))]));
+    assert_eq!(
+        observed.violations().len(),
+        1,
+        "{:?}",
+        observed.violations()
+    );
+
+    // An order cancelled while pending has only the cancellation notice.
+    let mut seen = cancelled_after_completion();
+    seen.completed_first = Ok(false);
+    let mut observed = quiet();
+    observed.orders.as_mut().unwrap().push(seen);
+    assert_eq!(
+        observed.violations().len(),
+        1,
+        "{:?}",
+        observed.violations()
+    );
 }

@@ -1,32 +1,42 @@
-//! `OrderCancelled` → release what the order holds, or remember that it was cancelled first
-//! so a late `OrderCreated` reserves nothing.
+//! `OrderCancelled` → release what the order holds and announce it (`InventoryReleased`,
+//! whatever the cancellation's reason), or remember that it was cancelled first so a late
+//! `OrderCreated` reserves nothing.
 
 use super::InventoryHandler;
 use crate::stock::{self, Release};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::store::UnitOfWork;
 use contract::Event;
-use contract::events::OrderCancelled;
+use contract::events::{InventoryReleased, OrderCancelled};
 
 impl Handle<OrderCancelled> for InventoryHandler {
     async fn handle(
         &self,
         uow: &mut UnitOfWork,
         cancelled: &OrderCancelled,
-        _message: &Incoming<Event>,
+        message: &Incoming<Event>,
     ) -> Result<Handled, HandlerError> {
-        release(uow.conn(), cancelled).await?;
+        if let Some(released) = release(uow.conn(), cancelled).await? {
+            let announcement = Event::InventoryReleased(released);
+            uow.publish(announcement, Some(message.envelope.event_id));
+        }
         Ok(Handled::Done)
     }
 }
 
+/// Releases the order's stock; returns what was released, for the announcement.
 async fn release(
     conn: &mut sqlx::PgConnection,
     cancelled: &OrderCancelled,
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<InventoryReleased>, sqlx::Error> {
     match stock::release(conn, cancelled.order_id).await? {
         Release::Released(needs) => {
-            tracing::info!(items = ?needs, reason = cancelled.reason.as_str(), "released reservation")
+            tracing::info!(items = ?needs, reason = cancelled.reason.as_str(), "released reservation");
+            // The reservation held every line of the order: those lines are what returns.
+            return Ok(Some(InventoryReleased {
+                order_id: cancelled.order_id,
+                items: cancelled.items.clone(),
+            }));
         }
         Release::CancelledFirst => {
             tracing::info!(
@@ -37,5 +47,5 @@ async fn release(
             tracing::info!("nothing reserved for this order; nothing to release")
         }
     }
-    Ok(())
+    Ok(None)
 }

@@ -5,6 +5,7 @@
 use crate::domain::OrderStatus;
 use crate::repo::{OrderRow, TimelineEntry};
 use chrono::{DateTime, Utc};
+use common::event::Kind;
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
 use contract::events::{CancellationReason, Envelope, Event, OrderCancelled, OrderConfirmed};
@@ -28,19 +29,21 @@ impl Announcement {
     /// Its timeline entry, for an order ending with `status` because of `caused_by`.
     pub fn entry(&self, status: OrderStatus, caused_by: Option<Uuid>) -> TimelineEntry {
         let event_type = match status {
-            OrderStatus::Completed => "OrderConfirmed",
-            _ => "OrderCancelled",
+            OrderStatus::Completed => OrderConfirmed::NAME,
+            _ => OrderCancelled::NAME,
         };
         TimelineEntry::planned(event_type, self.event_id, self.at, caused_by)
     }
 
-    /// Records `OrderConfirmed` or `OrderCancelled` for an order that has just ended, in the
-    /// unit of work that ended it.
+    /// Records `OrderConfirmed` or `OrderCancelled` for an order that has just ended (from
+    /// `was`: `PENDING`, or `COMPLETED` for a cancellation after completion), in the unit of
+    /// work that ended it.
     pub fn publish(
         self,
         uow: &mut UnitOfWork,
         order: &OrderRow,
         caused_by: Option<Uuid>,
+        was: OrderStatus,
     ) -> Option<Envelope> {
         let event = match (order.status, order.cancellation_reason()) {
             (OrderStatus::Completed, _) => Event::OrderConfirmed(OrderConfirmed {
@@ -63,10 +66,15 @@ impl Announcement {
             "order {}",
             order.status.as_str()
         );
-        // From the POST to this ending: the saga's latency as the dashboard plots it.
-        let saga_seconds = (self.at - order.created_at).to_std().unwrap_or_default();
-        metrics::histogram!("saga_duration_seconds", "status" => order.status.as_str())
-            .record(saga_seconds.as_secs_f64());
+        if let Some(reason) = order.cancellation_reason() {
+            metrics::counter!("orders_cancelled_total", "reason" => reason.as_str()).increment(1);
+        }
+        if was == OrderStatus::Pending {
+            // From the POST to this ending: the saga's latency as the dashboard plots it.
+            let saga_seconds = (self.at - order.created_at).to_std().unwrap_or_default();
+            metrics::histogram!("saga_duration_seconds", "status" => order.status.as_str())
+                .record(saga_seconds.as_secs_f64());
+        }
         let envelope = Envelope {
             event_id: self.event_id,
             event,

@@ -5,11 +5,14 @@
 //!
 //! # Layout
 //! - [`end`]: the status change, the timeline entries and the announcement, at once.
+//! - [`cancel`]: a cancellation a customer or an operator asked for (CONTRACT §15), of a
+//!   `PENDING` order or of a `COMPLETED` one within the cancel window.
 //! - `announcement`: the `OrderConfirmed` or `OrderCancelled` an ending publishes.
 
 mod announcement;
+pub mod cancel;
 
-use crate::domain::Outcome;
+use crate::domain::{OrderStatus, Outcome};
 use crate::repo::{self, OrderRow, TimelineEntry};
 use announcement::Announcement;
 use common::amqp::consumer::Incoming;
@@ -64,7 +67,7 @@ pub async fn end(
         .chain([announcement.entry(outcome.status(), cause.caused_by())])
         .collect();
     if let Some(order) = repo::finish(uow.conn(), order_id, outcome, &timeline).await? {
-        announcement.publish(uow, &order, cause.caused_by());
+        announcement.publish(uow, &order, cause.caused_by(), OrderStatus::Pending);
         return Ok(Some(order));
     }
     let Some(consumed) = consumed else {

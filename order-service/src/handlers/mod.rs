@@ -3,6 +3,7 @@
 //! [`OrderSaga::Consumes`] names the published language's list for this service
 //! (`contract::consumes`); its queue's bindings and the dispatch derive from it.
 
+pub mod inventory_released;
 pub mod inventory_unavailable;
 pub mod payment_failed;
 pub mod payment_processed;
@@ -13,7 +14,8 @@ use common::amqp::consumer::{Handled, HandlerError, Incoming, MessageHandler};
 use common::store::UnitOfWork;
 use contract::Event;
 
-/// Ends orders on `InventoryUnavailable`, `PaymentProcessed` and `PaymentFailed`.
+/// Ends orders on `InventoryUnavailable`, `PaymentProcessed` and `PaymentFailed`; notes
+/// `InventoryReleased` in the timeline.
 pub struct OrderSaga;
 
 impl MessageHandler for OrderSaga {

@@ -3,6 +3,7 @@
 //! saga's messages (`/asyncapi.json`).
 
 pub mod asyncapi;
+pub mod cancel;
 pub mod console;
 pub mod dashboard;
 pub mod orders;
@@ -27,11 +28,14 @@ pub struct AppState {
     pub http: reqwest::Client,
     pub inventory_url: reqwest::Url,
     pub payment_url: reqwest::Url,
+    /// How long after completing an order may still be cancelled (CONTRACT §15).
+    pub cancel_window: std::time::Duration,
 }
 
 pub fn router(state: AppState) -> OpenApiRouter {
     let exchange = state.broker.topology().exchange.clone();
     orders::router()
+        .merge(cancel::router())
         .merge(asyncapi::router(&exchange))
         .merge(saga::router())
         .merge(dashboard::router())

@@ -132,7 +132,7 @@ fn customer_for(caller: &Caller, named: Option<String>) -> Result<Option<String>
 
 /// The answer to another customer's order: the same as to an unknown one, so a customer
 /// cannot learn which ids exist.
-fn not_found() -> ApiError {
+pub(super) fn not_found() -> ApiError {
     ApiError::NotFound("Order not found".into())
 }
 

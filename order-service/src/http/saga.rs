@@ -1,5 +1,5 @@
 //! `GET /api/orders/{id}/saga`: the whole saga as every service published it (CONTRACT §10).
-//! Six of its eight kinds of event order-service publishes or consumes itself, and keeps in
+//! Seven of its nine kinds of event order-service publishes or consumes itself, and keeps in
 //! the order's timeline with their cause; `InventoryReserved` it reads from
 //! inventory-service's reservation when asked ([`peers::reservation`]), and the rare
 //! `PaymentRefunded` reaches it through the audit queue ([`crate::audit`]).
@@ -38,6 +38,10 @@ pub struct SagaStep {
     /// The service that published it (its AMQP `app_id`).
     pub publisher: String,
     pub occurred_at: Timestamp,
+    /// On the `OrderCancelled` of a cancellation someone asked for (CONTRACT §15): who
+    /// (customer or operator) and the reason they gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<repo::Requester>,
 }
 
 impl From<repo::TimelineEntry> for SagaStep {
@@ -48,6 +52,7 @@ impl From<repo::TimelineEntry> for SagaStep {
             causation_id: entry.causation_id,
             publisher: entry.source,
             occurred_at: entry.occurred_at.into(),
+            requested_by: entry.requested_by,
         }
     }
 }
@@ -60,6 +65,7 @@ impl From<ReservedEvent> for SagaStep {
             causation_id: event.causation_id,
             publisher: contract::Service::Inventory.name().to_owned(),
             occurred_at: event.occurred_at,
+            requested_by: None,
         }
     }
 }
@@ -72,6 +78,7 @@ impl From<SagaEvent> for SagaStep {
             causation_id: event.causation_id,
             publisher: event.publisher,
             occurred_at: event.occurred_at.into(),
+            requested_by: None,
         }
     }
 }
