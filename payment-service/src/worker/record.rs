@@ -118,7 +118,14 @@ async fn write(store: &Store, rules: &Rules, answers: &[Answer]) -> Result<Vec<L
     let mut lefts = Vec::with_capacity(answers.len());
     for answer in answers {
         let _entered = answer.span.enter();
-        let Some(now) = rows.get(&answer.order_id) else {
+        // The rows were locked by (order, lease), but two answers of one order — a stale
+        // one from a lease that ran out and the one of the worker that claimed the row
+        // again — may share this group, and both find the row: only the one whose lease it
+        // still is counts.
+        let held_still = rows
+            .get(&answer.order_id)
+            .filter(|row| row.lease == Some(answer.lease));
+        let Some(now) = held_still else {
             tracing::info!("lease lost meanwhile; another worker finishes this payment");
             lefts.push(Left::Nothing);
             continue;
