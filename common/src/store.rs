@@ -63,6 +63,7 @@ impl Store {
             tx: self.pool.begin().await?,
             store: self.clone(),
             outgoing: Vec::new(),
+            committed: Vec::new(),
         })
     }
 }
@@ -73,6 +74,14 @@ pub struct UnitOfWork {
     store: Store,
     /// Events to write to the outbox, in one statement, just before the commit.
     outgoing: Vec<Outgoing>,
+    /// What to do once the commit succeeded (see [`UnitOfWork::after_commit`]).
+    committed: Vec<AfterCommit>,
+}
+
+/// A step run once its unit of work committed, in the span it was registered in.
+struct AfterCommit {
+    span: tracing::Span,
+    then: Box<dyn FnOnce() + Send>,
 }
 
 impl UnitOfWork {
@@ -101,17 +110,31 @@ impl UnitOfWork {
         envelope
     }
 
+    /// Runs `then` once this transaction has committed, in the current span; never if it
+    /// rolls back. For what must not claim more than happened — a log line saying a
+    /// payment went through, a counter of calls answered — when a batch may still fail.
+    pub fn after_commit(&mut self, then: impl FnOnce() + Send + 'static) {
+        self.committed.push(AfterCommit {
+            span: tracing::Span::current(),
+            then: Box::new(then),
+        });
+    }
+
     /// Writes the recorded events to the outbox, commits, then sends them (or, without a
-    /// publisher, wakes the relay to).
+    /// publisher, wakes the relay to) and runs the steps left for after the commit.
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         if self.outgoing.is_empty() {
-            return self.tx.commit().await;
+            self.tx.commit().await?;
+        } else {
+            let rows = write::write(&mut self.tx, std::mem::take(&mut self.outgoing)).await?;
+            self.tx.commit().await?;
+            match &self.store.publisher {
+                Some(publisher) => publisher.publish_committed(rows),
+                None => self.store.outbox.leave_to_relay(),
+            }
         }
-        let rows = write::write(&mut self.tx, std::mem::take(&mut self.outgoing)).await?;
-        self.tx.commit().await?;
-        match &self.store.publisher {
-            Some(publisher) => publisher.publish_committed(rows),
-            None => self.store.outbox.leave_to_relay(),
+        for step in self.committed {
+            step.span.in_scope(step.then);
         }
         Ok(())
     }

@@ -9,6 +9,9 @@ use std::time::Duration;
     about = "Puts the order saga under load and reports throughput and saga latency"
 )]
 pub struct Args {
+    /// `provider`: serve a stand-in card processor instead of placing orders.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Orders to place (with `--duration`, `--rate` × `--duration` instead).
     #[arg(long, default_value_t = 1000)]
     pub orders: usize,
@@ -108,6 +111,13 @@ fn share(text: &str) -> Result<f64, String> {
     }
 }
 
+/// What loadgen does besides placing orders.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// A fast in-memory payment provider (CONTRACT §7) to point PAYMENT_PROVIDER_URL at.
+    Provider(crate::provider::ProviderArgs),
+}
+
 impl Args {
     /// The command line, with `--orders` worked out from `--rate` × `--duration`.
     pub fn parse_resolved() -> Result<Self, String> {
@@ -170,5 +180,26 @@ mod tests {
         assert!(parse(&["--rate", "10", "--duration", "0"]).is_err());
         assert!(parse(&["--rate", "0"]).is_err());
         assert_eq!(parse(&["--orders", "5"]).unwrap().orders, 5);
+    }
+
+    #[test]
+    fn provider_takes_its_latency_decline_rate_and_port() {
+        let args = parse(&[
+            "provider",
+            "--latency-ms",
+            "150",
+            "--decline-rate",
+            "0.2",
+            "--port",
+            "9100",
+        ])
+        .unwrap();
+        let Some(Command::Provider(provider)) = args.command else {
+            panic!("no provider command: {args:?}");
+        };
+        assert_eq!((provider.latency_ms, provider.port), (150, 9100));
+        assert_eq!(provider.decline_rate, 0.2);
+        assert!(parse(&["provider", "--decline-rate", "1.5"]).is_err());
+        assert!(parse(&["--orders", "5"]).unwrap().command.is_none());
     }
 }

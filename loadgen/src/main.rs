@@ -8,6 +8,8 @@
 //! `common`'s events), then prints POST latency (all answers, 201s, 503s), the load shed,
 //! end-to-end throughput and saga latency, and checks CONTRACT §6 for its orders with the
 //! checker the end-to-end tests use.
+//! `loadgen provider` instead serves a stand-in card processor (CONTRACT §7) for benchmarks
+//! of the HTTP payment path.
 //! `--calibrate` instead measures the machine's ceiling: PostgreSQL commits and RabbitMQ
 //! confirmed persistent messages per second, and the saga's whole message pattern with no
 //! service code (sagas per second, latency, CPU per saga).
@@ -20,11 +22,13 @@
 //! - [`check`]: the invariants for the orders of this run: collects what the checker the
 //!   end-to-end tests share (`saga_invariants`) reads, and lets it judge.
 //! - [`calibrate`]: the ceilings: raw, and saga-shaped.
+//! - [`provider`]: the benchmark's payment provider.
 
 mod args;
 mod calibrate;
 mod check;
 mod drive;
+mod provider;
 mod report;
 mod watch;
 
@@ -39,7 +43,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = if args.calibrate {
+    let outcome = if let Some(args::Command::Provider(provider)) = &args.command {
+        provider::run(provider).await
+    } else if args.calibrate {
         calibrate::run(&args).await
     } else {
         run(&args).await

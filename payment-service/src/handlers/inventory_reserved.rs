@@ -47,12 +47,22 @@ async fn want_payment(
     let charged =
         payments::charge_first_attempt(uow.conn(), simulator, order_id, amount, cause, &trace)
             .await?;
-    match charged {
-        Ok(FirstAttempt::Processed {
+    let answer = match charged {
+        Ok(answer) => answer,
+        Err(row) => {
+            already(&row);
+            return Ok(());
+        }
+    };
+    // Counted and said once the batch commits: one that rolls back charged nothing, and
+    // its redelivery asks the simulator afresh.
+    let outcome = answer.metric();
+    uow.after_commit(move || crate::provider::count_call("charge", outcome));
+    match answer {
+        FirstAttempt::Processed {
             payment_id,
             charge_id,
-        }) => {
-            tracing::info!(attempt = 1, %amount, %charge_id, %payment_id, "payment processed");
+        } => {
             let event = Event::PaymentProcessed(PaymentProcessed {
                 order_id,
                 payment_id,
@@ -60,27 +70,32 @@ async fn want_payment(
                 attempts: 1,
             });
             uow.publish(event, Some(cause));
+            uow.after_commit(move || {
+                tracing::info!(attempt = 1, %amount, %charge_id, %payment_id, "payment processed");
+            });
         }
-        Ok(FirstAttempt::Declined { retry_in }) => {
-            tracing::info!(
-                attempt = 1,
-                max_attempts = simulator.max_attempts,
-                ?retry_in,
-                "payment declined; will retry"
-            );
-            handler.worker.due_after(retry_in);
+        FirstAttempt::Declined { retry_in } => {
+            let (max_attempts, worker) = (simulator.max_attempts, handler.worker.clone());
+            uow.after_commit(move || {
+                tracing::info!(
+                    attempt = 1,
+                    max_attempts,
+                    ?retry_in,
+                    "payment declined; will retry"
+                );
+                worker.due_after(retry_in);
+            });
         }
-        Ok(FirstAttempt::Failed { reason }) => {
-            tracing::info!(attempt = 1, %reason, "payment failed");
+        FirstAttempt::Failed { reason } => {
             let event = Event::PaymentFailed(PaymentFailed {
                 order_id,
                 amount,
-                reason,
+                reason: reason.clone(),
                 attempts: 1,
             });
             uow.publish(event, Some(cause));
+            uow.after_commit(move || tracing::info!(attempt = 1, %reason, "payment failed"));
         }
-        Err(row) => already(&row),
     }
     Ok(())
 }

@@ -34,6 +34,13 @@ impl MessageHandler for PaymentHandler {
     /// Locks the batch's orders in one fixed order before any row is touched: two batches
     /// such as `[InventoryReserved(X), OrderCancelled(Y)]` and `[InventoryReserved(Y),
     /// OrderCancelled(X)]` would otherwise lock X and Y in opposite orders and deadlock.
+    ///
+    /// A batch of one order needs no such lock — unless the seeded simulator numbers that
+    /// order: it then takes the rank table's lock after the order's new row, while a
+    /// batch of several orders may hold that table lock and wait for the same row (a
+    /// duplicate reservation, a cancellation), a cycle PostgreSQL breaks by failing one of
+    /// them. With the order's lock first, the two wait for each other before either
+    /// touches a row (see [`takes_the_rank_lock`]).
     async fn prepare(
         &self,
         uow: &mut UnitOfWork,
@@ -49,9 +56,18 @@ impl MessageHandler for PaymentHandler {
             .collect();
         orders.sort();
         orders.dedup();
-        if orders.len() > 1 {
+        if orders.len() > 1 || takes_the_rank_lock(self.inline.as_ref(), messages) {
             payments::lock_orders(uow.conn(), &orders).await?;
         }
         Ok(())
     }
+}
+
+/// Whether applying `messages` may take the seeded simulator's lock on its rank table
+/// (`provider::simulator::rank`): a first attempt charged here, with `PAYMENT_SEED` set.
+fn takes_the_rank_lock(inline: Option<&InlineSimulator>, messages: &[&Incoming<Event>]) -> bool {
+    inline.is_some_and(|simulator| simulator.seed.is_some())
+        && messages
+            .iter()
+            .any(|m| matches!(m.envelope.event, Event::InventoryReserved(_)))
 }

@@ -84,11 +84,10 @@ pub async fn charge_first_attempt(
             }
         }
     };
+    // The call is counted by the caller once its transaction commits (see
+    // [`FirstAttempt::metric`]): a batch that rolls back charged nothing.
     match outcome {
-        Some(answer) => {
-            crate::provider::count_call("charge", answer.outcome.metric());
-            Ok(Ok(answer.outcome))
-        }
+        Some(answer) => Ok(Ok(answer.outcome)),
         None => existing(conn, order_id).await.map(Err),
     }
 }
@@ -116,7 +115,8 @@ struct Answer {
 }
 
 impl FirstAttempt {
-    fn metric(&self) -> &'static str {
+    /// The outcome label of `payment_provider_requests_total` for this answer.
+    pub fn metric(&self) -> &'static str {
         match self {
             Self::Processed { .. } => "succeeded",
             Self::Declined { .. } | Self::Failed { .. } => "declined",

@@ -12,7 +12,7 @@ use super::{Left, MAX_UNKNOWN_DELAY};
 use crate::payments::{self, PaymentRow, PaymentStatus, answers::Batch};
 use crate::provider::{ChargeAnswer, RefundAnswer, Unknown};
 use common::retry::Backoff;
-use common::store::Store;
+use common::store::{Store, UnitOfWork};
 use contract::events::{Event, PaymentFailed, PaymentProcessed, PaymentRefunded};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -118,12 +118,19 @@ async fn write(store: &Store, rules: &Rules, answers: &[Answer]) -> Result<Vec<L
     let mut lefts = Vec::with_capacity(answers.len());
     for answer in answers {
         let _entered = answer.span.enter();
-        let Some(now) = rows.get(&answer.order_id) else {
+        // The rows were locked by (order, lease), but two answers of one order — a stale
+        // one from a lease that ran out and the one of the worker that claimed the row
+        // again — may share this group, and both find the row: only the one whose lease it
+        // still is counts.
+        let held_still = rows
+            .get(&answer.order_id)
+            .filter(|row| row.lease == Some(answer.lease));
+        let Some(now) = held_still else {
             tracing::info!("lease lost meanwhile; another worker finishes this payment");
             lefts.push(Left::Nothing);
             continue;
         };
-        let (left, event) = decide(rules, now, &answer.said, &mut batch);
+        let (left, event) = decide(rules, now, &answer.said, &mut batch, &mut uow);
         if let Some((event, caused_by)) = event {
             uow.publish(event, caused_by);
         }
@@ -135,12 +142,15 @@ async fn write(store: &Store, rules: &Rules, answers: &[Answer]) -> Result<Vec<L
 }
 
 /// What one answer does to its row (added to `batch`), the event it causes, and what the
-/// row has left. Logged in the current (the step's) span.
+/// row has left. Logged in the current (the step's) span once `uow` commits: a group that
+/// fails, and is then written answer by answer, says each outcome once and only if it
+/// happened.
 fn decide(
     rules: &Rules,
     now: &PaymentRow,
     said: &Said,
     batch: &mut Batch,
+    uow: &mut UnitOfWork,
 ) -> (Left, Option<(Event, Option<Uuid>)>) {
     let order_id = now.order_id;
     let amount = now.amount();
@@ -160,7 +170,10 @@ fn decide(
             match answer {
                 ChargeAnswer::Succeeded { charge_id } => {
                     batch.processed(order_id, charge_id);
-                    tracing::info!(attempt, %amount, %charge_id, payment_id = %now.payment_id, "payment processed");
+                    let (charge_id, payment_id) = (charge_id.clone(), now.payment_id);
+                    uow.after_commit(move || {
+                        tracing::info!(attempt, %amount, %charge_id, %payment_id, "payment processed");
+                    });
                     let event = Event::PaymentProcessed(PaymentProcessed {
                         order_id,
                         payment_id: now.payment_id,
@@ -168,7 +181,9 @@ fn decide(
                         attempts: attempt,
                     });
                     let left = if now.cancel_requested {
-                        tracing::info!("the order was cancelled meanwhile; refund due");
+                        uow.after_commit(|| {
+                            tracing::info!("the order was cancelled meanwhile; refund due");
+                        });
                         Left::Due
                     } else {
                         Left::Nothing
@@ -180,13 +195,19 @@ fn decide(
                         order_id,
                         format!("attempt {attempt} declined ({reason}); order cancelled"),
                     );
-                    tracing::info!(attempt, %reason, "payment declined and the order is cancelled; nothing charged");
+                    let reason = reason.clone();
+                    uow.after_commit(move || {
+                        tracing::info!(attempt, %reason, "payment declined and the order is cancelled; nothing charged");
+                    });
                     (Left::Nothing, None)
                 }
                 ChargeAnswer::Declined { reason } if attempt >= rules.max_attempts => {
                     let failure = format!("Payment declined {attempt} times");
                     batch.failed(order_id, failure.clone());
-                    tracing::info!(attempt, last_reason = %reason, reason = %failure, "payment failed");
+                    let (last_reason, reason) = (reason.clone(), failure.clone());
+                    uow.after_commit(move || {
+                        tracing::info!(attempt, %last_reason, %reason, "payment failed");
+                    });
                     let event = Event::PaymentFailed(PaymentFailed {
                         order_id,
                         amount,
@@ -198,7 +219,10 @@ fn decide(
                 ChargeAnswer::Declined { reason } => {
                     let delay = Backoff::nth_delay(rules.retry_base, attempt);
                     batch.declined(order_id, format!("declined: {reason}"), delay);
-                    tracing::info!(attempt, max_attempts = rules.max_attempts, retry_in = ?delay, %reason, "payment declined; will retry");
+                    let (max_attempts, reason) = (rules.max_attempts, reason.clone());
+                    uow.after_commit(move || {
+                        tracing::info!(attempt, max_attempts, retry_in = ?delay, %reason, "payment declined; will retry");
+                    });
                     (Left::Later(delay), None)
                 }
                 ChargeAnswer::Unknown(unknown) => {
@@ -214,7 +238,10 @@ fn decide(
             match answer {
                 RefundAnswer::Succeeded { refund_id } => {
                     batch.refunded(order_id, refund_id);
-                    tracing::info!(%amount, %refund_id, "payment refunded");
+                    let refund_id = refund_id.clone();
+                    uow.after_commit(move || {
+                        tracing::info!(%amount, %refund_id, "payment refunded");
+                    });
                     let event = Event::PaymentRefunded(PaymentRefunded {
                         order_id,
                         payment_id: now.payment_id,
