@@ -2,7 +2,8 @@
 //! places orders only in its own name, sees only its own orders — another's reads exactly
 //! like an unknown one — and `orders:admin` sees and acts for everyone. The other
 //! services' reads need a token (inventory) or `orders:admin` (payment, notification);
-//! `PUT` stock keeps `ADMIN_TOKEN`. Off, the API is open and each service says so.
+//! `PUT` stock keeps `ADMIN_TOKEN`; inventory shows a customer only its own orders'
+//! reservations. Off, the API is open and each service says so.
 
 use reqwest::{Method, StatusCode};
 use saga_tests::api::order_body;
@@ -151,6 +152,71 @@ async fn another_customers_order_reads_exactly_like_an_unknown_one() {
         .await;
         assert_eq!(own.0, StatusCode::OK, "{suffix}: {}", own.1);
     }
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_customer_reads_only_its_own_orders_reservation_and_its_saga_view_still_shows_it() {
+    let key = SigningKey::es256("k1");
+    let (stack, _jwks) = authenticated_stack(&key).await;
+    let alice = key.customer("customer-alice");
+    let bob = key.customer("customer-bob");
+    let admin = key.admin("ops-admin");
+    let order = stack
+        .place_order("customer-alice", &[("product-A", 1)], 10.0)
+        .await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!(stack.final_order(&id).await["status"], "COMPLETED");
+    let reservation = |order_id: &str, token: Option<&str>| {
+        let path = format!("/api/inventory/reservations/{order_id}");
+        let token = token.map(str::to_owned);
+        let stack = &stack;
+        async move {
+            call(
+                stack,
+                Method::GET,
+                Service::Inventory,
+                &path,
+                token.as_deref(),
+                None,
+            )
+            .await
+        }
+    };
+
+    let (status, own) = reservation(&id, Some(&alice)).await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    assert_eq!(own["status"], "RESERVED", "{own}");
+    let (status, as_admin) = reservation(&id, Some(&admin)).await;
+    assert_eq!((status, &as_admin), (StatusCode::OK, &own));
+    let (status, _) = reservation(&id, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Another customer learns nothing: the answer is an unknown order's.
+    let theirs = reservation(&id, Some(&bob)).await;
+    let nobodys = reservation(&uuid::Uuid::now_v7().to_string(), Some(&bob)).await;
+    assert_eq!(theirs.0, StatusCode::NOT_FOUND, "{}", theirs.1);
+    assert_eq!(theirs, nobodys);
+
+    // order-service's saga view passes the customer's own token on and still shows the
+    // reservation inventory-service announced.
+    let (status, saga) = call(
+        &stack,
+        Method::GET,
+        Service::Order,
+        &format!("/api/orders/{id}/saga"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{saga}");
+    let reserved = saga
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["event_type"] == "InventoryReserved")
+        .unwrap_or_else(|| panic!("no InventoryReserved in alice's saga view: {saga}"));
+    assert_eq!(reserved["event_id"], own["reserved"]["event_id"], "{saga}");
     stack.assert_invariants().await;
     stack.cleanup().await;
 }

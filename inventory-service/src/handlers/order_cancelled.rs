@@ -2,7 +2,7 @@
 //! so a late `OrderCreated` reserves nothing.
 
 use super::InventoryHandler;
-use crate::stock::{self, Release};
+use crate::stock::{self, OrderRef, Release};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::store::UnitOfWork;
 use contract::Event;
@@ -24,7 +24,11 @@ async fn release(
     conn: &mut sqlx::PgConnection,
     cancelled: &OrderCancelled,
 ) -> Result<(), sqlx::Error> {
-    match stock::release(conn, cancelled.order_id).await? {
+    let owner = OrderRef {
+        order_id: cancelled.order_id,
+        customer_id: &cancelled.customer_id,
+    };
+    match stock::release(conn, owner).await? {
         Release::Released(needs) => {
             tracing::info!(items = ?needs, reason = cancelled.reason.as_str(), "released reservation")
         }
