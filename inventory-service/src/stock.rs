@@ -80,20 +80,28 @@ pub enum Reservation {
     AlreadySeen { status: ReservationStatus },
 }
 
-/// Reserves every need of `order_id`, or none; a reservation made records the
+/// The order a reservation is for: its id and its customer (who may read the reservation).
+#[derive(Debug, Clone, Copy)]
+pub struct OrderRef<'a> {
+    pub order_id: Uuid,
+    pub customer_id: &'a str,
+}
+
+/// Reserves every need of the order, or none; a reservation made records the
 /// `InventoryReserved` that will announce it (chosen beforehand, so the statement that
 /// claims the order records it too).
 pub async fn reserve(
     conn: &mut PgConnection,
-    order_id: Uuid,
+    order: OrderRef<'_>,
     needs: &[Need],
     announced: &ReservedEvent,
 ) -> Result<Reservation, sqlx::Error> {
+    let order_id = order.order_id;
     // Claim the order first: a repeat or an earlier cancellation stops us here.
     let claimed = sqlx::query(
         "INSERT INTO reservations
-             (order_id, status, items, reserved_event_id, reserved_cause, reserved_at)
-         VALUES ($1, 'RESERVED', $2, $3, $4, $5)
+             (order_id, status, items, reserved_event_id, reserved_cause, reserved_at, customer_id)
+         VALUES ($1, 'RESERVED', $2, $3, $4, $5, $6)
          ON CONFLICT (order_id) DO NOTHING",
     )
     .bind(order_id)
@@ -101,6 +109,7 @@ pub async fn reserve(
     .bind(announced.event_id)
     .bind(announced.causation_id)
     .bind(announced.occurred_at)
+    .bind(order.customer_id)
     .execute(&mut *conn)
     .await?;
     if claimed.rows_affected() == 0 {
@@ -150,15 +159,16 @@ pub enum Release {
     NothingHeld,
 }
 
-/// Releases what `order_id` holds, once.
-pub async fn release(conn: &mut PgConnection, order_id: Uuid) -> Result<Release, sqlx::Error> {
+/// Releases what the order holds, once.
+pub async fn release(conn: &mut PgConnection, order: OrderRef<'_>) -> Result<Release, sqlx::Error> {
     let row: Option<(ReservationStatus, Json<Vec<Need>>)> = sqlx::query_as(
-        "INSERT INTO reservations (order_id, status) VALUES ($1, 'CANCELLED')
+        "INSERT INTO reservations (order_id, status, customer_id) VALUES ($1, 'CANCELLED', $2)
          ON CONFLICT (order_id) DO UPDATE SET status = 'RELEASED', updated_at = now()
              WHERE reservations.status = 'RESERVED'
          RETURNING status, items",
     )
-    .bind(order_id)
+    .bind(order.order_id)
+    .bind(order.customer_id)
     .fetch_optional(&mut *conn)
     .await?;
     match row {
@@ -229,10 +239,19 @@ async fn move_stock(
 /// The `reservations` row as read.
 #[derive(FromRow)]
 struct ReservationRow {
+    customer_id: Option<String>,
     status: ReservationStatus,
     reserved_event_id: Option<Uuid>,
     reserved_cause: Option<Uuid>,
     reserved_at: Option<Timestamp>,
+}
+
+/// An order's reservation, and whose order it is.
+#[derive(Debug, Clone)]
+pub struct OwnedReservation {
+    /// The order's customer; `None` for reservations older than the record of it.
+    pub customer_id: Option<String>,
+    pub view: ReservationView,
 }
 
 /// An order's reservation and the `InventoryReserved` it was announced with (none when
@@ -240,25 +259,28 @@ struct ReservationRow {
 pub async fn reservation(
     db: impl PgExecutor<'_>,
     order_id: Uuid,
-) -> Result<Option<ReservationView>, sqlx::Error> {
+) -> Result<Option<OwnedReservation>, sqlx::Error> {
     let row: Option<ReservationRow> = sqlx::query_as(
-        "SELECT status, reserved_event_id, reserved_cause, reserved_at
+        "SELECT customer_id, status, reserved_event_id, reserved_cause, reserved_at
          FROM reservations WHERE order_id = $1",
     )
     .bind(order_id)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|row| ReservationView {
-        order_id,
-        status: row.status.as_str().to_owned(),
-        reserved: row
-            .reserved_event_id
-            .zip(row.reserved_at)
-            .map(|(event_id, occurred_at)| ReservedEvent {
-                event_id,
-                causation_id: row.reserved_cause,
-                occurred_at,
-            }),
+    Ok(row.map(|row| OwnedReservation {
+        view: ReservationView {
+            order_id,
+            status: row.status.as_str().to_owned(),
+            reserved: row
+                .reserved_event_id
+                .zip(row.reserved_at)
+                .map(|(event_id, occurred_at)| ReservedEvent {
+                    event_id,
+                    causation_id: row.reserved_cause,
+                    occurred_at,
+                }),
+        },
+        customer_id: row.customer_id,
     }))
 }
 

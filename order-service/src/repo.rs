@@ -123,9 +123,19 @@ pub struct Insertion<'a> {
     pub created: TimelineEntry,
 }
 
+impl Insertion<'_> {
+    /// Its customer's idempotency key, if it came with one.
+    pub fn customer_key(&self) -> Option<CustomerKey<'_>> {
+        Some(CustomerKey {
+            customer_id: self.order.customer_id.as_str(),
+            key: self.idempotency_key?,
+        })
+    }
+}
+
 /// Inserts `PENDING` orders in one statement and returns those written. An order whose
-/// idempotency key is already used (or used twice in the list) is skipped; a concurrent
-/// insert with the same key waits for the first to commit.
+/// idempotency key its customer already used (or uses twice in the list) is skipped; a
+/// concurrent insert with the same customer and key waits for the first to commit.
 pub async fn insert_all(
     conn: &mut PgConnection,
     orders: &[Insertion<'_>],
@@ -145,7 +155,7 @@ pub async fn insert_all(
          SELECT id, customer, item, total, 'PENDING', key, line
          FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::jsonb[])
               AS new(id, customer, item, total, key, line)
-         ON CONFLICT (idempotency_key) DO NOTHING
+         ON CONFLICT (customer_id, idempotency_key) DO NOTHING
          RETURNING {COLUMNS}"
     )))
     .bind(&ids)
@@ -158,14 +168,27 @@ pub async fn insert_all(
     .await
 }
 
+/// A customer's idempotency key: keys are scoped per customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CustomerKey<'a> {
+    pub customer_id: &'a str,
+    pub key: &'a str,
+}
+
+/// The orders created with these customers' keys.
 pub async fn find_by_idempotency_keys(
     conn: &mut PgConnection,
-    keys: &[&str],
+    keys: &[CustomerKey<'_>],
 ) -> Result<Vec<OrderRow>, sqlx::Error> {
+    let customers: Vec<&str> = keys.iter().map(|k| k.customer_id).collect();
+    let idempotency_keys: Vec<&str> = keys.iter().map(|k| k.key).collect();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM orders WHERE idempotency_key = ANY($1)"
+        "SELECT {COLUMNS} FROM orders
+         WHERE (customer_id, idempotency_key) IN
+               (SELECT * FROM unnest($1::text[], $2::text[]))"
     )))
-    .bind(keys)
+    .bind(&customers)
+    .bind(&idempotency_keys)
     .fetch_all(conn)
     .await
 }

@@ -1,6 +1,7 @@
 //! What the authentication tests need of an OpenID provider, made in the test: signing
 //! keys (generated per test), tokens minted with `jsonwebtoken`, and a JWKS endpoint whose
-//! key set the test changes, takes down, and counts the fetches of.
+//! key set the test changes, takes down, and counts the fetches of — with an OpenID
+//! discovery document beside it whose `jwks_uri` the test may point elsewhere.
 
 use axum::Json;
 use axum::extract::State;
@@ -121,11 +122,16 @@ pub fn claims(subject: &str, scope: Option<&str>) -> Value {
 #[derive(Clone)]
 pub struct JwksServer {
     pub url: String,
+    /// `http://127.0.0.1:<port>`: the issuer its discovery document names, at
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
     state: Arc<JwksState>,
 }
 
 struct JwksState {
     document: Mutex<Value>,
+    /// The discovery document (`issuer`, `jwks_uri`).
+    discovery: Mutex<Value>,
     fetches: AtomicUsize,
     down: AtomicBool,
 }
@@ -133,25 +139,33 @@ struct JwksState {
 impl JwksServer {
     /// Serves `keys` at `http://127.0.0.1:<port>/jwks`.
     pub async fn start(keys: &[&SigningKey]) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port for the JWKS stub");
+        let issuer = format!("http://{}", listener.local_addr().expect("its address"));
+        let url = format!("{issuer}/jwks");
         let state = Arc::new(JwksState {
             document: Mutex::new(document(keys)),
+            discovery: Mutex::new(json!({"issuer": issuer, "jwks_uri": url})),
             fetches: AtomicUsize::new(0),
             down: AtomicBool::new(false),
         });
         let app = axum::Router::new()
             .route("/jwks", axum::routing::get(serve))
+            .route(
+                "/.well-known/openid-configuration",
+                axum::routing::get(serve_discovery),
+            )
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port for the JWKS stub");
-        let url = format!(
-            "http://{}/jwks",
-            listener.local_addr().expect("its address")
-        );
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { url, state }
+        Self { url, issuer, state }
+    }
+
+    /// From now on the discovery document names this `jwks_uri`.
+    pub fn point_discovery_at(&self, jwks_uri: &str) {
+        self.state.discovery.lock().expect("not poisoned")["jwks_uri"] = json!(jwks_uri);
     }
 
     /// From now on the endpoint serves these keys.
@@ -175,6 +189,10 @@ fn document(keys: &[&SigningKey]) -> Value {
         keys: keys.iter().map(|key| key.jwk.clone()).collect(),
     })
     .expect("a JWKS document")
+}
+
+async fn serve_discovery(State(state): State<Arc<JwksState>>) -> Response {
+    Json(state.discovery.lock().expect("not poisoned").clone()).into_response()
 }
 
 async fn serve(State(state): State<Arc<JwksState>>) -> Response {

@@ -1,5 +1,6 @@
-//! Admin routes need the admin token (CONTRACT §8), and no log, error or `/ready` reason
-//! shows a password from `DATABASE_URL` or `AMQP_URL`.
+//! Admin routes need the admin token (CONTRACT §8), a placeholder token from the docs or
+//! the shipped manifests stops every service, and no log, error or `/ready` reason shows a
+//! password from `DATABASE_URL` or `AMQP_URL`.
 
 use reqwest::{Method, StatusCode};
 use saga_tests::stack::{self, TEST_ADMIN_TOKEN};
@@ -308,5 +309,49 @@ async fn passwords_in_urls_never_reach_logs_errors_or_ready() {
         )))
         .execute(&pool)
         .await;
+    }
+}
+
+/// `--check-config` of `service` with only these variables: its exit code and output.
+fn check_config(service: Service, vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    stack::ensure_built();
+    let output = Command::new(devstack::binary(service.name()).unwrap())
+        .arg("--check-config")
+        .env_clear()
+        .envs(vars.iter().copied())
+        .output()
+        .expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+#[test]
+fn a_placeholder_admin_token_stops_every_service_naming_the_variable() {
+    // What deploy/ and docker-compose shipped, and the shapes placeholders take.
+    let placeholders = [
+        "replace-me-with-openssl-rand-hex-32",
+        "change-me-admin-token",
+        "changeme-changeme-changeme",
+        "REPLACE_ME_WITH_A_SECRET",
+    ];
+    for service in Service::ALL {
+        for token in placeholders {
+            let (code, output) = check_config(service, &[("ADMIN_TOKEN", token)]);
+            assert_eq!(code, Some(2), "{} took {token}: {output}", service.name());
+            assert!(output.contains("ADMIN_TOKEN"), "{output}");
+            assert!(
+                !output.contains(token),
+                "the placeholder is echoed: {output}"
+            );
+        }
+        let (code, output) = check_config(
+            service,
+            &[("ADMIN_TOKEN", "7d1c0b9e5f3a48c2a6e4b8d0f2c4e6a8")],
+        );
+        assert_eq!(code, Some(0), "{}: {output}", service.name());
     }
 }

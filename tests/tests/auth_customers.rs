@@ -2,7 +2,9 @@
 //! places orders only in its own name, sees only its own orders — another's reads exactly
 //! like an unknown one — and `orders:admin` sees and acts for everyone. The other
 //! services' reads need a token (inventory) or `orders:admin` (payment, notification);
-//! `PUT` stock keeps `ADMIN_TOKEN`. Off, the API is open and each service says so.
+//! `PUT` stock keeps `ADMIN_TOKEN`; inventory shows a customer only its own orders'
+//! reservations. Off — nothing configured, or `AUTH_DISABLED=true` whatever else is — the
+//! API is open and each service says so. Keys travel over https, or stay on this host.
 
 use reqwest::{Method, StatusCode};
 use saga_tests::api::order_body;
@@ -151,6 +153,71 @@ async fn another_customers_order_reads_exactly_like_an_unknown_one() {
         .await;
         assert_eq!(own.0, StatusCode::OK, "{suffix}: {}", own.1);
     }
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_customer_reads_only_its_own_orders_reservation_and_its_saga_view_still_shows_it() {
+    let key = SigningKey::es256("k1");
+    let (stack, _jwks) = authenticated_stack(&key).await;
+    let alice = key.customer("customer-alice");
+    let bob = key.customer("customer-bob");
+    let admin = key.admin("ops-admin");
+    let order = stack
+        .place_order("customer-alice", &[("product-A", 1)], 10.0)
+        .await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!(stack.final_order(&id).await["status"], "COMPLETED");
+    let reservation = |order_id: &str, token: Option<&str>| {
+        let path = format!("/api/inventory/reservations/{order_id}");
+        let token = token.map(str::to_owned);
+        let stack = &stack;
+        async move {
+            call(
+                stack,
+                Method::GET,
+                Service::Inventory,
+                &path,
+                token.as_deref(),
+                None,
+            )
+            .await
+        }
+    };
+
+    let (status, own) = reservation(&id, Some(&alice)).await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    assert_eq!(own["status"], "RESERVED", "{own}");
+    let (status, as_admin) = reservation(&id, Some(&admin)).await;
+    assert_eq!((status, &as_admin), (StatusCode::OK, &own));
+    let (status, _) = reservation(&id, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Another customer learns nothing: the answer is an unknown order's.
+    let theirs = reservation(&id, Some(&bob)).await;
+    let nobodys = reservation(&uuid::Uuid::now_v7().to_string(), Some(&bob)).await;
+    assert_eq!(theirs.0, StatusCode::NOT_FOUND, "{}", theirs.1);
+    assert_eq!(theirs, nobodys);
+
+    // order-service's saga view passes the customer's own token on and still shows the
+    // reservation inventory-service announced.
+    let (status, saga) = call(
+        &stack,
+        Method::GET,
+        Service::Order,
+        &format!("/api/orders/{id}/saga"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{saga}");
+    let reserved = saga
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["event_type"] == "InventoryReserved")
+        .unwrap_or_else(|| panic!("no InventoryReserved in alice's saga view: {saga}"));
+    assert_eq!(reserved["event_id"], own["reserved"]["event_id"], "{saga}");
     stack.assert_invariants().await;
     stack.cleanup().await;
 }
@@ -463,5 +530,89 @@ fn a_key_without_an_issuer_stops_the_service_naming_auth_issuer() {
             "{}: {stderr}",
             service.name()
         );
+    }
+}
+
+#[tokio::test]
+async fn auth_disabled_runs_the_api_open_whatever_else_is_set_and_each_service_warns_once() {
+    let key = SigningKey::es256("k1");
+    let jwks = JwksServer::start(&[&key]).await;
+    let stack = TestStack::builder()
+        .env("AUTH_JWKS_URL", &jwks.url)
+        .env("AUTH_ISSUER", saga_tests::auth::ISSUER)
+        .env("AUTH_DISABLED", "true")
+        .start()
+        .await;
+    let (status, order) = call(
+        &stack,
+        Method::POST,
+        Service::Order,
+        "/api/orders",
+        None,
+        Some(order_body("customer-1", &[("product-A", 1)], 10.0)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    stack.final_order(order["id"].as_str().unwrap()).await;
+    for service in Service::ALL {
+        let warnings: Vec<String> = stack
+            .logs(service)
+            .lines()
+            .filter(|line| line.contains("\"WARN\"") && line.contains("authentication is off"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(warnings.len(), 1, "{}: {warnings:?}", service.name());
+        assert!(
+            warnings[0].contains("AUTH_DISABLED=true") && warnings[0].contains("AUTH_JWKS_URL"),
+            "the warning says why and what it ignores: {}",
+            warnings[0]
+        );
+    }
+    assert_eq!(jwks.fetches(), 0, "no key set is fetched while it is off");
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
+
+#[test]
+fn key_sources_over_plain_http_off_this_host_stop_every_service_naming_the_variable() {
+    saga_tests::stack::ensure_built();
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (
+            &[
+                ("AUTH_JWKS_URL", "http://id.example.com/jwks"),
+                ("AUTH_ISSUER", "https://id.example.com"),
+            ],
+            "AUTH_JWKS_URL",
+        ),
+        // The issuer alone: its discovery document would be read over plain http.
+        (&[("AUTH_ISSUER", "http://id.example.com")], "AUTH_ISSUER"),
+        (&[("AUTH_ISSUER", "id.example.com")], "AUTH_ISSUER"),
+    ];
+    for service in Service::ALL {
+        for (vars, named) in cases {
+            let output = std::process::Command::new(devstack::binary(service.name()).unwrap())
+                .arg("--check-config")
+                .env_clear()
+                .envs(vars.iter().copied())
+                .output()
+                .expect("the binary runs");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{} {vars:?}: {stderr}",
+                service.name()
+            );
+            assert!(stderr.contains(named), "{vars:?}: {stderr}");
+        }
+        // On this host, plain http is fine (a provider beside the service).
+        let output = std::process::Command::new(devstack::binary(service.name()).unwrap())
+            .arg("--check-config")
+            .env_clear()
+            .env("AUTH_JWKS_URL", "http://127.0.0.1:9/jwks")
+            .env("AUTH_ISSUER", "https://id.example.com")
+            .output()
+            .expect("the binary runs");
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
     }
 }

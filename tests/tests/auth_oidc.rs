@@ -1,14 +1,19 @@
 //! Interoperability with a real OpenID provider (CONTRACT §12): `oidc-provider` (npm,
 //! under Node.js; `tests/oidc/`) issues JWT access tokens by the client-credentials grant,
-//! signed RS256 with keys of its own. The services find its keys through its discovery
-//! document's `jwks_uri` and its issuer, and take each client as the customer it names.
+//! signed RS256 with keys of its own. Given only its issuer (`AUTH_ISSUER`), the services
+//! read its discovery document, take its keys from the `jwks_uri` there, and take each
+//! client as the customer it names. A discovery document that points the keys at plain
+//! http off this host is refused: the service stays unready until it points at a key set
+//! that travels safely.
 
 use reqwest::StatusCode;
-use saga_tests::{Service, TestStack};
+use saga_tests::auth::{JwksServer, SigningKey, claims};
+use saga_tests::{Service, TestStack, eventually};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// The provider's process, stopped when dropped.
 struct Provider {
@@ -106,14 +111,14 @@ async fn tokens_of_a_real_openid_provider_are_accepted_by_its_discovery_document
     .await
     .unwrap();
     let issuer = discovery["issuer"].as_str().unwrap().to_owned();
-    let jwks_uri = discovery["jwks_uri"].as_str().unwrap().to_owned();
     assert_eq!(issuer, provider.issuer);
+    assert!(discovery["jwks_uri"].is_string(), "{discovery}");
     let admin = token(&provider, "ops-admin", "admin-secret", Some("orders:admin")).await;
     let customer = token(&provider, "customer-123", "customer-secret", None).await;
 
+    // The issuer alone: no AUTH_JWKS_URL, no AUTH_PUBLIC_KEY.
     let stack = TestStack::builder()
         .env("PAYMENT_SUCCESS_RATE", "1")
-        .env("AUTH_JWKS_URL", &jwks_uri)
         .env("AUTH_ISSUER", &issuer)
         .bearer(&admin)
         .start()
@@ -175,4 +180,70 @@ async fn tokens_of_a_real_openid_provider_are_accepted_by_its_discovery_document
     stack.assert_invariants().await;
     stack.cleanup().await;
     drop(provider);
+}
+
+#[tokio::test]
+async fn a_discovery_document_that_points_the_keys_at_plain_http_elsewhere_is_refused() {
+    let key = SigningKey::es256("k1");
+    let provider = JwksServer::start(&[&key]).await;
+    // TEST-NET-1 (RFC 5737): never routed, and not this host.
+    provider.point_discovery_at("http://192.0.2.10/jwks");
+    let mut admin_claims = claims("ops-admin", Some("orders:admin"));
+    admin_claims["iss"] = json!(provider.issuer);
+    let admin = key.sign(&admin_claims);
+    let stack = TestStack::builder()
+        .service_env(Service::Order, "AUTH_ISSUER", &provider.issuer)
+        .service_env(Service::Order, "AUTH_JWKS_MIN_INTERVAL_SECS", "1")
+        .only(&[Service::Order])
+        .bearer(&admin)
+        .start()
+        .await;
+    let ready = || async { stack.get_json(Service::Order, "/ready").await };
+    let not_ready = eventually(
+        "/ready to say why the keys are refused",
+        Duration::from_secs(20),
+        || async {
+            match ready().await {
+                (StatusCode::SERVICE_UNAVAILABLE, body) if body.to_string().contains("https") => {
+                    Ok(body)
+                }
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    assert!(not_ready.to_string().contains("192.0.2.10"), "{not_ready}");
+    let (status, body) = stack.get_json(Service::Order, "/api/orders").await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no keys, no token checked: {body}"
+    );
+    assert_eq!(provider.fetches(), 0, "the keys were never asked for");
+
+    // Pointed at keys on this host, it loads them and takes the provider's tokens.
+    provider.point_discovery_at(&provider.url);
+    eventually(
+        "/ready once the keys load",
+        Duration::from_secs(30),
+        || async {
+            match ready().await {
+                (StatusCode::OK, _) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    let (status, body) = stack.get_json(Service::Order, "/api/orders").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut wrong_issuer = claims("ops-admin", Some("orders:admin"));
+    wrong_issuer["iss"] = json!("https://id.saga.test");
+    let response = reqwest::Client::new()
+        .get(stack.url(Service::Order, "/api/orders"))
+        .bearer_auth(key.sign(&wrong_issuer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    stack.cleanup().await;
 }

@@ -16,7 +16,7 @@ use saga_tests::contract::breaker::{
     FAILURES_VAR, OPEN_GAUGE, OPEN_MS_VAR, READY_FIELD, TRANSITIONS,
 };
 use saga_tests::provider_stub::{Fault, ProviderStub};
-use saga_tests::stack::{Instance, StackBuilder};
+use saga_tests::stack::{Instance, StackBuilder, TEST_ADMIN_TOKEN};
 use saga_tests::{Service, TestStack, eventually};
 use serde_json::Value;
 use std::sync::Arc;
@@ -625,5 +625,79 @@ async fn the_dashboard_shows_the_provider_unavailable_while_any_replica_s_breake
     shows("payment provider: available").await;
     drop(browser);
     stub.assert_charged_once(&stack).await;
+    stack.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_breakers_states_are_public_and_their_detail_needs_the_admin_token() {
+    let stub = ProviderStub::start().await;
+    let mut outage = Outage::install(&stub, Fault::Unavailable);
+    let mut stack = with_breaker(&stub, "1").start().await;
+    stack.set_stock("product-A", 100).await;
+    outage.begin();
+    let orders = place_orders(&stack, 3, "breaker-detail").await;
+    await_breakers(&stack, "open").await;
+    let read = |token: Option<&'static str>| {
+        let mut request = reqwest::Client::new().get(stack.url(Service::Payment, "/breaker"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.expect("payment-service answers");
+            assert!(response.status().is_success(), "{}", response.status());
+            response.json::<Value>().await.expect("JSON")
+        }
+    };
+    // The shared view records the open breaker a moment after `/ready` says so.
+    let detailed = eventually(
+        "GET /breaker to show the open breaker with its failure",
+        Duration::from_secs(10),
+        || async {
+            let breakers = read(Some(TEST_ADMIN_TOKEN)).await;
+            let replica = &breakers["replicas"][0];
+            if replica["state"] == "open" && replica["failure"].is_string() {
+                Ok(breakers)
+            } else {
+                Err(breakers.to_string())
+            }
+        },
+    )
+    .await;
+    let replica = &detailed["replicas"][0];
+    assert!(
+        replica["pid"].as_i64().is_some_and(|pid| pid > 0),
+        "{detailed}"
+    );
+    assert!(
+        replica["failure"].as_str().unwrap().contains("503"),
+        "the provider's answer: {detailed}"
+    );
+
+    // Anyone else (no token, a wrong one) sees the same states and nothing of the hosts or
+    // the provider's words.
+    for token in [None, Some("not-the-admin-token-0123456789")] {
+        let breakers = read(token).await;
+        assert_eq!(breakers["provider"], "unavailable", "{breakers}");
+        let replica = &breakers["replicas"][0];
+        assert_eq!(replica["state"], "open", "{breakers}");
+        assert!(replica["since"].is_string(), "{breakers}");
+        for hidden in ["pid", "failure"] {
+            assert!(
+                replica.get(hidden).is_none(),
+                "{token:?} sees {hidden}: {breakers}"
+            );
+        }
+        let text = breakers.to_string();
+        assert!(
+            !text.contains("try again later") && !text.contains("provider answered"),
+            "{text}"
+        );
+    }
+
+    outage.end();
+    for order in &orders {
+        stack.final_order(&id_of(order)).await;
+    }
+    stack.assert_invariants().await;
     stack.cleanup().await;
 }

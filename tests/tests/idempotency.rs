@@ -77,3 +77,36 @@ async fn concurrent_retries_with_one_key_create_one_order() {
     stack.assert_invariants().await;
     stack.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_key_is_its_customers_own_so_another_customer_with_the_same_key_gets_a_new_order() {
+    let stack = TestStack::start().await;
+    let alices = order_body("customer-alice", &[("product-A", 1)], 10.0);
+    let bobs = order_body("customer-bob", &[("product-A", 1)], 10.0);
+
+    let (status, alice_first) = post_with_key(&stack, "shared-key", &alices).await;
+    assert_eq!(status, StatusCode::CREATED, "{alice_first}");
+    // Not a 409: that would tell bob the key is in use, and let him take alice's keys.
+    let (status, bob_first) = post_with_key(&stack, "shared-key", &bobs).await;
+    assert_eq!(status, StatusCode::CREATED, "{bob_first}");
+    assert_ne!(bob_first["id"], alice_first["id"]);
+    assert_eq!(bob_first["customer_id"], "customer-bob");
+
+    // Each customer's retry still finds its own order, and a changed body still conflicts.
+    for (body, first) in [(&alices, &alice_first), (&bobs, &bob_first)] {
+        let (status, again) = post_with_key(&stack, "shared-key", body).await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(again["id"], first["id"]);
+    }
+    let changed = order_body("customer-bob", &[("product-A", 2)], 10.0);
+    let (status, answer) = post_with_key(&stack, "shared-key", &changed).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+
+    for first in [&alice_first, &bob_first] {
+        stack.final_order(first["id"].as_str().unwrap()).await;
+    }
+    assert_eq!(stack.all_orders().await.len(), 2);
+    assert_eq!(stack.broker.events_of("OrderCreated").await.len(), 2);
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}

@@ -16,9 +16,18 @@
 //!   the shutdown bound plus the preStop pause, non-root and a read-only root filesystem,
 //!   resources requested;
 //! - the NetworkPolicies deny by default, let in from outside only order-service's port,
-//!   and each database only from its service.
+//!   and each database only from its service;
+//! - nothing secret is committed (docs/security.md): the admin token, the issuer and the
+//!   trial's passwords come from files each operator writes, which git ignores and without
+//!   which nothing renders; every service runs with the operator's token and with
+//!   authentication on.
+//!
+//! Each test renders a copy of `deploy/k8s` prepared as docs/security.md says.
 
-use saga_tests::k8s::{ContainerEnv, Dockerfile, Rendered, check_config, overlays};
+use saga_tests::k8s::{
+    ContainerEnv, Deployment, Dockerfile, OPERATOR_FILES, OPERATOR_ISSUER, Rendered, check_config,
+    kustomize, repository,
+};
 use saga_tests::{Service, TestStack};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -26,15 +35,12 @@ use std::collections::BTreeSet;
 /// How long a service takes at most to stop after SIGTERM (README "Graceful stop").
 const SHUTDOWN_BOUND_SECS: u64 = 11;
 
-/// Variables every deployment must set: their defaults point at 127.0.0.1 or turn the
-/// admin routes off.
-const REQUIRED: [&str; 3] = ["DATABASE_URL", "AMQP_URL", "ADMIN_TOKEN"];
+/// Variables every deployment must set: their defaults point at 127.0.0.1, turn the admin
+/// routes off or leave the API open.
+const REQUIRED: [&str; 4] = ["DATABASE_URL", "AMQP_URL", "ADMIN_TOKEN", "AUTH_ISSUER"];
 
 fn rendered() -> Vec<Rendered> {
-    overlays()
-        .iter()
-        .map(|(name, dir)| Rendered::render(name, dir))
-        .collect()
+    Deployment::prepared().render()
 }
 
 fn name(object: &Value) -> &str {
@@ -70,8 +76,9 @@ fn every_overlay_renders_the_four_services() {
 
 #[test]
 fn every_service_environment_passes_its_own_config_check_and_sets_only_what_it_reads() {
+    let tree = Deployment::prepared();
     let mut failures = Vec::new();
-    for overlay in rendered() {
+    for overlay in tree.render() {
         for deployment in overlay.deployments() {
             let service = service_of(deployment);
             let env = ContainerEnv::of(&overlay, deployment, container(deployment));
@@ -97,6 +104,18 @@ fn every_service_environment_passes_its_own_config_check_and_sets_only_what_it_r
                 if env.get(var).is_none_or(str::is_empty) {
                     failures.push(format!("{at}: {var} is not set"));
                 }
+            }
+            // The operator's own values, not anything the repository holds.
+            if env.get("ADMIN_TOKEN") != tree.admin_token.as_deref() {
+                failures.push(format!(
+                    "{at}: ADMIN_TOKEN is not the operator's admin-token.env"
+                ));
+            }
+            if env.get("AUTH_ISSUER") != Some(OPERATOR_ISSUER) {
+                failures.push(format!("{at}: AUTH_ISSUER is not the operator's auth.env"));
+            }
+            if env.get("AUTH_DISABLED").is_some() {
+                failures.push(format!("{at}: the manifests set AUTH_DISABLED"));
             }
             for (var, value) in &env.vars {
                 if value.contains("127.0.0.1") || value.contains("localhost") {
@@ -421,4 +440,70 @@ fn selects_pod(labels: &Value, deployment: &Value) -> bool {
     labels
         .as_object()
         .is_some_and(|l| !l.is_empty() && l.iter().all(|(k, v)| pod_labels[k] == *v))
+}
+
+#[test]
+fn no_secret_is_committed_and_nothing_renders_before_the_operator_wrote_theirs() {
+    let committed = git(&["ls-files", "deploy"]);
+    let mut failures = Vec::new();
+    for file in OPERATOR_FILES {
+        let path = format!("deploy/k8s/{file}");
+        if committed.lines().any(|line| line == path) {
+            failures.push(format!("{path} is committed"));
+        }
+        let ignored = std::process::Command::new("git")
+            .args(["check-ignore", "-q", "--no-index", &path])
+            .current_dir(repository())
+            .status()
+            .expect("git runs");
+        if !ignored.success() {
+            failures.push(format!("{path} is not in .gitignore"));
+        }
+    }
+    // No placeholder a service would run with (or an operator would forget to replace).
+    for path in committed.lines() {
+        let text = std::fs::read_to_string(repository().join(path)).unwrap_or_default();
+        for (number, line) in text.lines().enumerate() {
+            let folded = line.to_ascii_lowercase().replace(['-', '_'], "");
+            let placeholder = ["replaceme", "changeme"]
+                .iter()
+                .any(|shape| folded.contains(shape));
+            let token_value = line
+                .trim()
+                .strip_prefix("ADMIN_TOKEN=")
+                .is_some_and(|value| !value.is_empty());
+            if placeholder || token_value {
+                failures.push(format!("{path}:{}: {line}", number + 1));
+            }
+        }
+    }
+    // A fresh clone renders nothing: the Secret and the issuer are the operator's to write.
+    let tree = Deployment::as_committed();
+    for (name, dir) in tree.overlays() {
+        match kustomize(&dir) {
+            Ok(_) => failures.push(format!("{name} renders without the operator's files")),
+            Err(error)
+                if !OPERATOR_FILES.iter().any(|file| {
+                    let file_name = file.rsplit('/').next().unwrap_or(file);
+                    error.contains(file_name)
+                }) =>
+            {
+                failures.push(format!(
+                    "{name} fails to render for another reason: {error}"
+                ))
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn git(args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(repository())
+        .output()
+        .expect("git runs");
+    assert!(output.status.success(), "git {args:?}: {output:?}");
+    String::from_utf8(output.stdout).expect("UTF-8")
 }

@@ -197,3 +197,36 @@ async fn every_series_the_dashboard_plots_is_exported_by_a_running_system() {
     stack.assert_invariants().await;
     stack.cleanup().await;
 }
+
+#[test]
+fn compose_starts_without_a_shared_admin_token_and_every_service_takes_its_default() {
+    saga_tests::stack::ensure_built();
+    for file in ["docker-compose.yml", "docker-compose.cluster.yml"] {
+        let compose = yaml(file);
+        let services = compose["services"].as_mapping().expect("services");
+        for (name, definition) in services {
+            let Some(value) = definition["environment"]["ADMIN_TOKEN"].as_str() else {
+                continue;
+            };
+            // `${ADMIN_TOKEN:-default}`, as compose expands it with ADMIN_TOKEN unset.
+            let default = value
+                .strip_prefix("${ADMIN_TOKEN:-")
+                .and_then(|rest| rest.strip_suffix('}'))
+                .unwrap_or(value);
+            assert!(
+                default.is_empty(),
+                "{file} {name:?}: ADMIN_TOKEN defaults to {default:?}, a token anyone can read"
+            );
+            let binary = name.as_str().expect("a service name");
+            if Service::ALL.iter().any(|s| s.name() == binary) {
+                let output = std::process::Command::new(devstack::binary(binary).unwrap())
+                    .arg("--check-config")
+                    .env_clear()
+                    .env("ADMIN_TOKEN", default)
+                    .output()
+                    .expect("the binary runs");
+                assert!(output.status.success(), "{file} {binary}: {output:?}");
+            }
+        }
+    }
+}

@@ -34,6 +34,15 @@ impl Caller {
         }
     }
 
+    /// Whether this caller may see what belongs to `owner`; something whose owner is not
+    /// known (`None`) only a caller who sees everyone may see.
+    pub fn may_see_owned_by(&self, owner: Option<&str>) -> bool {
+        match owner {
+            Some(customer_id) => self.may_see(customer_id),
+            None => self.only_customer().is_none(),
+        }
+    }
+
     /// The only customer this caller may see, or `None` for everyone.
     pub fn only_customer(&self) -> Option<&str> {
         match self {
@@ -160,5 +169,9 @@ mod tests {
         assert!(admin.may_see("customer-2"));
         assert_eq!(admin.only_customer(), None);
         assert!(Caller::Open.may_see("anyone"));
+        assert!(!customer.may_see_owned_by(None));
+        assert!(customer.may_see_owned_by(Some("customer-1")));
+        assert!(admin.may_see_owned_by(None));
+        assert!(Caller::Open.may_see_owned_by(None));
     }
 }

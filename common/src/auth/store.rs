@@ -1,18 +1,18 @@
-//! The key set in force, and keeping it fresh: a PEM key is fixed; a JWKS document is
-//! fetched at start (until that works, [`KeyStore::is_loaded`] is false and `/ready` says
+//! The key set in force, and keeping it fresh: a PEM key is fixed; a JWKS document (at
+//! `AUTH_JWKS_URL`, or where the issuer's discovery document points) is fetched at start (until that works, [`KeyStore::is_loaded`] is false and `/ready` says
 //! 503), again every `refresh`, and when a token names a key id the set lacks — at most
 //! once per `min_interval`, however many such tokens arrive. A failed fetch keeps the
 //! cached keys. Verifying a token never waits on the network except for that one
 //! rate-limited fetch.
 
+use super::config::JwksLocation;
+use super::discovery;
 use super::keys::KeySet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// A JWKS document larger than this is refused (a real one is a few KiB).
-const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// How long one fetch may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// The first retry of a failed first fetch; it doubles up to `min_interval`.
@@ -34,7 +34,9 @@ struct Inner {
 }
 
 struct Fetcher {
-    url: reqwest::Url,
+    location: JwksLocation,
+    /// `AUTH_ISSUER`, which a discovery document must name as its own.
+    issuer: String,
     http: reqwest::Client,
     refresh: Duration,
     min_interval: Duration,
@@ -52,15 +54,18 @@ impl KeyStore {
         Self::new(set, true, None)
     }
 
-    /// A JWKS document at `url`, not loaded until [`KeyStore::run`] fetched it.
-    pub fn jwks(url: reqwest::Url, refresh: Duration, min_interval: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .build()
-            .unwrap_or_default();
+    /// A JWKS document at `location` for tokens of `issuer`, not loaded until
+    /// [`KeyStore::run`] fetched it.
+    pub fn jwks(
+        location: JwksLocation,
+        issuer: &str,
+        refresh: Duration,
+        min_interval: Duration,
+    ) -> Self {
         let fetcher = Fetcher {
-            url,
-            http,
+            location,
+            issuer: issuer.to_owned(),
+            http: discovery::client(FETCH_TIMEOUT),
             refresh,
             min_interval,
             last_attempt: Mutex::new(None),
@@ -107,9 +112,10 @@ impl KeyStore {
         }
         let fetcher = self.inner.jwks.as_ref()?;
         let error = lock(&fetcher.last_error).clone();
+        let from = &fetcher.location;
         Some(match error {
-            Some(error) => format!("signing keys: not loaded from AUTH_JWKS_URL yet ({error})"),
-            None => "signing keys: not loaded from AUTH_JWKS_URL yet".to_owned(),
+            Some(error) => format!("signing keys: not loaded from {from} yet ({error})"),
+            None => format!("signing keys: not loaded from {from} yet"),
         })
     }
 
@@ -129,7 +135,7 @@ impl KeyStore {
         if recently {
             return false;
         }
-        tracing::info!(url = %fetcher.url, "a token names an unknown key id; fetching the JWKS again");
+        tracing::info!(source = %fetcher.location, "a token names an unknown key id; fetching the JWKS again");
         self.fetch(fetcher).await.is_ok() && self.generation() != seen
     }
 
@@ -188,17 +194,17 @@ impl KeyStore {
                 let first = !self.inner.loaded.swap(true, Ordering::AcqRel);
                 *lock(&fetcher.last_error) = None;
                 if first {
-                    tracing::info!(url = %fetcher.url, ?kids, "signing keys loaded");
+                    tracing::info!(source = %fetcher.location, ?kids, "signing keys loaded");
                 } else if changed {
-                    tracing::info!(url = %fetcher.url, ?kids, "signing keys changed");
+                    tracing::info!(source = %fetcher.location, ?kids, "signing keys changed");
                 }
                 Ok(())
             }
             Err(error) => {
                 if self.is_loaded() {
-                    tracing::warn!(url = %fetcher.url, %error, "cannot refresh the signing keys; the cached ones stay in force");
+                    tracing::warn!(source = %fetcher.location, %error, "cannot refresh the signing keys; the cached ones stay in force");
                 } else {
-                    tracing::warn!(url = %fetcher.url, %error, "cannot load the signing keys yet");
+                    tracing::warn!(source = %fetcher.location, %error, "cannot load the signing keys yet");
                 }
                 *lock(&fetcher.last_error) = Some(error);
                 Err(())
@@ -207,30 +213,20 @@ impl KeyStore {
     }
 }
 
+/// The JWKS document: at its URL, or first the discovery document for where it is.
 async fn download(fetcher: &Fetcher) -> Result<Vec<u8>, String> {
-    let mut response = fetcher
-        .http
-        .get(fetcher.url.clone())
-        .header(
-            reqwest::header::ACCEPT,
-            "application/jwk-set+json, application/json",
-        )
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|error| error.without_url().to_string())?;
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|error| error.without_url().to_string())?
-    {
-        if body.len() + chunk.len() > MAX_JWKS_BYTES {
-            return Err(format!("the JWKS document is over {MAX_JWKS_BYTES} bytes"));
+    let url = match &fetcher.location {
+        JwksLocation::Url(url) => url.clone(),
+        JwksLocation::Discovery(document) => {
+            discovery::jwks_uri(&fetcher.http, document, &fetcher.issuer).await?
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    };
+    discovery::get(
+        &fetcher.http,
+        &url,
+        "application/jwk-set+json, application/json",
+    )
+    .await
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -53,10 +53,10 @@ impl Authenticator {
         let keys = match &config.keys {
             KeySource::Pem(set) => KeyStore::fixed(set.clone()),
             KeySource::Jwks {
-                url,
+                location,
                 refresh,
                 min_interval,
-            } => KeyStore::jwks(url.clone(), *refresh, *min_interval),
+            } => KeyStore::jwks(location.clone(), &config.issuer, *refresh, *min_interval),
         };
         let validations = ACCEPTED
             .iter()

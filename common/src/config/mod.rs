@@ -1,6 +1,7 @@
 //! Configuration comes only from environment variables, read once at start-up into typed
 //! structs. A bad value stops the service with a message that names the variable.
 
+mod placeholders;
 mod vars;
 
 pub use vars::{ConfigError, Vars, invalid, positive, redact_urls};
@@ -62,16 +63,25 @@ pub struct CommonConfig {
     pub otel_service_name: String,
     /// `ADMIN_TOKEN`: admin routes need it as a bearer token; unset, they are off (403).
     pub admin_token: Option<crate::http::AdminToken>,
-    /// Customer authentication (`AUTH_*`, CONTRACT §12); `None`: the API is open.
-    pub auth: Option<crate::auth::AuthConfig>,
+    /// Customer authentication (`AUTH_*`, CONTRACT §12): on, or why the API is open.
+    pub auth: crate::auth::AuthSetting,
 }
 
 /// `ADMIN_TOKEN`: unset or empty turns admin routes off; a set one must be long enough
-/// that guessing it is hopeless.
+/// that guessing it is hopeless, and not a placeholder someone forgot to replace.
 fn admin_token(vars: &Vars) -> Result<Option<crate::http::AdminToken>, ConfigError> {
     let Some(token) = vars.get::<String>("ADMIN_TOKEN")? else {
         return Ok(None);
     };
+    if placeholders::is_placeholder(&token) {
+        return Err(invalid(
+            "ADMIN_TOKEN",
+            "***",
+            "this is a placeholder from the documentation or the shipped manifests, not a \
+             secret: generate one (`openssl rand -hex 32`), or leave ADMIN_TOKEN unset to turn \
+             admin routes off",
+        ));
+    }
     if token.len() < 16 || !token.chars().all(|c| c.is_ascii_graphic()) {
         return Err(invalid(
             "ADMIN_TOKEN",

@@ -14,7 +14,7 @@ pub use process::{ServiceConfig, main};
 use crate::amqp::broker::{Broker, Misconfigured, NotInLayout};
 use crate::amqp::consumer::{self, MessageHandler};
 use crate::amqp::topology::{ConsumerQueue, Topology};
-use crate::auth::{Authentication, Authenticator};
+use crate::auth::{AuthSetting, Authentication, Authenticator};
 use crate::config::CommonConfig;
 use crate::db::{self, DbSetupError};
 use crate::event::Kinds;
@@ -94,6 +94,28 @@ pub struct Host {
     auth: Option<Authenticator>,
 }
 
+/// One line at start saying whether the API needs a token; a `WARN` when it does not.
+fn log_authentication(setting: &AuthSetting) {
+    match setting {
+        AuthSetting::Unconfigured => tracing::warn!(
+            "authentication is off: the API is open to anyone who can reach it \
+             (set AUTH_ISSUER, and AUTH_JWKS_URL or AUTH_PUBLIC_KEY unless its discovery \
+             document names the keys, to require a JWT)"
+        ),
+        AuthSetting::Disabled { ignored } => tracing::warn!(
+            ?ignored,
+            "authentication is off (AUTH_DISABLED=true): the API is open to anyone who can \
+             reach it"
+        ),
+        AuthSetting::On(auth) => tracing::info!(
+            issuer = %auth.issuer,
+            audience = %auth.audience,
+            keys = ?auth.keys_description(),
+            "authentication is on: the API needs a bearer JWT"
+        ),
+    }
+}
+
 /// A background task of the service's own, started with the host and stopped with it.
 pub type Worker = BoxFuture<'static, ()>;
 
@@ -126,18 +148,8 @@ impl Host {
             layout: (config.service.layout)(&config.exchange),
         };
         let broker = Broker::with_nodes(config.amqp_nodes.clone(), config.service, topology)?;
-        let auth = config.auth.as_ref().map(Authenticator::new);
-        match &config.auth {
-            None => tracing::warn!(
-                "authentication is off: the API is open to anyone who can reach it \
-                 (set AUTH_JWKS_URL or AUTH_PUBLIC_KEY, and AUTH_ISSUER, to require a JWT)"
-            ),
-            Some(auth) => tracing::info!(
-                issuer = %auth.issuer,
-                audience = %auth.audience,
-                "authentication is on: the API needs a bearer JWT"
-            ),
-        }
+        let auth = config.auth.config().map(Authenticator::new);
+        log_authentication(&config.auth);
         Ok(Self {
             auth,
             store: Store::new(pool).publishing_through(broker.clone()),

@@ -3,7 +3,7 @@
 //! `OrderCreated` reserves nothing.
 
 use super::InventoryHandler;
-use crate::stock::{self, Release};
+use crate::stock::{self, OrderRef, Release};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::store::UnitOfWork;
 use contract::Event;
@@ -29,7 +29,11 @@ async fn release(
     conn: &mut sqlx::PgConnection,
     cancelled: &OrderCancelled,
 ) -> Result<Option<InventoryReleased>, sqlx::Error> {
-    match stock::release(conn, cancelled.order_id).await? {
+    let owner = OrderRef {
+        order_id: cancelled.order_id,
+        customer_id: &cancelled.customer_id,
+    };
+    match stock::release(conn, owner).await? {
         Release::Released(needs) => {
             tracing::info!(items = ?needs, reason = cancelled.reason.as_str(), "released reservation");
             // The reservation held every line of the order: those lines are what returns.

@@ -2,7 +2,7 @@
 //! `InventoryUnavailable` (with the short items).
 
 use super::InventoryHandler;
-use crate::stock::{self, Reservation};
+use crate::stock::{self, OrderRef, Reservation};
 use chrono::{SubsecRound, Utc};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::event::Envelope;
@@ -47,7 +47,11 @@ async fn reserve(
     announced: &ReservedEvent,
 ) -> Result<Option<Event>, sqlx::Error> {
     let needs = stock::needs(&order.items);
-    let reservation = stock::reserve(conn, order.order_id, &needs, announced).await?;
+    let owner = OrderRef {
+        order_id: order.order_id,
+        customer_id: &order.customer_id,
+    };
+    let reservation = stock::reserve(conn, owner, &needs, announced).await?;
     Ok(match reservation {
         Reservation::Reserved => {
             tracing::info!(items = ?needs, "reserved stock");

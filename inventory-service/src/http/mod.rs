@@ -82,8 +82,9 @@ async fn get_product(
 }
 
 /// An order's reservation and the `InventoryReserved` that announced it — what
-/// order-service's saga view shows of inventory. With authentication on, any valid token
-/// may read it.
+/// order-service's saga view shows of inventory (it passes its caller's token on). With
+/// authentication on, a customer reads only its own orders' reservations (another's
+/// answers 404, like an unknown order); `orders:admin` reads every one.
 #[utoipa::path(get, path = "/api/inventory/reservations/{order_id}", tag = "inventory",
     params(("order_id" = Uuid, Path, description = "The order id"),
         ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
@@ -93,20 +94,22 @@ async fn get_product(
             ("Cache-Control" = String, description = "private, no-cache"))),
         (status = 304, description = "Not modified: If-None-Match names the current ETag"),
         (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
-        (status = 404, description = "inventory-service has not seen this order", body = ErrorBody),
+        (status = 404, description = "inventory-service has not seen this order, or it is another customer's", body = ErrorBody),
         (status = 422, description = "Not a UUID", body = ValidationErrorBody),
         (status = 503, description = "The database is unavailable", body = ErrorBody)),
     security((), ("bearer" = [])))]
 async fn get_reservation(
-    _caller: Caller,
+    caller: Caller,
     condition: IfNoneMatch,
     State(state): State<AppState>,
     Path(order_id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
+    // Another customer's reservation reads exactly like one never seen.
     let reservation = stock::reservation(state.store.pool(), order_id)
         .await?
+        .filter(|found| caller.may_see_owned_by(found.customer_id.as_deref()))
         .ok_or_else(|| ApiError::NotFound("Reservation not found".into()))?;
-    Ok(tagged_json(&condition, &reservation))
+    Ok(tagged_json(&condition, &reservation.view))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -70,7 +70,8 @@ impl From<OrderRow> for OrderView {
     request_body = CreateOrderRequest,
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
         pattern = r"^[!-~]([ -~]*[!-~])?$",
-        description = "Retry safely: the same key and body return the first order and create nothing")),
+        description = "Retry safely: the same key and body return the first order and create nothing. \
+            A key is its customer's own: another customer's order with the same key is another order")),
     responses(
         (status = 201, description = "Created, PENDING", body = OrderView,
             headers(("Location" = String, description = "/api/orders/{id} of the new order"))),
@@ -78,7 +79,7 @@ impl From<OrderRow> for OrderView {
         (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
         (status = 403, description = "The body names another customer than the token's", body = ErrorBody),
-        (status = 409, description = "The key was used with another body", body = ErrorBody),
+        (status = 409, description = "The customer used the key with another body", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "JSON that breaks a rule", body = ValidationErrorBody),

@@ -5,7 +5,7 @@
 use super::in_doubt::{Backend, in_doubt, resolve};
 use super::writer::Failure;
 use super::{Answer, COMMIT_TIMEOUT, IntakeError, Placed, Request, WRITE_TIMEOUT};
-use crate::repo::{self, Insertion, OrderRow, TimelineEntry};
+use crate::repo::{self, CustomerKey, Insertion, OrderRow, TimelineEntry};
 use chrono::Utc;
 use common::store::Store;
 use contract::events::{Envelope, Event, OrderCreated};
@@ -39,18 +39,20 @@ pub(super) async fn write_once(store: &Store, batch: &[Request]) -> Result<Vec<A
             .into_iter()
             .map(|row| (row.id, row))
             .collect();
-        let reused_keys: Vec<&str> = insertions
+        let reused_keys: Vec<CustomerKey> = insertions
             .iter()
             .filter(|i| !written.contains_key(&i.id))
-            .filter_map(|i| i.idempotency_key)
+            .filter_map(|i| i.customer_key())
             .collect();
-        let earlier: HashMap<String, OrderRow> = if reused_keys.is_empty() {
+        let earlier: HashMap<(String, String), OrderRow> = if reused_keys.is_empty() {
             HashMap::new()
         } else {
             repo::find_by_idempotency_keys(uow.conn(), &reused_keys)
                 .await?
                 .into_iter()
-                .filter_map(|row| Some((row.idempotency_key.clone()?, row)))
+                .filter_map(|row| {
+                    Some(((row.customer_id.clone(), row.idempotency_key.clone()?), row))
+                })
                 .collect()
         };
         Ok::<_, sqlx::Error>((uow, backend, written, earlier))
@@ -85,8 +87,11 @@ pub(super) async fn write_once(store: &Store, batch: &[Request]) -> Result<Vec<A
             answers.push(Ok(Placed::Created(row.clone())));
             continue;
         }
-        let key = request.idempotency_key.as_deref().unwrap_or_default();
-        answers.push(match earlier.get(key) {
+        let key = (
+            request.order.customer_id.as_str().to_owned(),
+            request.idempotency_key.clone().unwrap_or_default(),
+        );
+        answers.push(match earlier.get(&key) {
             Some(row) if row.matches(&request.order) => Ok(Placed::Repeated(row.clone())),
             Some(_) => Err(IntakeError::KeyConflict(
                 "Idempotency-Key was already used with a different request body".into(),

@@ -24,8 +24,12 @@ pub(super) async fn write_loop(store: Store, mut requests: mpsc::Receiver<Reques
         }
         metrics::histogram!("intake_batch_size").record(batch.len() as f64);
         // The same order on every replica, so concurrent batches never wait on each
-        // other's idempotency keys in opposite orders (a deadlock).
-        batch.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
+        // other's idempotency keys in opposite orders (a deadlock). The unique index is on
+        // (customer, key), so that is the order.
+        batch.sort_by(|a, b| {
+            (a.order.customer_id.as_str(), &a.idempotency_key)
+                .cmp(&(b.order.customer_id.as_str(), &b.idempotency_key))
+        });
         let answers = write_isolated(&store, &batch).await;
         for (request, answer) in batch.into_iter().zip(answers) {
             if let Ok(Placed::Created(_)) = answer {

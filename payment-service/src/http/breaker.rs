@@ -1,14 +1,16 @@
 //! `GET /breaker`: the payment provider as the circuit breakers of every live replica see
 //! it, read from the payment database ([`crate::breaker::replicas`]), so whichever replica
 //! answers speaks for all of them. The dashboard shows it. It lives beside `/ready` rather
-//! than under `/api/`: it says nothing about any customer.
+//! than under `/api/`: it says nothing about any customer. The states are public; what
+//! tells an attacker about the hosts and the provider — process ids, the provider's own
+//! words — only an admin caller (`ADMIN_TOKEN`, §8) sees.
 
 use super::AppState;
 use crate::breaker::State as BreakerState;
 use crate::breaker::replicas::{self, ReplicaRow};
 use axum::Json;
 use axum::extract::State;
-use common::http::{ApiError, ErrorBody};
+use common::http::{Admin, ApiError, ErrorBody};
 use common::timestamp::Timestamp;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -61,39 +63,58 @@ pub struct Breakers {
 pub struct ReplicaBreaker {
     /// Chosen by the process at start.
     pub replica_id: Uuid,
-    pub pid: i32,
     pub state: BreakerState,
     /// When it entered this state.
     pub since: Timestamp,
-    /// The unknown outcome that opened it, while it is not closed.
-    pub failure: Option<String>,
     /// Its last heartbeat; a process silent for 10 s is left out.
     pub seen_at: Timestamp,
+    /// Only for an admin caller: where it runs and why it opened.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<ReplicaDetail>,
 }
 
-impl From<ReplicaRow> for ReplicaBreaker {
-    fn from(row: ReplicaRow) -> Self {
+/// What an operator needs to act on a breaker, and nobody else should read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplicaDetail {
+    pub pid: i32,
+    /// The unknown outcome that opened it (the provider's answer), while it is not closed.
+    pub failure: Option<String>,
+}
+
+impl ReplicaBreaker {
+    fn from_row(row: ReplicaRow, with_detail: bool) -> Self {
         Self {
             replica_id: row.replica_id,
-            pid: row.pid,
             state: row.state,
             since: row.since.into(),
-            failure: row.failure,
             seen_at: row.seen_at.into(),
+            detail: with_detail.then_some(ReplicaDetail {
+                pid: row.pid,
+                failure: row.failure,
+            }),
         }
     }
 }
 
 /// The payment provider's circuit breakers (CONTRACT §13): `unavailable` while any live
-/// replica's is open.
+/// replica's is open. Each replica's `pid` and `failure` (the provider's answer that opened
+/// it) only with `Authorization: Bearer $ADMIN_TOKEN`; without it the same states, no detail.
 #[utoipa::path(get, path = "/breaker", tag = "operations", responses(
     (status = 200, description = "Every live replica's breaker", body = Breakers),
-    (status = 503, description = "The database is unavailable", body = ErrorBody)))]
-async fn get_breakers(State(state): State<AppState>) -> Result<Json<Breakers>, ApiError> {
+    (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    security((), ("admin_token" = [])))]
+async fn get_breakers(
+    admin: Result<Admin, ApiError>,
+    State(state): State<AppState>,
+) -> Result<Json<Breakers>, ApiError> {
+    let with_detail = admin.is_ok();
     let rows = replicas::live(state.store.pool()).await?;
     Ok(Json(Breakers {
         provider: Availability::of(rows.iter().map(|row| row.state)),
-        replicas: rows.into_iter().map(ReplicaBreaker::from).collect(),
+        replicas: rows
+            .into_iter()
+            .map(|row| ReplicaBreaker::from_row(row, with_detail))
+            .collect(),
     }))
 }
 

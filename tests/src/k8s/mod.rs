@@ -10,31 +10,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod tree;
+
+pub use tree::{Deployment, OPERATOR_FILES, OPERATOR_ISSUER, kustomize};
+
 /// The repository's root.
 pub fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ sits in the repository")
         .to_owned()
-}
-
-/// Every overlay under `deploy/k8s/overlays`, by name.
-pub fn overlays() -> Vec<(String, PathBuf)> {
-    let dir = repository().join("deploy/k8s/overlays");
-    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
-        .flatten()
-        .filter(|entry| entry.path().join("kustomization.yaml").exists())
-        .map(|entry| {
-            (
-                entry.file_name().to_string_lossy().into_owned(),
-                entry.path(),
-            )
-        })
-        .collect();
-    found.sort();
-    assert!(!found.is_empty(), "no overlay in {}", dir.display());
-    found
 }
 
 /// `kubectl` (or `$KUBECTL`; `scripts/test` installs one when it is missing).
@@ -51,20 +36,8 @@ pub struct Rendered {
 impl Rendered {
     /// Renders `dir` with `kubectl kustomize`; a failure to render fails the test.
     pub fn render(name: &str, dir: &Path) -> Self {
-        let output = Command::new(kubectl())
-            .arg("kustomize")
-            .arg(dir)
-            .output()
-            .unwrap_or_else(|error| {
-                panic!("kubectl cannot run ({error}); ./scripts/test installs it")
-            });
-        assert!(
-            output.status.success(),
-            "kubectl kustomize {} failed: {}",
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let text = String::from_utf8(output.stdout).expect("YAML is UTF-8");
+        let text = kustomize(dir)
+            .unwrap_or_else(|error| panic!("kubectl kustomize {} failed: {error}", dir.display()));
         let objects = serde_norway::Deserializer::from_str(&text)
             .map(|document| Value::deserialize(document).expect("the render is YAML"))
             .filter(|object| !object.is_null())
@@ -92,6 +65,9 @@ impl Rendered {
                 let text = value.as_str().unwrap_or_default().to_owned();
                 let text = if kind == "Secret" {
                     use base64::Engine;
+                    // kubectl wraps long values in a literal block; Kubernetes, like Go's
+                    // decoder, skips the line breaks.
+                    let text: String = text.split_whitespace().collect();
                     let bytes = base64::engine::general_purpose::STANDARD
                         .decode(text)
                         .expect("Secret data is base64");
