@@ -154,8 +154,23 @@ async fn sigterm_with_deliveries_in_flight(victim: Service) {
     };
     let finished = match victim {
         Service::Inventory => {
-            let published = stack.broker.events_of("InventoryReserved").await.len() as i64;
-            published + stack.outbox_backlog(victim).await
+            // Each reservation once, by event_id: one sent whose row the relay had not yet
+            // deleted at the signal is both on the bus and in the outbox.
+            let mut reserved: std::collections::HashSet<String> = stack
+                .broker
+                .events_of("InventoryReserved")
+                .await
+                .iter()
+                .map(|event| event.event_id())
+                .collect();
+            let waiting: Vec<String> = sqlx::query_scalar(
+                "SELECT event_id::text FROM outbox WHERE event_type = 'InventoryReserved'",
+            )
+            .fetch_all(&stack.db(victim).await)
+            .await
+            .expect("the outbox can be read");
+            reserved.extend(waiting);
+            reserved.len() as i64
         }
         Service::Payment => count("payments").await,
         _ => count("notifications").await,
