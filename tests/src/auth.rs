@@ -12,6 +12,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// The `iss` of every test token (`AUTH_ISSUER`).
 pub const ISSUER: &str = "https://id.saga.test";
@@ -79,6 +80,12 @@ impl SigningKey {
         self.sign_with_header(&header, claims)
     }
 
+    /// Signs `claims` with no `kid` in the header, as a single-key issuer (the dev
+    /// launcher) does for services that hold its public key (`AUTH_PUBLIC_KEY`).
+    pub fn sign_without_kid(&self, claims: &Value) -> String {
+        self.sign_with_header(&Header::new(self.algorithm), claims)
+    }
+
     /// Signs `claims` under a header of the test's choosing.
     pub fn sign_with_header(&self, header: &Header, claims: &Value) -> String {
         jsonwebtoken::encode(header, claims, &self.encoding).expect("the token signs")
@@ -127,6 +134,8 @@ pub struct JwksServer {
 struct JwksState {
     document: Mutex<Value>,
     fetches: AtomicUsize,
+    /// When each fetch arrived, in order.
+    arrivals: Mutex<Vec<Instant>>,
     down: AtomicBool,
 }
 
@@ -136,6 +145,7 @@ impl JwksServer {
         let state = Arc::new(JwksState {
             document: Mutex::new(document(keys)),
             fetches: AtomicUsize::new(0),
+            arrivals: Mutex::new(Vec::new()),
             down: AtomicBool::new(false),
         });
         let app = axum::Router::new()
@@ -168,6 +178,11 @@ impl JwksServer {
     pub fn fetches(&self) -> usize {
         self.state.fetches.load(Ordering::SeqCst)
     }
+
+    /// When each fetch so far arrived, oldest first.
+    pub fn fetched_at(&self) -> Vec<Instant> {
+        self.state.arrivals.lock().expect("not poisoned").clone()
+    }
 }
 
 fn document(keys: &[&SigningKey]) -> Value {
@@ -178,6 +193,11 @@ fn document(keys: &[&SigningKey]) -> Value {
 }
 
 async fn serve(State(state): State<Arc<JwksState>>) -> Response {
+    state
+        .arrivals
+        .lock()
+        .expect("not poisoned")
+        .push(Instant::now());
     state.fetches.fetch_add(1, Ordering::SeqCst);
     if state.down.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "down for the test").into_response();
