@@ -160,13 +160,15 @@ async fn a_flood_of_unknown_key_ids_fetches_the_jwks_exactly_once_per_30_s() {
     let fetched = jwks.fetched_at();
     let since_start: Vec<Duration> = fetched.iter().map(|at| *at - fetched[0]).collect();
     println!(
-        "{} tokens with unknown kids over {round} rounds: fetches at {since_start:?} after the first",
-        statuses.len()
+        "{} tokens with unknown kids over {round} rounds: {} fetches",
+        statuses.len(),
+        fetched.len()
     );
     assert_eq!(
         fetched.len(),
         2,
-        "the fetch at start and one for the unknown kids: {since_start:?}"
+        "the fetch at start and one for the unknown kids; the first ones came at {:?}",
+        &since_start[..since_start.len().min(5)]
     );
     // The service notes a fetch as it starts it, the stub as it arrives: a little slack.
     assert!(
