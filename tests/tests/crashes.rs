@@ -204,12 +204,20 @@ async fn hold_in_a_handler_transaction(
         // What was on its way finishes; then each backend waits for the held statement.
         let settled = Instant::now() + Duration::from_millis(150);
         while Instant::now() < settled {
-            let open = handler_transactions(stack, service).await;
+            let seen = handler_transactions(stack, service).await;
+            if seen.is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            // A chunk the proxy had read just before the hold may still reach the server
+            // (a COMMIT, say): only a transaction still open a moment later is held.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = handler_transactions(stack, service).await;
+            let open: Vec<_> = seen.into_iter().filter(|t| now.contains(t)).collect();
             if !open.is_empty() {
                 println!("{}: caught {open:?} at hold {tries}", service.name());
                 return open;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         link.release();
         tokio::time::sleep(Duration::from_millis(20)).await;
