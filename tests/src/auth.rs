@@ -13,6 +13,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// The `iss` of every test token (`AUTH_ISSUER`).
 pub const ISSUER: &str = "https://id.saga.test";
@@ -80,6 +81,12 @@ impl SigningKey {
         self.sign_with_header(&header, claims)
     }
 
+    /// Signs `claims` with no `kid` in the header, as a single-key issuer (the dev
+    /// launcher) does for services that hold its public key (`AUTH_PUBLIC_KEY`).
+    pub fn sign_without_kid(&self, claims: &Value) -> String {
+        self.sign_with_header(&Header::new(self.algorithm), claims)
+    }
+
     /// Signs `claims` under a header of the test's choosing.
     pub fn sign_with_header(&self, header: &Header, claims: &Value) -> String {
         jsonwebtoken::encode(header, claims, &self.encoding).expect("the token signs")
@@ -133,6 +140,8 @@ struct JwksState {
     /// The discovery document (`issuer`, `jwks_uri`).
     discovery: Mutex<Value>,
     fetches: AtomicUsize,
+    /// When each fetch arrived, in order.
+    arrivals: Mutex<Vec<Instant>>,
     down: AtomicBool,
 }
 
@@ -148,6 +157,7 @@ impl JwksServer {
             document: Mutex::new(document(keys)),
             discovery: Mutex::new(json!({"issuer": issuer, "jwks_uri": url})),
             fetches: AtomicUsize::new(0),
+            arrivals: Mutex::new(Vec::new()),
             down: AtomicBool::new(false),
         });
         let app = axum::Router::new()
@@ -182,6 +192,11 @@ impl JwksServer {
     pub fn fetches(&self) -> usize {
         self.state.fetches.load(Ordering::SeqCst)
     }
+
+    /// When each fetch so far arrived, oldest first.
+    pub fn fetched_at(&self) -> Vec<Instant> {
+        self.state.arrivals.lock().expect("not poisoned").clone()
+    }
 }
 
 fn document(keys: &[&SigningKey]) -> Value {
@@ -196,6 +211,11 @@ async fn serve_discovery(State(state): State<Arc<JwksState>>) -> Response {
 }
 
 async fn serve(State(state): State<Arc<JwksState>>) -> Response {
+    state
+        .arrivals
+        .lock()
+        .expect("not poisoned")
+        .push(Instant::now());
     state.fetches.fetch_add(1, Ordering::SeqCst);
     if state.down.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "down for the test").into_response();

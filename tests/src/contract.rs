@@ -239,7 +239,7 @@ pub fn metadata_violations(events: &[Tapped]) -> Vec<String> {
 impl crate::TestStack {
     /// Every event seen so far carries the metadata of §4; returns the event types seen.
     pub async fn assert_event_metadata(&self) -> std::collections::BTreeSet<String> {
-        let events = self.broker.events().await;
+        let events = self.broker.deliveries().await;
         let violations = metadata_violations(&events);
         assert!(violations.is_empty(), "{}", violations.join("\n"));
         events

@@ -17,7 +17,8 @@
 //! - [`db_faults`]: a handler that fails every time (inserts refused by a trigger); writes
 //!   held mid-statement until the test lets them go.
 //! - [`eventually`]: polling with a deadline, instead of sleeping.
-//! - [`proxy`]: a TCP proxy to cut or slow one service's connection.
+//! - [`proxy`]: a TCP proxy to cut, slow or hold one service's connection.
+//! - [`load`]: orders posted continuously through a fault, each outcome recorded.
 //! - [`otlp`]: an OTLP/HTTP receiver that collects the services' spans.
 //! - [`provider_stub`]: a payment provider with a ledger and injected faults (CONTRACT §7):
 //!   its endpoints, and the checks of its ledger.
@@ -36,6 +37,7 @@ pub mod eventually;
 pub mod inflight;
 pub mod invariants;
 pub mod k8s;
+pub mod load;
 pub mod otlp;
 pub mod provider_stub;
 pub mod proxy;

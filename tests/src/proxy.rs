@@ -1,5 +1,5 @@
-//! A TCP proxy the tests put between a service and PostgreSQL or RabbitMQ, to cut, slow or
-//! blackhole that one connection without touching the shared servers.
+//! A TCP proxy the tests put between a service and PostgreSQL or RabbitMQ, to cut, slow,
+//! hold or blackhole that one connection without touching the shared servers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +29,8 @@ struct State {
     holes: watch::Sender<u64>,
     /// Bytes the service sent into the blackhole: proof that it had work in flight.
     swallowed: AtomicU64,
+    /// While set, what the service sends waits in the proxy (see [`Proxy::hold`]).
+    held: watch::Sender<bool>,
     /// Chunks held back by a delay: proof that traffic felt it.
     delayed: AtomicU64,
 }
@@ -47,6 +49,7 @@ impl Proxy {
             holes: watch::Sender::new(0),
             swallowed: AtomicU64::new(0),
             delayed: AtomicU64::new(0),
+            held: watch::Sender::new(false),
         });
         let task = tokio::spawn({
             let state = state.clone();
@@ -87,11 +90,28 @@ impl Proxy {
         self.state.silent.store(true, Ordering::SeqCst);
     }
 
-    /// New connections work again (after [`Proxy::cut`] or
-    /// [`Proxy::blackhole_new_connections`]); the ones a blackhole swallowed stay silent.
+    /// New connections work again (after [`Proxy::cut`],
+    /// [`Proxy::blackhole_new_connections`] or [`Proxy::hold`]); the ones a blackhole
+    /// swallowed stay silent.
     pub fn restore(&self) {
         self.state.down.store(false, Ordering::SeqCst);
         self.state.silent.store(false, Ordering::SeqCst);
+        self.state.held.send_replace(false);
+    }
+
+    /// From now until [`Proxy::release`] (or a [`Proxy::cut`], which drops it), what the
+    /// service sends waits in the proxy; the server's answers still reach it. Every
+    /// connection stops where it is: a PostgreSQL transaction the service has open stays
+    /// open, its backend waiting for the next statement — so a test can kill the service
+    /// mid-transaction, and a cut afterwards ends the connection without the held bytes
+    /// (a `COMMIT` among them never arrives).
+    pub fn hold(&self) {
+        self.state.held.send_replace(true);
+    }
+
+    /// What [`Proxy::hold`] held goes on, in order.
+    pub fn release(&self) {
+        self.state.held.send_replace(false);
     }
 
     /// How many bytes the service sent into the blackhole so far.
@@ -160,8 +180,8 @@ async fn forward(client: TcpStream, target: SocketAddr, state: Arc<State>) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let blackholed = tokio::select! {
-        _ = pump(&mut client_read, &mut server_write, &state) => false,
-        _ = pump(&mut server_read, &mut client_write, &state) => false,
+        _ = pump(&mut client_read, &mut server_write, &state, Direction::Upstream) => false,
+        _ = pump(&mut server_read, &mut client_write, &state, Direction::Downstream) => false,
         _ = cuts.changed() => false,
         _ = holes.changed() => true,
     };
@@ -200,17 +220,30 @@ async fn drain(from: &mut tokio::net::tcp::OwnedReadHalf, state: &State) {
     }
 }
 
+/// Which way a pump moves bytes: a hold stops the service's, not the server's.
+#[derive(PartialEq)]
+enum Direction {
+    /// From the service to the server.
+    Upstream,
+    Downstream,
+}
+
 async fn pump(
     from: &mut tokio::net::tcp::OwnedReadHalf,
     to: &mut tokio::net::tcp::OwnedWriteHalf,
     state: &State,
+    direction: Direction,
 ) {
     let mut buffer = vec![0u8; 16 * 1024];
+    let mut held = state.held.subscribe();
     loop {
         let read = match from.read(&mut buffer).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if direction == Direction::Upstream && held.wait_for(|held| !*held).await.is_err() {
+            return;
+        }
         let delay = state.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             state.delayed.fetch_add(1, Ordering::SeqCst);
@@ -286,6 +319,33 @@ mod tests {
         fresh.write_all(b"pong").await.unwrap();
         fresh.read_exact(&mut buffer).await.unwrap();
         assert_eq!(&buffer, b"pong");
+    }
+
+    #[tokio::test]
+    async fn a_hold_keeps_the_services_bytes_until_released_and_a_cut_drops_them() {
+        let (server, mut ends) = echo_server().await;
+        let proxy = Proxy::start(server).await;
+        let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+        let mut buffer = [0u8; 4];
+        client.write_all(b"ping").await.unwrap();
+        client.read_exact(&mut buffer).await.unwrap();
+
+        proxy.hold();
+        client.write_all(b"held").await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_millis(300), client.read(&mut buffer));
+        assert!(answer.await.is_err(), "held bytes reached the server");
+        proxy.release();
+        client.read_exact(&mut buffer).await.unwrap();
+        assert_eq!(&buffer, b"held");
+
+        proxy.hold();
+        client.write_all(b"lost").await.unwrap();
+        proxy.cut();
+        tokio::time::timeout(Duration::from_secs(5), ends.recv())
+            .await
+            .expect("the cut closes the server's side");
+        let n = client.read(&mut buffer).await.unwrap_or(0);
+        assert_eq!(n, 0, "the cut ended the connection, with nothing echoed");
     }
 
     #[tokio::test]

@@ -416,6 +416,27 @@ async fn the_other_services_reads_need_a_token_and_payments_and_notifications_ne
         );
         if !status.is_success() {
             assert!(body["detail"].is_string(), "{body}");
+            continue;
+        }
+        // A 200 shows what was asked for.
+        let at = format!("{} {path}: {body}", service.name());
+        match (service, path) {
+            (Service::Inventory, "/api/inventory") => assert!(
+                body.as_array()
+                    .is_some_and(|list| list.iter().any(|p| p["product_id"] == "product-A")),
+                "{at}"
+            ),
+            (Service::Inventory, _) => assert_eq!(body["product_id"], "product-A", "{at}"),
+            (Service::Payment, _) => {
+                assert_eq!(body["order_id"], id.as_str(), "{at}");
+                assert_eq!(body["status"], "PROCESSED", "{at}");
+                assert_eq!(body["amount"], 10.0, "{at}");
+            }
+            _ => {
+                let sent = body.as_array().unwrap_or_else(|| panic!("{at}"));
+                assert!(!sent.is_empty(), "{at}");
+                assert!(sent.iter().all(|n| n["order_id"] == id.as_str()), "{at}");
+            }
         }
     }
     // A customer's 403 names the scope it lacks, as RFC 6750 has it.

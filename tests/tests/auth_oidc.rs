@@ -152,6 +152,7 @@ async fn tokens_of_a_real_openid_provider_are_accepted_by_its_discovery_document
         .await
         .unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["id"], id.as_str(), "only its own order: {listed}");
     stack.final_order(&id).await;
 
     // orders:admin from the provider reads payments; the customer's token does not.
@@ -170,6 +171,10 @@ async fn tokens_of_a_real_openid_provider_are_accepted_by_its_discovery_document
         .await
         .unwrap();
     assert_eq!(as_admin.status(), StatusCode::OK);
+    let payment: Value = as_admin.json().await.unwrap();
+    assert_eq!(payment["order_id"], id.as_str(), "{payment}");
+    assert_eq!(payment["status"], "PROCESSED", "{payment}");
+    assert_eq!(payment["amount"], 10.0, "{payment}");
     // Without a token, nothing.
     assert_eq!(
         client.get(&orders).send().await.unwrap().status(),

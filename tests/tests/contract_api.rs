@@ -97,7 +97,7 @@ async fn the_timeline_notifications_and_stock_carry_the_contract_fields() {
         .unwrap();
     let tapped: Vec<Value> = stack
         .broker
-        .events()
+        .deliveries()
         .await
         .iter()
         .filter(|e| e.order_id() == id)

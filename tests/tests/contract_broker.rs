@@ -200,7 +200,7 @@ async fn duplicates_delivered_together_with_the_original_have_no_further_effect(
     assert_eq!(notified, ["OrderConfirmed", "PaymentProcessed"]);
     let caused: Vec<String> = stack
         .broker
-        .events()
+        .deliveries()
         .await
         .iter()
         .filter(|e| e.order_id() == id)

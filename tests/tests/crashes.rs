@@ -1,10 +1,18 @@
 //! SIGKILL any service mid-flow, start it again: nothing is lost, nothing happens twice.
+//! The `…_mid_flow` kills land on work queued for a frozen process; the
+//! `…_mid_transaction` ones on a process whose handler has a database transaction open
+//! (held there by the test proxy, seen in `pg_stat_activity`), with orders posted
+//! throughout.
 
+use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use saga_tests::api::order_body;
+use saga_tests::load::Outcome;
+use saga_tests::stack::Dependency;
 use saga_tests::{Service, TestStack, eventually};
-use serde_json::Value;
-use std::time::Duration;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 /// Orders, one in four for product C (cancelled as unavailable), the rest for product A.
 async fn place_orders(stack: &TestStack, count: usize) -> Vec<Value> {
@@ -149,6 +157,172 @@ async fn killing_payment_service_mid_flow_loses_nothing() {
 #[tokio::test]
 async fn killing_notification_service_mid_flow_loses_nothing() {
     kill_mid_flow(Service::Notification).await;
+}
+
+/// Backends of `service`'s database that are inside a consumer's transaction: open,
+/// waiting for the service's next statement (`idle in transaction`), and holding the inbox
+/// table's lock — taken only by a handler batch's inbox claim, kept until its transaction
+/// ends. Each as `(pid, xact_start)`, which names one transaction.
+async fn handler_transactions(stack: &TestStack, service: Service) -> Vec<(i32, DateTime<Utc>)> {
+    sqlx::query_as(
+        "SELECT DISTINCT a.pid, a.xact_start
+         FROM pg_stat_activity a
+         JOIN pg_locks l ON l.pid = a.pid
+         WHERE a.datname = current_database()
+           AND a.pid <> pg_backend_pid()
+           AND a.state = 'idle in transaction'
+           AND a.xact_start IS NOT NULL
+           AND l.locktype = 'relation'
+           AND l.granted
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND l.relation = 'inbox'::regclass
+         ORDER BY a.pid",
+    )
+    .fetch_all(&stack.db(service).await)
+    .await
+    .expect("pg_stat_activity can be read")
+}
+
+/// Holds `service`'s database link (the test proxy) at a moment when a handler's
+/// transaction is open, and returns those transactions; each try that catches none is
+/// released at once and tried again a moment later, with load running.
+async fn hold_in_a_handler_transaction(
+    stack: &TestStack,
+    service: Service,
+) -> Vec<(i32, DateTime<Utc>)> {
+    let link = stack.proxy(service, Dependency::Database);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut tries = 0;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "{tries} holds of {}'s database link caught no handler's transaction open",
+            service.name()
+        );
+        tries += 1;
+        link.hold();
+        // What was on its way finishes; then each backend waits for the held statement.
+        let settled = Instant::now() + Duration::from_millis(150);
+        while Instant::now() < settled {
+            let seen = handler_transactions(stack, service).await;
+            if seen.is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            // A chunk the proxy had read just before the hold may still reach the server
+            // (a COMMIT, say): only a transaction still open a moment later is held.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = handler_transactions(stack, service).await;
+            let open: Vec<_> = seen.into_iter().filter(|t| now.contains(t)).collect();
+            if !open.is_empty() {
+                println!("{}: caught {open:?} at hold {tries}", service.name());
+                return open;
+            }
+        }
+        link.release();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Orders are posted throughout. `victim`'s database link is held while one of its
+/// handlers has a transaction open (asserted in `pg_stat_activity`, and again after the
+/// kill: the same transaction spanned it); SIGKILL; the link's end rolls the transaction
+/// back; a fresh process takes the redelivered messages. Every accepted order ends, the
+/// §6 invariants hold, and no order exists that no POST asked for.
+async fn kill_mid_transaction(victim: Service) {
+    let mut stack = TestStack::builder()
+        .env("PAYMENT_SUCCESS_RATE", "0.7")
+        .env("PAYMENT_SEED", "11")
+        .service_env(Service::Order, "MAX_PENDING_ORDERS", "100000")
+        .through_proxy(victim, Dependency::Database)
+        .start()
+        .await;
+    stack.set_stock("product-A", 100_000).await;
+    let load = stack.post_orders_throughout(Duration::from_millis(40));
+    load.await_more_accepted(10).await;
+
+    let open = hold_in_a_handler_transaction(&stack, victim).await;
+    stack.kill(victim).await;
+    let after = handler_transactions(&stack, victim).await;
+    for transaction in &open {
+        assert!(
+            after.contains(transaction),
+            "{transaction:?} did not outlive the kill: {after:?}"
+        );
+    }
+    // The link ends as a killed process's sockets do; the held statements never arrive.
+    let link = stack.proxy(victim, Dependency::Database);
+    link.cut();
+    eventually(
+        "the killed process's transactions to be rolled back",
+        Duration::from_secs(30),
+        || async {
+            let now = handler_transactions(&stack, victim).await;
+            match open.iter().filter(|t| now.contains(t)).count() {
+                0 => Ok(()),
+                n => Err(format!("{n} still open")),
+            }
+        },
+    )
+    .await;
+    link.restore();
+    stack.restart(victim, 1).await;
+    load.retarget(&stack);
+    load.await_more_accepted(10).await;
+    let posted = load.stop().await;
+
+    let accepted = saga_tests::load::accepted(&posted);
+    let unanswered = posted
+        .iter()
+        .filter(|p| matches!(p.outcome, Outcome::Unanswered(_)))
+        .count();
+    println!("{}: {}", victim.name(), saga_tests::load::summary(&posted));
+    let orders: Vec<Value> = accepted.iter().map(|id| json!({ "id": id })).collect();
+    stack.final_orders(&orders).await;
+    stack.assert_invariants().await;
+    let written: BTreeSet<String> = stack
+        .all_orders()
+        .await
+        .iter()
+        .map(|o| o["id"].as_str().expect("an id").to_owned())
+        .collect();
+    for id in &accepted {
+        assert!(written.contains(id), "accepted order {id} is missing");
+    }
+    if victim == Service::Order {
+        // A POST cut off by the kill may or may not have been written; no other was.
+        assert!(
+            written.len() <= accepted.len() + unanswered,
+            "{} orders for {} accepted and {unanswered} unanswered POSTs",
+            written.len(),
+            accepted.len()
+        );
+    } else {
+        // order-service answered every POST, and created exactly what it accepted.
+        assert_eq!(unanswered, 0, "{}", saga_tests::load::summary(&posted));
+        assert_eq!(written.len(), accepted.len());
+    }
+    stack.cleanup().await;
+}
+
+#[tokio::test]
+async fn killing_order_service_mid_transaction_loses_nothing() {
+    kill_mid_transaction(Service::Order).await;
+}
+
+#[tokio::test]
+async fn killing_inventory_service_mid_transaction_loses_nothing() {
+    kill_mid_transaction(Service::Inventory).await;
+}
+
+#[tokio::test]
+async fn killing_payment_service_mid_transaction_loses_nothing() {
+    kill_mid_transaction(Service::Payment).await;
+}
+
+#[tokio::test]
+async fn killing_notification_service_mid_transaction_loses_nothing() {
+    kill_mid_transaction(Service::Notification).await;
 }
 
 #[tokio::test]

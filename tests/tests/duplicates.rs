@@ -55,7 +55,7 @@ async fn every_event_delivered_again_has_no_further_effect() {
     stack.place_order("c", &[("product-C", 1)], 2.5).await;
     stack.assert_invariants().await;
     let before = snapshot(&stack).await;
-    let events = stack.broker.events().await;
+    let events = stack.broker.deliveries().await;
     let types: std::collections::BTreeSet<String> = events.iter().map(Tapped::event_type).collect();
     for expected in [
         "OrderCreated",

@@ -84,7 +84,7 @@ async fn every_event_the_services_publish_validates_against_its_checked_in_schem
         })
         .collect();
     let mut seen = BTreeSet::new();
-    for event in stack.broker.events().await {
+    for event in stack.broker.deliveries().await {
         let event_type = event.event_type();
         let validator = validators
             .get(event_type.as_str())

@@ -181,6 +181,8 @@ fn every_secret_and_config_map_a_pod_names_exists_with_its_keys() {
 async fn probes_and_ports_name_the_port_and_routes_each_service_serves() {
     let overlays = rendered();
     let stack = TestStack::start().await;
+    // Every probe of a ready stack passes: 200, as the kubelet wants a 2xx.
+    stack.all_ready().await;
     let mut failures = Vec::new();
     for overlay in &overlays {
         for deployment in overlay.deployments() {
@@ -228,9 +230,9 @@ async fn probes_and_ports_name_the_port_and_routes_each_service_serves() {
                     .send()
                     .await
                     .expect("the service answers");
-                if matches!(answer.status().as_u16(), 404 | 405) {
+                if answer.status() != reqwest::StatusCode::OK {
                     failures.push(format!(
-                        "{at}: {probe} {path} is not a route: {}",
+                        "{at}: {probe} {path} answers {} on a ready stack, not 200",
                         answer.status()
                     ));
                 }
@@ -405,11 +407,12 @@ fn only_order_service_is_open_and_each_database_only_to_its_service() {
             if guarding.is_empty() {
                 failures.push(format!("{}: no policy for {database}", overlay.name));
             }
+            let names = postgres_port_names(&overlay, &database);
             for policy in guarding {
                 for rule in policy["spec"]["ingress"].as_array().into_iter().flatten() {
                     let opens_postgres = rule["ports"]
                         .as_array()
-                        .is_none_or(|ports| ports.iter().any(|p| p["port"] == 5432));
+                        .is_none_or(|ports| ports.iter().any(|p| names.opens_postgres(p)));
                     if !opens_postgres {
                         continue;
                     }
@@ -432,6 +435,56 @@ fn only_order_service_is_open_and_each_database_only_to_its_service() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The port names a database's pods give: its own workload's (the trial's StatefulSet), or
+/// those CloudNativePG gives an instance of a `Cluster` (`postgresql` 5432, `metrics` 9187,
+/// `status` 8000).
+struct PortNames(Vec<(String, u64)>);
+
+fn postgres_port_names(overlay: &Rendered, database: &str) -> PortNames {
+    let mut names: Vec<(String, u64)> = ["StatefulSet", "Deployment"]
+        .into_iter()
+        .filter_map(|kind| overlay.named(kind, database))
+        .flat_map(|workload| pod(workload)["containers"].as_array().cloned())
+        .flatten()
+        .flat_map(|container| container["ports"].as_array().cloned())
+        .flatten()
+        .filter_map(|port| {
+            Some((
+                port["name"].as_str()?.to_owned(),
+                port["containerPort"].as_u64()?,
+            ))
+        })
+        .collect();
+    if overlay.named("Cluster", database).is_some() {
+        names.extend(
+            [("postgresql", 5432), ("metrics", 9187), ("status", 8000)]
+                .map(|(n, p)| (n.to_owned(), p)),
+        );
+    }
+    PortNames(names)
+}
+
+impl PortNames {
+    /// Whether a NetworkPolicy port entry lets PostgreSQL's 5432 through: by number (or a
+    /// range to `endPort`), by a name the pods give 5432, or by a name they do not give at
+    /// all (unknown, so taken as open), or with no port (every port).
+    fn opens_postgres(&self, entry: &Value) -> bool {
+        match &entry["port"] {
+            Value::Number(port) => {
+                let from = port.as_u64().unwrap_or_default();
+                let to = entry["endPort"].as_u64().unwrap_or(from);
+                (from..=to).contains(&5432)
+            }
+            Value::String(named) => self
+                .0
+                .iter()
+                .find(|(name, _)| name == named)
+                .is_none_or(|(_, port)| *port == 5432),
+            _ => true,
+        }
+    }
 }
 
 /// Whether `labels` (a selector's matchLabels) selects the Deployment's pods.

@@ -2,8 +2,10 @@
 
 use reqwest::StatusCode;
 use saga_tests::{Service, TestStack};
+use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[test]
 fn a_bad_variable_stops_the_service_naming_the_variable() {
@@ -116,14 +118,21 @@ async fn sigterm_stops_every_idle_service_cleanly_and_a_restart_keeps_its_data()
 
 /// SIGTERM reaches `victim` while it holds deliveries it has not acked (asserted before the
 /// signal): it finishes or returns them and exits 0, and after a restart every saga
-/// finishes with the invariants intact.
+/// finishes with the invariants intact. Orders are posted throughout, from just before the
+/// signal until after the restart: order-service accepts every one (some while the victim
+/// is gone), and they end too. The accounting is of the eight orders placed first.
 async fn sigterm_with_deliveries_in_flight(victim: Service) {
     let mut stack = TestStack::start().await;
+    stack.set_stock("product-A", 1_000).await;
     stack.pause(victim);
     let mut orders = Vec::new();
     for _ in 0..8 {
         orders.push(stack.place_order("c", &[("product-A", 1)], 2.0).await);
     }
+    let tracked: Vec<uuid::Uuid> = orders
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().parse().expect("a uuid"))
+        .collect();
     // Frozen, the victim has been handed deliveries it has not acked: one per order, or
     // for notification-service two (the payment's outcome, then OrderConfirmed).
     let delivered = if victim == Service::Notification {
@@ -135,39 +144,93 @@ async fn sigterm_with_deliveries_in_flight(victim: Service) {
     if victim != Service::Notification {
         stack.assert_pending(&orders).await;
     }
+    let load = stack.post_orders_throughout(Duration::from_millis(100));
     stack.signal(victim, "TERM");
     stack.resume(victim);
     for status in stack.terminate(victim, Duration::from_secs(20)).await {
         let status = status.unwrap_or_else(|| panic!("{} did not stop", victim.name()));
         assert!(status.success(), "{} exited with {status}", victim.name());
     }
-    // Each delivery was finished or went back to the queue: none is lost, none is both.
-    // Inventory finishes one by publishing its event (sent or still in the outbox);
-    // payment by recording the payment its worker then charges (no event yet);
-    // notification by storing the notification.
-    let stack_ref = &stack;
-    let count = |table: &'static str| async move {
-        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-            .fetch_one(&stack_ref.db(victim).await)
+    let gone_at = Instant::now();
+    // Each delivery of the eight orders was finished or went back to the queue: none is
+    // lost, none is both. Inventory finishes one by publishing its event (sent or still in
+    // the outbox); payment by recording the payment its worker then charges (no event
+    // yet); notification by storing the notification.
+    let db = stack.db(victim).await;
+    let count = |table: &'static str| {
+        let db = db.clone();
+        let tracked = tracked.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FROM {table} WHERE order_id = ANY($1)"
+            )))
+            .bind(tracked)
+            .fetch_one(&db)
             .await
             .expect("rows can be counted")
+        }
     };
+    let ours = |order_id: String| tracked.iter().any(|t| t.to_string() == order_id);
     let finished = match victim {
         Service::Inventory => {
-            let published = stack.broker.events_of("InventoryReserved").await.len() as i64;
-            published + stack.outbox_backlog(victim).await
+            // Each reservation once, by event_id: one sent whose row the relay had not yet
+            // deleted at the signal is both on the bus and in the outbox.
+            let mut reserved: HashSet<String> = stack
+                .broker
+                .events_of("InventoryReserved")
+                .await
+                .iter()
+                .filter(|event| ours(event.order_id()))
+                .map(|event| event.event_id())
+                .collect();
+            let waiting: Vec<String> = sqlx::query_scalar(
+                "SELECT event_id::text FROM outbox
+                 WHERE event_type = 'InventoryReserved' AND order_id = ANY($1)",
+            )
+            .bind(&tracked)
+            .fetch_all(&db)
+            .await
+            .expect("the outbox can be read");
+            reserved.extend(waiting);
+            reserved.len() as i64
         }
         Service::Payment => count("payments").await,
         _ => count("notifications").await,
     } as u64;
-    let returned = stack.queued_for(victim).await;
+    let queue = saga_tests::contract::queue(&stack.name, victim);
+    let returned = stack
+        .broker
+        .peek(&queue)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"))
+        .iter()
+        .filter(|message| ours(message.order_id()))
+        .count() as u64;
     assert_eq!(
         finished + returned,
         delivered,
         "{finished} finished, {returned} returned"
     );
+    // Orders keep coming while the victim is gone.
+    load.await_more_accepted(3).await;
+    let back_at = Instant::now();
     stack.restart(victim, 1).await;
+    load.await_more_accepted(3).await;
+    let posted = load.stop().await;
+    let summary = saga_tests::load::summary(&posted);
+    assert!(posted.iter().all(|p| p.accepted().is_some()), "{summary}");
+    assert!(
+        posted.iter().filter(|p| p.within(gone_at, back_at)).count() >= 3,
+        "{summary}"
+    );
+    let loaded: Vec<Value> = saga_tests::load::accepted(&posted)
+        .into_iter()
+        .map(|id| json!({ "id": id }))
+        .collect();
     for order in stack.final_orders(&orders).await {
+        assert_eq!(order["status"], "COMPLETED", "{order}");
+    }
+    for order in stack.final_orders(&loaded).await {
         assert_eq!(order["status"], "COMPLETED", "{order}");
     }
     stack.assert_invariants().await;

@@ -2,10 +2,11 @@
 //! that connection; the service notices, says so on /ready, and recovers by itself.
 
 use reqwest::StatusCode;
+use saga_tests::load::Posted;
 use saga_tests::stack::Dependency;
 use saga_tests::{Service, TestStack, eventually};
-use serde_json::Value;
-use std::time::Duration;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 
 /// Waits until `/ready` answers `expected`; returns its body.
 async fn wait_ready(stack: &TestStack, service: Service, expected: StatusCode) -> Value {
@@ -83,14 +84,16 @@ async fn orders_are_accepted_while_the_broker_is_cut_off_and_published_when_it_r
 
 /// The cut lands on inventory-service while it holds five deliveries it has not acked
 /// (frozen, then resumed into a dead database): it holds them, without acking or
-/// dead-lettering, until the database returns.
+/// dead-lettering, until the database returns. Orders are posted throughout: order-service
+/// accepts each, those of the cut wait for inventory, and all end once it returns.
 #[tokio::test]
 async fn a_consumer_cut_off_from_its_database_holds_its_messages_until_it_returns() {
-    let stack = TestStack::builder()
+    let mut stack = TestStack::builder()
         .env("PAYMENT_SUCCESS_RATE", "1")
         .through_proxy(Service::Inventory, Dependency::Database)
         .start()
         .await;
+    stack.set_stock("product-A", 1_000).await;
     stack.pause(Service::Inventory);
     let mut orders = Vec::new();
     for _ in 0..5 {
@@ -98,8 +101,10 @@ async fn a_consumer_cut_off_from_its_database_holds_its_messages_until_it_return
     }
     stack.await_unacked(Service::Inventory, 5).await;
     stack.assert_pending(&orders).await;
+    let load = stack.post_orders_throughout(Duration::from_millis(100));
 
     stack.proxy(Service::Inventory, Dependency::Database).cut();
+    let cut_at = Instant::now();
     stack.resume(Service::Inventory);
     let not_ready = wait_ready(&stack, Service::Inventory, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_names(&not_ready, "database");
@@ -118,28 +123,70 @@ async fn a_consumer_cut_off_from_its_database_holds_its_messages_until_it_return
         },
     )
     .await;
-    // While cut off, the orders wait for inventory and their messages stay with it.
-    assert_eq!(stack.queued_for(Service::Inventory).await, 5);
+    load.await_more_accepted(5).await;
+    // While cut off, the orders wait for inventory and their messages stay with it: the
+    // first five and every one accepted since the cut.
+    let during_cut = accepted_since(&load.posted(), cut_at);
+    assert!(during_cut.len() >= 5, "{during_cut:?}");
+    assert!(stack.queued_for(Service::Inventory).await >= 5 + during_cut.len() as u64);
     stack.assert_pending(&orders).await;
+    stack.assert_pending(&during_cut).await;
 
     stack
         .proxy(Service::Inventory, Dependency::Database)
         .restore();
     wait_ready(&stack, Service::Inventory, StatusCode::OK).await;
+    load.await_more_accepted(5).await;
+    let posted = load.stop().await;
+    assert_all_accepted(&posted);
     for order in stack.final_orders(&orders).await {
+        assert_eq!(order["status"], "COMPLETED", "{order}");
+    }
+    for order in stack.final_orders(&as_orders(&posted)).await {
         assert_eq!(order["status"], "COMPLETED", "{order}");
     }
     stack.assert_invariants().await;
     stack.cleanup().await;
 }
 
+/// The orders accepted among `posted` that were sent after `since`, as `{"id"}` values.
+fn accepted_since(posted: &[Posted], since: Instant) -> Vec<Value> {
+    as_orders(
+        &posted
+            .iter()
+            .filter(|p| p.sent >= since)
+            .cloned()
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// The accepted orders among `posted`, as `{"id"}` values.
+fn as_orders(posted: &[Posted]) -> Vec<Value> {
+    saga_tests::load::accepted(posted)
+        .into_iter()
+        .map(|id| json!({ "id": id }))
+        .collect()
+}
+
+/// order-service itself was never cut off: it accepted every POST of the load.
+fn assert_all_accepted(posted: &[Posted]) {
+    assert!(
+        posted.iter().all(|p| p.accepted().is_some()),
+        "{}",
+        saga_tests::load::summary(posted)
+    );
+}
+
+/// Orders are posted throughout: order-service accepts each, those of the cut wait at
+/// payment-service's queue, and all end once it reconnects.
 #[tokio::test]
 async fn a_consumer_cut_off_from_the_broker_mid_flow_reconnects_and_finishes() {
-    let stack = TestStack::builder()
+    let mut stack = TestStack::builder()
         .env("PAYMENT_SUCCESS_RATE", "1")
         .through_proxy(Service::Payment, Dependency::Broker)
         .start()
         .await;
+    stack.set_stock("product-A", 1_000).await;
     // Frozen, payment-service lets the reservations pile up on its link, unacked.
     stack.pause(Service::Payment);
     let mut orders = Vec::new();
@@ -148,15 +195,36 @@ async fn a_consumer_cut_off_from_the_broker_mid_flow_reconnects_and_finishes() {
     }
     stack.await_unacked(Service::Payment, 10).await;
     stack.assert_pending(&orders).await;
+    let load = stack.post_orders_throughout(Duration::from_millis(100));
     stack.proxy(Service::Payment, Dependency::Broker).cut();
+    let cut_at = Instant::now();
     stack.resume(Service::Payment);
     let not_ready = wait_ready(&stack, Service::Payment, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_names(&not_ready, "rabbitmq");
-    // The cut returned the deliveries it held: they wait, ready, in its queue.
-    stack.await_counts(Service::Payment, 10, 0).await;
+    // The cut returned the deliveries it held: they wait, ready, in its queue, with the
+    // reservations of the orders posted since.
+    eventually(
+        "the held deliveries back in payment-service's queue",
+        Duration::from_secs(30),
+        || async {
+            match stack.queue_counts_for(Service::Payment).await {
+                (ready, 0) if ready >= 10 => Ok(()),
+                (ready, unacked) => Err(format!("{ready} ready, {unacked} unacked")),
+            }
+        },
+    )
+    .await;
+    load.await_more_accepted(5).await;
+    let during_cut = accepted_since(&load.posted(), cut_at);
+    assert!(during_cut.len() >= 5, "{during_cut:?}");
+    stack.assert_pending(&during_cut).await;
     stack.proxy(Service::Payment, Dependency::Broker).restore();
+    wait_ready(&stack, Service::Payment, StatusCode::OK).await;
+    load.await_more_accepted(5).await;
+    let posted = load.stop().await;
+    assert_all_accepted(&posted);
 
-    for order in &orders {
+    for order in orders.iter().chain(&as_orders(&posted)) {
         assert_eq!(
             stack.final_order(order["id"].as_str().unwrap()).await["status"],
             "COMPLETED"
@@ -276,11 +344,10 @@ async fn a_backlog_after_a_long_outage_goes_out_once_per_event() {
         assert_eq!(stack.final_order(id).await["status"], "COMPLETED", "{id}");
     }
 
+    // Every copy that crossed the exchange (the raw view: the distinct one has each once).
     let mut sent: std::collections::HashMap<String, usize> = Default::default();
-    for event in stack.broker.events_of("OrderCreated").await {
-        *sent
-            .entry(event.json()["event_id"].as_str().unwrap().to_owned())
-            .or_default() += 1;
+    for copy in stack.broker.deliveries_of("OrderCreated").await {
+        *sent.entry(copy.event_id()).or_default() += 1;
     }
     assert_eq!(sent.len(), ids.len(), "every OrderCreated went out");
     let twice = sent.values().filter(|n| **n == 2).count();

@@ -90,7 +90,7 @@ async fn a_cancellation_seen_first_stops_a_late_reservation_and_charge() {
     assert_eq!(stack.payment(&order_id.to_string()).await, None);
     let caused: Vec<String> = stack
         .broker
-        .events()
+        .deliveries()
         .await
         .iter()
         .filter(|e| e.order_id() == order_id.to_string())

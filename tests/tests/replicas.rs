@@ -44,7 +44,7 @@ async fn two_replicas_of_every_service_handle_fifty_concurrent_orders() {
 
     // Each saga's events were published once, whichever replica's relay sent them.
     let mut per_order: HashMap<(String, String), usize> = HashMap::new();
-    for event in stack.broker.events().await {
+    for event in stack.broker.deliveries().await {
         *per_order
             .entry((event.order_id(), event.event_type()))
             .or_default() += 1;

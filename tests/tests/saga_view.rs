@@ -46,7 +46,7 @@ async fn assert_chain(stack: &TestStack, order_id: &str, saga: &[Value]) {
     }
     let published: Vec<String> = stack
         .broker
-        .events()
+        .deliveries()
         .await
         .iter()
         .filter(|e| e.order_id() == order_id)

@@ -179,7 +179,7 @@ async fn without_an_endpoint_nothing_is_exported_but_the_context_still_travels()
         || async {
             let events: Vec<_> = stack
                 .broker
-                .events()
+                .deliveries()
                 .await
                 .into_iter()
                 .filter(|event| event.order_id() == id)

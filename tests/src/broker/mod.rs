@@ -1,6 +1,12 @@
 //! The test's own RabbitMQ connection: a tap queue bound to every routing key records each
-//! event the services publish; messages can be republished (duplicates) or injected
+//! message the services publish; messages can be republished (duplicates) or injected
 //! (poison); queue depths can be read.
+//!
+//! The tap has two views. [`TestBroker::deliveries`] / [`TestBroker::deliveries_of`] are
+//! raw: every copy that crossed the exchange, so a relay's resend of an event (same
+//! `event_id`) shows twice — count resends there. [`TestBroker::events_of`] is distinct:
+//! each `event_id` once, for counting events (a second refund, a second cancellation) when
+//! at-least-once publishing may legitimately send one twice.
 //!
 //! # Layout
 //! - this module: the connection, the tap, reading queues;
@@ -48,6 +54,11 @@ impl Tapped {
     /// The body's `event_type`; empty for a message that is not an event (a test's poison).
     pub fn event_type(&self) -> String {
         self.field("event_type")
+    }
+
+    /// The body's `event_id`; empty for a message that is not an event.
+    pub fn event_id(&self) -> String {
+        self.field("event_id")
     }
 
     /// The body's `order_id`; empty for a message that is not an event.
@@ -140,8 +151,10 @@ impl TestBroker {
         channel
     }
 
-    /// Every event published so far (that reached the tap).
-    pub async fn events(&self) -> Vec<Tapped> {
+    /// Every message that reached the tap so far, each copy as it crossed the exchange: an
+    /// event the relay sent twice is here twice (with one `event_id`), and so are the
+    /// copies a test republished. The raw view; [`TestBroker::events_of`] is the distinct one.
+    pub async fn deliveries(&self) -> Vec<Tapped> {
         let channel = self.channel().await;
         loop {
             let message = channel
@@ -159,16 +172,27 @@ impl TestBroker {
         self.seen.lock().expect("not poisoned").clone()
     }
 
-    /// The events of one type seen so far, each once: publishing is at-least-once, so an
-    /// event may cross the exchange twice (its confirm took longer than the relay's grace,
-    /// and the relay sent it again); both copies carry its `event_id`, and the consumers'
-    /// inbox applies it once. Tests that count copies use [`TestBroker::events`].
-    pub async fn events_of(&self, event_type: &str) -> Vec<Tapped> {
-        let mut seen = std::collections::HashSet::new();
-        self.events()
+    /// Every copy of one type's events that reached the tap: what counts resends.
+    pub async fn deliveries_of(&self, event_type: &str) -> Vec<Tapped> {
+        self.deliveries()
             .await
             .into_iter()
-            .filter(|e| e.event_type() == event_type && seen.insert(e.field("event_id")))
+            .filter(|e| e.event_type() == event_type)
+            .collect()
+    }
+
+    /// The distinct events of one type seen so far, each once (its first copy), by
+    /// `event_id`: publishing is at-least-once, so an event may cross the exchange twice
+    /// (its confirm took longer than the relay's grace, and the relay sent it again); both
+    /// copies carry its `event_id`, and the consumers' inbox applies it once. So this view
+    /// counts events, and can never see a resend: tests that count copies use
+    /// [`TestBroker::deliveries_of`].
+    pub async fn events_of(&self, event_type: &str) -> Vec<Tapped> {
+        let mut seen = std::collections::HashSet::new();
+        self.deliveries_of(event_type)
+            .await
+            .into_iter()
+            .filter(|e| seen.insert(e.event_id()))
             .collect()
     }
 
