@@ -90,23 +90,31 @@ impl Alarm {
 
     /// Runs `work` until it ends or `limit` has passed while the connection was not blocked.
     pub async fn within<F: Future>(&self, limit: Duration, work: F) -> Result<F::Output, TimedOut> {
-        let mut work = std::pin::pin!(work);
-        let mut flow = self.flow.clone();
-        let mut left = limit;
-        loop {
-            let blocked = flow.borrow_and_update().is_blocked();
-            let started = Instant::now();
-            tokio::select! {
-                output = &mut work => return Ok(output),
-                _ = tokio::time::sleep(left), if !blocked => return Err(TimedOut(limit)),
-                changed = flow.changed() => {
-                    if !blocked {
-                        left = left.saturating_sub(started.elapsed());
-                    }
-                    if changed.is_err() {
-                        // No more news of blocks: the plain clock for the rest.
-                        return tokio::time::timeout(left, work).await.map_err(|_| TimedOut(limit));
-                    }
+        within(self.flow.clone(), limit, work).await
+    }
+}
+
+/// [`Alarm::within`] on a receiver of the connection's [`Flow`].
+async fn within<F: Future>(
+    mut flow: watch::Receiver<Flow>,
+    limit: Duration,
+    work: F,
+) -> Result<F::Output, TimedOut> {
+    let mut work = std::pin::pin!(work);
+    let mut left = limit;
+    loop {
+        let blocked = flow.borrow_and_update().is_blocked();
+        let started = Instant::now();
+        tokio::select! {
+            output = &mut work => return Ok(output),
+            _ = tokio::time::sleep(left), if !blocked => return Err(TimedOut(limit)),
+            changed = flow.changed() => {
+                if !blocked {
+                    left = left.saturating_sub(started.elapsed());
+                }
+                if changed.is_err() {
+                    // No more news of blocks: the plain clock for the rest.
+                    return tokio::time::timeout(left, work).await.map_err(|_| TimedOut(limit));
                 }
             }
         }
@@ -155,5 +163,81 @@ async fn follow(
         sender.send_replace(Flow::Open {
             since: Instant::now(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> Flow {
+        Flow::Open {
+            since: Instant::now(),
+        }
+    }
+
+    fn blocked() -> Flow {
+        Flow::Blocked {
+            since: Instant::now(),
+            reason: "low on memory".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_open_link_that_does_not_answer_times_out() {
+        let (_sender, flow) = watch::channel(open());
+        let answer = within(
+            flow,
+            Duration::from_millis(100),
+            std::future::pending::<()>(),
+        )
+        .await;
+        assert!(answer.is_err());
+    }
+
+    #[tokio::test]
+    async fn nothing_times_out_while_the_connection_is_blocked() {
+        let (_sender, flow) = watch::channel(blocked());
+        let work = tokio::time::sleep(Duration::from_millis(500));
+        assert!(within(flow, Duration::from_millis(100), work).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn time_blocked_does_not_count_against_the_limit() {
+        let (sender, flow) = watch::channel(open());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            sender.send_replace(blocked());
+            tokio::time::sleep(Duration::from_millis(1600)).await;
+            sender.send_replace(open());
+            // Kept until the work is over, so the flow does not end.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        // 2 s of work, 1.6 s of it blocked: 0.4 s counts against 1 s.
+        let work = tokio::time::sleep(Duration::from_secs(2));
+        assert!(within(flow, Duration::from_secs(1), work).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_block_that_clears_lets_the_clock_run_on() {
+        let (sender, flow) = watch::channel(blocked());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            sender.send_replace(open());
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let started = Instant::now();
+        let answer = within(
+            flow,
+            Duration::from_millis(200),
+            std::future::pending::<()>(),
+        )
+        .await;
+        assert!(answer.is_err());
+        assert!(
+            started.elapsed() >= Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
