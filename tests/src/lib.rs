@@ -19,6 +19,8 @@
 //! - [`eventually`]: polling with a deadline, instead of sleeping.
 //! - [`proxy`]: a TCP proxy to cut, slow or hold one service's connection.
 //! - [`load`]: orders posted continuously through a fault, each outcome recorded.
+//! - [`private_rabbit`]: a RabbitMQ node of the test's own, for what must not touch the
+//!   shared one (a resource alarm, a TLS listener).
 //! - [`otlp`]: an OTLP/HTTP receiver that collects the services' spans.
 //! - [`provider_stub`]: a payment provider with a ledger and injected faults (CONTRACT §7):
 //!   its endpoints, and the checks of its ledger.
@@ -39,6 +41,7 @@ pub mod invariants;
 pub mod k8s;
 pub mod load;
 pub mod otlp;
+pub mod private_rabbit;
 pub mod provider_stub;
 pub mod proxy;
 pub mod saga_timeout;

@@ -28,7 +28,7 @@ fn with_provider(stub: &ProviderStub) -> StackBuilder {
 async fn published(stack: &TestStack, event_type: &str, order: &str) -> usize {
     let ids: std::collections::HashSet<String> = stack
         .broker
-        .events()
+        .deliveries()
         .await
         .iter()
         .filter(|e| e.event_type() == event_type && e.order_id() == order)

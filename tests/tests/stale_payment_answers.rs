@@ -151,7 +151,7 @@ async fn an_answer_that_outlived_its_lease_publishes_nothing_beside_the_current_
     // Every delivery the tap received, not one per event id: a second event of the same
     // payment carries an id of its own, and no inbox knows it for a repeat.
     let mut published: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for event in stack.broker.events().await {
+    for event in stack.broker.deliveries().await {
         let kind = event.event_type();
         if kind == "PaymentProcessed" || kind == "PaymentRefunded" {
             *published.entry((kind, event.order_id())).or_default() += 1;

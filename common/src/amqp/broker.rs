@@ -10,6 +10,10 @@
 //! asked ([`Broker::heal`]: a message came back unrouted, a publisher channel failed, the
 //! broker cancelled a consumer): a queue or binding deleted by hand comes back by itself.
 //!
+//! A connection blocked by a resource alarm ([`super::alarm`]) is kept: declaring waits
+//! until the alarm clears, and no timeout counts the time blocked, so a block never makes
+//! the service reconnect.
+//!
 //! With several nodes ([`Nodes`]) it connects to the first that answers and, when its node
 //! goes away, tries the next one round the list; the backoff applies once every node failed.
 //!
@@ -21,80 +25,20 @@
 //! Once it has been connected, the same failures are retried like any other, since a
 //! server's certificate can be renewed under a running service.
 
-use super::nodes::{Node, Nodes};
-use super::publish::ConfirmChannel;
+pub use super::link::{Link, Subscription};
+pub use super::open_error::{Misconfigured, OpenError};
+
+mod connect;
+
+use super::nodes::Nodes;
+use super::open_error::Unusable;
 use super::topology::{ConsumerQueue, Topology};
 use crate::retry::Backoff;
 use crate::service::Descriptor;
-use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
-use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties, Consumer};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
-
-/// A live connection with its publisher channel (confirm mode, shared by everyone who
-/// publishes in this process, one batch at a time).
-#[derive(Clone)]
-pub struct Link {
-    pub connection: Arc<Connection>,
-    pub publisher: Arc<ConfirmChannel>,
-    /// `host:port` of the node this connection is on (no credentials).
-    pub node: String,
-}
-
-/// A subscription to one queue on a channel of its own, opened by [`Link::consume`].
-pub struct Subscription {
-    /// Settles the deliveries and, closed, ends the subscription.
-    pub channel: Channel,
-    pub deliveries: Consumer,
-    /// Cancels the subscription (`basic_cancel`) while the channel stays open.
-    pub tag: String,
-}
-
-impl Link {
-    pub fn is_open(&self) -> bool {
-        self.publisher.is_usable()
-    }
-
-    /// Resolves once the link stops working. A dead link can leave a consumer waiting for
-    /// deliveries forever; racing this against them tells it to move to the next link.
-    pub async fn closed(&self) {
-        while self.is_open() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Subscribes to `queue` on a new channel that holds at most `prefetch` unacked
-    /// deliveries, under a fresh consumer tag that starts with `tag` (so the management
-    /// UI tells who consumes). The one way every consumer in the system opens.
-    pub async fn consume(
-        &self,
-        queue: &str,
-        prefetch: u16,
-        tag: &str,
-    ) -> Result<Subscription, lapin::Error> {
-        let channel = self.connection.create_channel().await?;
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await?;
-        let tag = format!("{tag}-{}", uuid::Uuid::new_v4());
-        let deliveries = channel
-            .basic_consume(
-                queue.into(),
-                tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        Ok(Subscription {
-            channel,
-            deliveries,
-            tag,
-        })
-    }
-}
 
 /// Handle to the service's broker connection; cheap to clone.
 #[derive(Clone)]
@@ -115,9 +59,9 @@ struct Inner {
 
 /// How long connecting to one node and declaring the topology may take before the next
 /// node is tried: a node cut off by the network never refuses, it just does not answer.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
+pub(super) const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long closing a connection may take; a dead one may never answer.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a connected service declares the topology again, so that a queue or binding
 /// deleted by hand comes back even when nothing noticed.
 pub const HEAL_EVERY: Duration = Duration::from_secs(10);
@@ -258,7 +202,8 @@ impl Broker {
     }
 
     /// Holds `link` until it dies (false) or `stop` (true), declaring the topology again
-    /// every [`HEAL_EVERY`] and whenever [`Broker::heal`] asks.
+    /// every [`HEAL_EVERY`] and whenever [`Broker::heal`] asks — once any block has cleared:
+    /// a blocked connection sends nothing.
     async fn keep(&self, link: &Link, stop: &CancellationToken) -> bool {
         loop {
             tokio::select! {
@@ -267,22 +212,27 @@ impl Broker {
                 _ = self.inner.heal.notified() => {}
                 _ = tokio::time::sleep(HEAL_EVERY) => {}
             }
+            tokio::select! {
+                _ = stop.cancelled() => return true,
+                _ = link.unblocked() => {}
+            }
             self.redeclare(link).await;
         }
     }
 
     /// Declares the topology again on a channel of its own (a declaration that fails closes
-    /// its channel, never the publisher's).
+    /// its channel, never the publisher's). Time blocked by an alarm does not count.
     async fn redeclare(&self, link: &Link) {
-        let declared = tokio::time::timeout(OPEN_TIMEOUT, async {
-            let channel = link.connection.create_channel().await?;
-            self.inner
-                .topology
-                .declare(&channel, &self.inner.own)
-                .await?;
-            channel.close(200, "topology declared".into()).await
-        })
-        .await;
+        let declared = link
+            .within(OPEN_TIMEOUT, async {
+                let channel = link.connection.create_channel().await?;
+                self.inner
+                    .topology
+                    .declare(&channel, &self.inner.own)
+                    .await?;
+                channel.close(200, "topology declared".into()).await
+            })
+            .await;
         match declared {
             Ok(Ok(())) => tracing::debug!("topology declared again"),
             Ok(Err(error)) => {
@@ -291,197 +241,7 @@ impl Broker {
             Err(_) => tracing::warn!("declaring the topology again timed out; trying later"),
         }
     }
-
-    /// Tries every node once, starting at `first`; returns the index of the node it
-    /// reached, or the last node's error and whether every node was misconfigured.
-    async fn open_any(&self, first: usize) -> Result<(usize, Link), Unusable> {
-        let nodes = &self.inner.nodes;
-        let mut last = None;
-        let mut misconfigured = true;
-        for index in first..first + nodes.len() {
-            let node = nodes.get(index);
-            match self.open(node).await {
-                Ok(link) => return Ok((index % nodes.len(), link)),
-                Err(error) => {
-                    if nodes.len() > 1 {
-                        tracing::warn!(node = %node, %error, "cannot use this RabbitMQ node; trying the next");
-                    }
-                    misconfigured &= error.is_misconfiguration();
-                    last = Some(error);
-                }
-            }
-        }
-        Err(Unusable {
-            last: last.expect("a list of nodes is never empty"),
-            misconfigured,
-        })
-    }
-
-    /// Connects to `node` (within [`OPEN_TIMEOUT`]), then declares the topology and opens
-    /// the publisher channel (within it again).
-    async fn open(&self, node: &Node) -> Result<Link, OpenError> {
-        let name = format!("{} ({})", self.inner.service.name, std::process::id());
-        let properties = ConnectionProperties::default().with_connection_name(name.into());
-        let runtime = lapin::runtime::default_runtime().map_err(|source| OpenError::Amqp {
-            node: node.to_string(),
-            source,
-        })?;
-        let connecting =
-            Connection::connect_with_config(node.url(), properties, node.tls(), runtime);
-        let connection = match tokio::time::timeout(OPEN_TIMEOUT, connecting).await {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(source)) => return Err(OpenError::connect(node, source).await),
-            Err(_) => return Err(OpenError::Timeout(node.to_string())),
-        };
-        let setup = async {
-            let publisher = connection.create_channel().await?;
-            self.inner
-                .topology
-                .declare(&publisher, &self.inner.own)
-                .await?;
-            publisher
-                .confirm_select(ConfirmSelectOptions::default())
-                .await?;
-            Ok::<_, lapin::Error>(publisher)
-        };
-        let failed = match tokio::time::timeout(OPEN_TIMEOUT, setup).await {
-            Ok(Ok(publisher)) => {
-                let connection = Arc::new(connection);
-                return Ok(Link {
-                    publisher: Arc::new(ConfirmChannel::new(
-                        connection.clone(),
-                        publisher,
-                        self.inner.heal.clone(),
-                    )),
-                    connection,
-                    node: node.to_string(),
-                });
-            }
-            Ok(Err(source)) => OpenError::Amqp {
-                node: node.to_string(),
-                source,
-            },
-            Err(_) => OpenError::Timeout(node.to_string()),
-        };
-        let _ =
-            tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, "setup failed".into())).await;
-        Err(failed)
-    }
 }
-
-/// Why a node could not be used. Names the node by `host:port`, never by its URL.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    #[error("{node}: {source}")]
-    Amqp { node: String, source: lapin::Error },
-    #[error("{0}: no answer within {OPEN_TIMEOUT:?}")]
-    Timeout(String),
-    /// The TLS handshake failed: what it most likely means, then rustls's words.
-    #[error("{node}: {meaning}")]
-    Tls { node: String, meaning: String },
-    /// A plaintext `amqp://` connection to a port that speaks TLS.
-    #[error(
-        "{node}: the server did not answer in AMQP: this is a TLS port, use amqps:// for it ({source})"
-    )]
-    NotAmqp { node: String, source: lapin::Error },
-}
-
-impl OpenError {
-    /// Classifies a failed connection attempt to `node`. A plaintext connection that ended
-    /// before AMQP began is asked once more over TLS, to tell a TLS port (answered in TLS)
-    /// from a proxy whose server is down (nothing).
-    async fn connect(node: &Node, source: lapin::Error) -> Self {
-        let node_name = node.to_string();
-        if let Some(tls) = crate::tls::handshake_failure(&source) {
-            return Self::Tls {
-                node: node_name,
-                meaning: crate::tls::explain(
-                    tls,
-                    &crate::tls::Params {
-                        ca: "cacertfile",
-                        client: "certfile/keyfile",
-                    },
-                ),
-            };
-        }
-        if !node.uses_tls() && ended_before_amqp(&source) && speaks_tls(node).await {
-            return Self::NotAmqp {
-                node: node_name,
-                source,
-            };
-        }
-        Self::Amqp {
-            node: node_name,
-            source,
-        }
-    }
-
-    /// A failure that retrying will not fix: the settings or the server's certificate
-    /// must change first.
-    pub fn is_misconfiguration(&self) -> bool {
-        matches!(self, Self::Tls { .. } | Self::NotAmqp { .. })
-    }
-}
-
-/// The server accepted the connection but did not hold an AMQP conversation: it closed or
-/// reset it, or sent what is not AMQP. (Refused or unreachable is not this, nor an AMQP
-/// error such as a wrong password.)
-fn ended_before_amqp(error: &lapin::Error) -> bool {
-    use lapin::ErrorKind;
-    use std::io::ErrorKind as Io;
-    match error.kind() {
-        ErrorKind::ProtocolError(_) | ErrorKind::RuntimeShutdownError(_) => false,
-        ErrorKind::IOError(io) => !matches!(
-            io.kind(),
-            Io::ConnectionRefused
-                | Io::HostUnreachable
-                | Io::NetworkUnreachable
-                | Io::TimedOut
-                | Io::NotFound
-                | Io::AddrNotAvailable
-        ),
-        _ => true,
-    }
-}
-
-/// Whether `node`'s port answers a TLS handshake: a certificate it presents (trusted or
-/// not), an alert about ours, or a whole AMQP conversation over TLS.
-async fn speaks_tls(node: &Node) -> bool {
-    let Ok(runtime) = lapin::runtime::default_runtime() else {
-        return false;
-    };
-    let url = format!("amqps://{}/%2f", node.address());
-    let probe = Connection::connect_with_config(
-        &url,
-        ConnectionProperties::default(),
-        Default::default(),
-        runtime,
-    );
-    match tokio::time::timeout(Duration::from_secs(5), probe).await {
-        Ok(Ok(connection)) => {
-            let _ =
-                tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, "probe".into())).await;
-            true
-        }
-        Ok(Err(error)) => match crate::tls::handshake_failure(&error) {
-            Some(tls) => !crate::tls::is_not_tls(tls),
-            None => matches!(error.kind(), lapin::ErrorKind::ProtocolError(_)),
-        },
-        Err(_) => false,
-    }
-}
-
-/// Every node failed once: the last error, and whether each failure was one that waiting
-/// cannot fix.
-struct Unusable {
-    last: OpenError,
-    misconfigured: bool,
-}
-
-/// No node could be used as configured, before the service was ever connected.
-#[derive(Debug, thiserror::Error)]
-#[error("AMQP_URL: cannot use RabbitMQ as configured: {0}")]
-pub struct Misconfigured(pub OpenError);
 
 /// The published language's layout has no queue for this service: the service and its
 /// contract crate disagree (a code error, not a setting).

@@ -1,14 +1,18 @@
 //! RabbitMQ: one supervised connection per service ([`broker`], [`nodes`], over TLS with
-//! [`tls`]), the topology
-//! every service declares ([`topology`]), publishing with confirms ([`publish`]), the
-//! consumer loop ([`consumer`]), the headers a failing message gathers ([`headers`]) and
-//! the dead-letter queues ([`dead_letters`]).
+//! [`tls`]; why a node could not be used: [`open_error`]), the live [`link`] everyone uses
+//! and the resource alarms that may block it ([`alarm`]), the topology every service
+//! declares ([`topology`]), publishing with confirms ([`publish`]), the consumer loop
+//! ([`consumer`]), the headers a failing message gathers ([`headers`]) and the dead-letter
+//! queues ([`dead_letters`]).
 
+pub mod alarm;
 pub mod broker;
 pub mod consumer;
 pub mod dead_letters;
 pub mod headers;
+pub mod link;
 pub mod nodes;
+pub mod open_error;
 pub mod publish;
 pub mod tls;
 pub mod topology;

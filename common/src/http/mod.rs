@@ -7,6 +7,7 @@ pub mod conditional;
 pub mod error;
 pub mod extract;
 pub mod ops;
+pub mod readiness;
 pub mod timeout;
 
 pub use admin::{Admin, AdminAccess, AdminToken};

@@ -5,6 +5,7 @@
 use super::admin::Admin;
 use super::error::{ApiError, ErrorBody, ValidationErrorBody};
 use super::extract::{Json as JsonBody, Query};
+use super::readiness::{self, BrokerState};
 use crate::amqp::broker::Broker;
 use crate::amqp::dead_letters;
 use crate::store::Store;
@@ -16,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -57,6 +58,13 @@ pub struct Status {
     /// `/ready` only: the RabbitMQ node (`host:port`) the service is connected to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rabbitmq_node: Option<String>,
+    /// `/ready` only: `connected`, or `blocked` while a RabbitMQ resource alarm holds
+    /// publishing back (the service stays ready: events wait in its outbox).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker: Option<BrokerState>,
+    /// `/ready` only, while blocked: RabbitMQ's reason and for how long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker_detail: Option<String>,
     /// `/ready` only: the service's own fields, e.g. a circuit breaker's state
     /// (`"provider": "open"`).
     #[serde(flatten)]
@@ -79,60 +87,39 @@ async fn health() -> Json<Status> {
     Json(Status {
         status: "ok".into(),
         rabbitmq_node: None,
+        broker: None,
+        broker_detail: None,
         details: BTreeMap::new(),
     })
 }
 
-/// 200 when the database answers, RabbitMQ is connected, the outbox gets events out and
-/// (with authentication on) the signing keys are loaded, else 503 with the reason.
+/// 200 when the database answers, RabbitMQ is connected (blocked by a resource alarm
+/// counts: `"broker": "blocked"`), the outbox gets events out and (with authentication on)
+/// the signing keys are loaded, else 503 with the reason.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses(
     (status = 200, description = "Database and broker work", body = Status),
     (status = 503, description = "Something does not work", body = NotReady)))]
 async fn ready(State(state): State<OpsState>) -> Response {
-    let database = tokio::time::timeout(
-        Duration::from_secs(2),
-        sqlx::query("SELECT 1").execute(state.store.pool()),
-    )
-    .await;
-    let database = match database {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(crate::config::redact_urls(&format!("database: {error}"))),
-        Err(_) => Err("database: no answer within 2 s".to_owned()),
-    };
-    let link = state.broker.current();
-    let broker = match &link {
-        Some(_) => Ok(()),
-        None => Err("RabbitMQ: not connected".to_owned()),
-    };
-    // A relay stuck on a link that looks open: the service takes orders it cannot pass on.
-    let relay = state.store.relay_health().problem().map_or(Ok(()), Err);
-    // No token could be checked: every authenticated route would answer 503.
-    let keys = state
-        .auth
-        .as_ref()
-        .and_then(|auth| auth.keys().not_loaded_reason())
-        .map_or(Ok(()), Err);
-    let reasons: Vec<String> = [database, broker, relay, keys]
-        .into_iter()
-        .filter_map(Result::err)
-        .collect();
-    if reasons.is_empty() {
-        Json(Status {
+    match readiness::check(&state).await {
+        Ok(broker) => Json(Status {
             status: "ready".into(),
-            rabbitmq_node: link.map(|link| link.node),
+            rabbitmq_node: Some(broker.node),
+            broker: Some(broker.state),
+            broker_detail: broker.detail,
             details: state
                 .ready_report
                 .as_ref()
                 .map(|report| report())
                 .unwrap_or_default(),
         })
-        .into_response()
-    } else {
-        let body = NotReady {
-            status: "not ready".into(),
-            detail: reasons.join("; "),
-        };
-        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        .into_response(),
+        Err(reasons) => {
+            let body = NotReady {
+                status: "not ready".into(),
+                detail: reasons.join("; "),
+            };
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
     }
 }
 
@@ -330,11 +317,14 @@ mod tests {
         let body = Status {
             status: "ready".into(),
             rabbitmq_node: Some("127.0.0.1:5672".into()),
+            broker: Some(BrokerState::Blocked),
+            broker_detail: Some("low on memory, for 3 s".into()),
             details: report(),
         };
         assert_eq!(
             serde_json::to_value(body).unwrap(),
-            serde_json::json!({"status": "ready", "rabbitmq_node": "127.0.0.1:5672", "provider": "open"})
+            serde_json::json!({"status": "ready", "rabbitmq_node": "127.0.0.1:5672",
+                "broker": "blocked", "broker_detail": "low on memory, for 3 s", "provider": "open"})
         );
     }
 }

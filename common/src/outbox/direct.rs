@@ -4,21 +4,30 @@
 //! the relay, which deletes them in bulk. Whatever goes wrong (no link, a failed send, a
 //! negative or missing confirm) leaves the rows where they are and tells the relay to
 //! publish them now, so the relay stays the one path that recovers.
+//!
+//! At most [`MAX_IN_FLIGHT`] publishing tasks run at once; a commit beyond that, or while
+//! a resource alarm blocks the connection, leaves its rows to the relay, which sends them
+//! in batches once it can. A batch waits for RabbitMQ at most [`BROKER_TIMEOUT`] of time
+//! the connection is not blocked: a silent link is given up, a blocked one never is.
 
 use super::row::OutgoingEvent;
 use super::{Signals, count_published, lock};
 use crate::amqp::broker::{Broker, Link};
 use crate::amqp::publish::{Message, PublishError};
 use chrono::{DateTime, Utc};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 /// How long one batch may wait for RabbitMQ, publishes and confirms together. A working
 /// broker confirms in milliseconds; this leaves room for a busy one.
 pub(super) const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Publishing tasks that may run at once. They take turns on one channel, so more would
+/// only wait longer; a commit beyond them is sent by the relay, in batches.
+pub(crate) const MAX_IN_FLIGHT: usize = 256;
 
 /// What the publishing tasks hand to the relay.
 #[derive(Debug, Default)]
@@ -61,11 +70,17 @@ impl Handoff {
 pub(crate) struct Publisher {
     broker: Broker,
     signals: Signals,
+    /// One permit per publishing task ([`MAX_IN_FLIGHT`]).
+    in_flight: Arc<Semaphore>,
 }
 
 impl Publisher {
     pub(crate) fn new(broker: Broker, signals: Signals) -> Self {
-        Self { broker, signals }
+        Self {
+            broker,
+            signals,
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        }
     }
 
     /// Publishes `rows`, which have just been committed, without waiting for anything.
@@ -73,18 +88,36 @@ impl Publisher {
         let Some(link) = self.broker.current() else {
             return self.signals.leave_to_relay();
         };
+        if link.is_blocked() {
+            // Nothing goes out before the alarm clears; the relay sends the rows then.
+            metrics::counter!("outbox_left_to_relay_total", "reason" => "blocked").increment(1);
+            return self.signals.leave_to_relay();
+        }
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            metrics::counter!("outbox_left_to_relay_total", "reason" => "busy").increment(1);
+            return self.signals.leave_to_relay();
+        };
         let publisher = self.clone();
-        self.signals
-            .handoff
-            .awaiting
-            .spawn(async move { publisher.publish(link, rows).await });
+        self.signals.handoff.awaiting.spawn(async move {
+            publisher.publish(link, rows).await;
+            drop(permit);
+            publisher.report_in_flight();
+        });
+        self.report_in_flight();
+    }
+
+    /// `outbox_publishes_in_flight`: the publishing tasks running now.
+    fn report_in_flight(&self) {
+        let running = MAX_IN_FLIGHT - self.in_flight.available_permits();
+        metrics::gauge!("outbox_publishes_in_flight").set(running as f64);
     }
 
     async fn publish(&self, link: Link, rows: Vec<OutgoingEvent>) {
         let health = self.signals.health.clone();
         let sent = {
             let _waiting = health.waiting();
-            tokio::time::timeout(BROKER_TIMEOUT, send_all(&self.broker, &link, &rows)).await
+            link.within(BROKER_TIMEOUT, send_all(&self.broker, &link, &rows))
+                .await
         };
         match sent {
             Ok(Ok(())) => {
@@ -101,7 +134,7 @@ impl Publisher {
                 tracing::warn!(
                     events = rows.len(),
                     timeout = ?BROKER_TIMEOUT,
-                    "no confirms from RabbitMQ in time; gave up on the broker link and left the events to the outbox relay"
+                    "no confirms from RabbitMQ in time (not blocked); gave up on the broker link and left the events to the outbox relay"
                 );
                 abandon(&link);
                 self.signals.leave_to_relay();

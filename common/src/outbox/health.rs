@@ -25,15 +25,22 @@ struct HealthState {
 }
 
 impl RelayHealth {
-    /// What is wrong with the relay, if anything.
-    pub fn problem(&self) -> Option<String> {
+    /// What is wrong with the relay, if anything. A batch's wait counts from `counted_from`
+    /// when that is later than its start: the moment the broker's last block cleared (time
+    /// blocked by an alarm is a pause, not a stall), or now while it is still blocked.
+    pub fn problem(&self, counted_from: Option<Instant>) -> Option<String> {
         let state = self.lock();
-        if let Some(since) = state.waiting.values().min()
-            && since.elapsed() > STALLED_AFTER
+        let waited = state
+            .waiting
+            .values()
+            .min()
+            .map(|since| (*since).max(counted_from.unwrap_or(*since)).elapsed());
+        if let Some(waited) = waited
+            && waited > STALLED_AFTER
         {
             return Some(format!(
                 "outbox: events have waited {} s for RabbitMQ confirms",
-                since.elapsed().as_secs()
+                waited.as_secs()
             ));
         }
         state

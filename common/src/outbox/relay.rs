@@ -14,6 +14,10 @@
 //! never answers, and lapin would wait for ever while the batch's rows stay locked and
 //! other replicas skip them. Past the timeout the batch is rolled back and the link given
 //! up, so the broker supervisor opens a fresh one; [`super::RelayHealth`] tells `/ready`.
+//!
+//! A connection blocked by a resource alarm is not silent, only paused: the relay starts
+//! no batch while it is blocked, a batch caught by a block waits without its clock running,
+//! and once the alarm clears it sends everything written meanwhile at once.
 
 use super::direct::{BROKER_TIMEOUT, abandon, send_all};
 use super::row::OutgoingEvent;
@@ -105,10 +109,19 @@ impl Relay {
                 _ = stop.cancelled() => return self.drain().await,
             }
             sweep = sweep.max(signals.handoff.take_sweep());
-            if self.broker.current().is_none() {
+            let Some(link) = self.broker.current() else {
                 // Nothing can go out before the broker is there; look again later.
                 next_pass = Instant::now() + POLL_INTERVAL;
                 continue;
+            };
+            if link.is_blocked() {
+                // Nothing can go out before the alarm clears; then everything written
+                // meanwhile goes at once.
+                tokio::select! {
+                    _ = link.unblocked() => {}
+                    _ = stop.cancelled() => return self.drain().await,
+                }
+                sweep = sweep.max(signals.handoff.take_sweep());
             }
             match self.publish_left_behind(sweep).await {
                 Ok(()) => {
@@ -134,9 +147,10 @@ impl Relay {
     async fn drain(mut self) {
         let awaiting = &self.signals.handoff.awaiting;
         awaiting.close();
-        awaiting.wait().await;
+        // Publishes paused by an alarm may wait for ever; their rows stay for the restart.
+        let _ = tokio::time::timeout(BROKER_TIMEOUT, awaiting.wait()).await;
         self.delete_confirmed().await;
-        if self.broker.current().is_none() {
+        if self.broker.current().is_none_or(|link| link.is_blocked()) {
             return;
         }
         if let Err(error) = self.publish_left_behind(Some(Utc::now())).await {
@@ -228,7 +242,8 @@ impl Relay {
         let link = self.broker.current().ok_or(PublishError::NotConnected)?;
         let sent = {
             let _waiting = self.signals.health.waiting();
-            tokio::time::timeout(BROKER_TIMEOUT, send_all(&self.broker, &link, &events)).await
+            link.within(BROKER_TIMEOUT, send_all(&self.broker, &link, &events))
+                .await
         };
         match sent {
             Ok(Ok(())) => {}
@@ -241,7 +256,7 @@ impl Relay {
                 tracing::warn!(
                     events = events.len(),
                     timeout = ?BROKER_TIMEOUT,
-                    "no confirms from RabbitMQ in time; gave up on the broker link and rolled the batch back"
+                    "no confirms from RabbitMQ in time (not blocked); gave up on the broker link and rolled the batch back"
                 );
                 abandon(&link);
                 return Err(RelayError::Stalled(BROKER_TIMEOUT));

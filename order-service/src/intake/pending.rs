@@ -4,10 +4,12 @@
 //! once. The count of `PENDING` orders is read from the database ten times a second (it
 //! falls as sagas end, on any replica); orders created since that count are added to it.
 //!
-//! A POST that finds no place waits for the next count (at most [`ADMISSION_WAIT`]) before
-//! it is answered 503: a client that keeps posting (ignoring `Retry-After`) then gets its
-//! order in as places free, instead of spinning on 503s that cost the server CPU its sagas
-//! need (BENCHMARKS.md "Where the speed went").
+//! A POST that finds no place waits for one (at most [`ADMISSION_WAIT`]) before it is
+//! answered 503: a client that keeps posting (ignoring `Retry-After`) then gets its order
+//! in as places free, instead of spinning on 503s that cost the server CPU its sagas need
+//! (BENCHMARKS.md "Where the speed went"). Waiting POSTs are admitted first come, first
+//! served: a place that frees goes to the one that has waited longest, and a POST that
+//! arrives while others wait queues behind them instead of racing them for it.
 //!
 //! Each replica compares its own count with the bound, so with `n` replicas up to `n − 1`
 //! places more than the bound can be taken in the same instant (each replica's
@@ -15,10 +17,11 @@
 
 use super::WRITE_TIMEOUT;
 use common::store::Store;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::Notify;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::sync::oneshot;
+use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 /// How often the number of `PENDING` orders is counted.
@@ -38,6 +41,8 @@ struct Counts {
     created_total: i64,
     /// Places reserved by requests on their way in.
     reserved: i64,
+    /// POSTs waiting for a place, longest first; each gets its place through its sender.
+    waiting: VecDeque<oneshot::Sender<Place>>,
 }
 
 impl Counts {
@@ -51,12 +56,11 @@ impl Counts {
 pub(super) struct Admission {
     max: i64,
     counts: Mutex<Counts>,
-    /// Rung after every count: places may have freed.
-    recounted: Notify,
 }
 
 /// A reserved place: given back when dropped, unless [`Place::keep`] says the request
 /// created an order.
+#[derive(Debug)]
 pub(super) struct Place {
     admission: Arc<Admission>,
     created: bool,
@@ -77,6 +81,11 @@ impl Drop for Place {
             counts.created_since += 1;
             counts.created_total += 1;
         }
+        drop(counts);
+        if !self.created {
+            // The place is free again: the longest waiting POST takes it.
+            self.admission.admit_waiting();
+        }
     }
 }
 
@@ -85,40 +94,72 @@ impl Admission {
         Arc::new(Self {
             max,
             counts: Mutex::default(),
-            recounted: Notify::new(),
         })
     }
 
-    /// Reserves a place, or says how many are taken when none is left.
-    pub(super) fn reserve(self: &Arc<Self>) -> Result<Place, i64> {
+    /// Reserves a place without waiting (the tests' newcomer), or says how many are taken
+    /// when none is left or POSTs are already waiting for one.
+    #[cfg(test)]
+    fn reserve(self: &Arc<Self>) -> Result<Place, i64> {
         let mut counts = self.lock();
         let taken = counts.taken();
-        if taken >= self.max {
+        if taken >= self.max || counts.waiting.iter().any(|waiter| !waiter.is_closed()) {
             return Err(taken);
         }
         counts.reserved += 1;
-        Ok(Place {
-            admission: self.clone(),
-            created: false,
-        })
+        Ok(self.place())
     }
 
-    /// Reserves a place, waiting up to `wait` for one to free; else says how many are taken.
+    /// Reserves a place, waiting up to `wait` for one to free, behind the POSTs that
+    /// waited first; else says how many are taken.
     pub(super) async fn reserve_within(self: &Arc<Self>, wait: Duration) -> Result<Place, i64> {
-        let deadline = Instant::now() + wait;
-        loop {
-            // Registered before trying, so a count that lands in between is not missed.
-            let recounted = self.recounted.notified();
-            tokio::pin!(recounted);
-            recounted.as_mut().enable();
-            match self.reserve() {
-                Ok(place) => return Ok(place),
-                Err(taken) if Instant::now() >= deadline => return Err(taken),
-                Err(_) => {}
+        let admitted = {
+            let mut counts = self.lock();
+            counts.waiting.retain(|waiter| !waiter.is_closed());
+            let taken = counts.taken();
+            if taken < self.max && counts.waiting.is_empty() {
+                counts.reserved += 1;
+                return Ok(self.place());
             }
-            if timeout_at(deadline, recounted).await.is_err() {
-                return self.reserve();
+            let (sender, admitted) = oneshot::channel();
+            counts.waiting.push_back(sender);
+            admitted
+        };
+        // Given up, a place sent at this very moment is dropped with the channel (before the
+        // lock below is taken), which gives it back.
+        let admitted = timeout(wait, admitted).await;
+        match admitted {
+            Ok(Ok(place)) => Ok(place),
+            _ => Err(self.lock().taken()),
+        }
+    }
+
+    /// Hands the free places to the POSTs that have waited longest.
+    fn admit_waiting(self: &Arc<Self>) {
+        let mut admitted = Vec::new();
+        {
+            let mut counts = self.lock();
+            while counts.taken() < self.max {
+                let Some(waiter) = counts.waiting.pop_front() else {
+                    break;
+                };
+                if waiter.is_closed() {
+                    continue;
+                }
+                counts.reserved += 1;
+                admitted.push(waiter);
             }
+        }
+        // Outside the lock: a waiter that gave up meanwhile drops its place, which locks.
+        for waiter in admitted {
+            let _ = waiter.send(self.place());
+        }
+    }
+
+    fn place(self: &Arc<Self>) -> Place {
+        Place {
+            admission: self.clone(),
+            created: false,
         }
     }
 
@@ -150,13 +191,13 @@ impl Admission {
     }
 
     /// Takes a count of `count` `PENDING` orders that began when this replica had created
-    /// `began_at` orders in all.
-    fn counted(&self, count: i64, began_at: i64) {
+    /// `began_at` orders in all, and admits waiting POSTs to the places it freed.
+    fn counted(self: &Arc<Self>, count: i64, began_at: i64) {
         let mut counts = self.lock();
         counts.counted = count;
         counts.created_since = counts.created_total - began_at;
         drop(counts);
-        self.recounted.notify_waiters();
+        self.admit_waiting();
     }
 
     /// The counts stay consistent at every step, so a lock poisoned by a panic elsewhere
@@ -171,6 +212,7 @@ impl Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::time::Instant;
 
     #[test]
     fn no_more_places_than_the_bound_are_reserved_at_once() {
@@ -232,5 +274,68 @@ mod tests {
             Some(10)
         );
         assert!(started.elapsed() < ADMISSION_WAIT * 3);
+    }
+
+    /// Lets the spawned POSTs run until `count` of them wait for a place.
+    async fn parked(admission: &Admission, count: usize) {
+        for _ in 0..100 {
+            if admission.lock().waiting.len() >= count {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("{count} POSTs did not start waiting");
+    }
+
+    #[tokio::test]
+    async fn waiting_posts_are_admitted_first_come_first_served_before_new_arrivals() {
+        let admission = Admission::new(2);
+        admission.counted(2, 0);
+        let long = Duration::from_secs(10);
+        let first = tokio::spawn({
+            let admission = admission.clone();
+            async move { admission.reserve_within(long).await.map(Place::keep) }
+        });
+        parked(&admission, 1).await;
+        let second = tokio::spawn({
+            let admission = admission.clone();
+            async move { admission.reserve_within(long).await.map(Place::keep) }
+        });
+        parked(&admission, 2).await;
+
+        // One order ended: its place goes to the first waiter, not to a POST arriving now.
+        admission.counted(1, 0);
+        assert!(
+            admission.reserve().is_err(),
+            "a new arrival took the place a waiting POST was owed"
+        );
+        first.await.unwrap().expect("the first waiter is admitted");
+        assert!(!second.is_finished(), "the second waiter still waits");
+
+        // The next place goes to the second, still ahead of newcomers.
+        let total = admission.lock().created_total;
+        admission.counted(1, total);
+        second
+            .await
+            .unwrap()
+            .expect("the second waiter is admitted");
+        assert_eq!(admission.reserve().err(), Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_gave_up_holds_no_one_back() {
+        let admission = Admission::new(1);
+        admission.counted(1, 0);
+        assert!(
+            admission
+                .reserve_within(Duration::from_millis(10))
+                .await
+                .is_err()
+        );
+        admission.counted(0, 0);
+        assert!(
+            admission.reserve().is_ok(),
+            "the place is free for the next POST"
+        );
     }
 }

@@ -142,15 +142,15 @@ impl<H: MessageHandler> Work<H> {
         self.move_then_ack(delivery, sent).await;
     }
 
-    /// Acks once `sent` has confirmed the copy elsewhere (within [`BROKER_OP_TIMEOUT`]);
-    /// otherwise returns the delivery to its queue, after a pause so a broken broker is not
-    /// hammered.
+    /// Acks once `sent` has confirmed the copy elsewhere (within [`BROKER_OP_TIMEOUT`], not
+    /// counting time the connection is blocked by an alarm); otherwise returns the delivery
+    /// to its queue, after a pause so a broken broker is not hammered.
     async fn move_then_ack(
         &self,
         delivery: &Delivery,
         sent: impl Future<Output = Result<(), PublishError>>,
     ) {
-        let sent = tokio::time::timeout(BROKER_OP_TIMEOUT, sent).await;
+        let sent = self.link.within(BROKER_OP_TIMEOUT, sent).await;
         match sent.unwrap_or(Err(PublishError::NotConnected)) {
             Ok(()) => self.acks.ack(&[delivery]).await,
             Err(error) => {
