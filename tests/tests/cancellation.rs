@@ -343,10 +343,13 @@ async fn a_payment_processed_on_its_way_never_completes_a_cancelled_order() {
         .through_proxy(Service::Order, Dependency::Broker)
         .start()
         .await;
+    // payment-service frozen until order-service is cut off from the broker: then its
+    // PaymentProcessed waits in order-service's queue.
+    stack.pause(Service::Payment);
     let id = id_of(&stack.place_order("c", &[("product-A", 1)], 7.0).await);
-    // order-service cut off from the broker: its PaymentProcessed waits in its queue.
     await_published(&stack, "InventoryReserved", &id).await;
     stack.proxy(Service::Order, Dependency::Broker).cut();
+    stack.resume(Service::Payment);
     await_published(&stack, "PaymentProcessed", &id).await;
     let done = cancelled(&stack, &id, None).await;
     assert_eq!(done["cancellation_reason"], "CUSTOMER_CANCELLED");

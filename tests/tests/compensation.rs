@@ -26,7 +26,12 @@ async fn a_failed_payment_cancels_the_order_and_releases_its_stock() {
     assert_eq!(stock["product-B"], (5, 0));
     assert_eq!(
         stack.timeline(id).await,
-        ["OrderCreated", "PaymentFailed", "OrderCancelled", "InventoryReleased"]
+        [
+            "OrderCreated",
+            "PaymentFailed",
+            "OrderCancelled",
+            "InventoryReleased"
+        ]
     );
     let notifications = stack.notifications(id).await;
     assert_eq!(notifications, ["PaymentFailed", "OrderCancelled"]);
