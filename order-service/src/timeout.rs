@@ -5,7 +5,8 @@ use crate::domain::Outcome;
 use crate::ending::{self, Cause};
 use crate::repo;
 use common::store::Store;
-use contract::events::CancellationReason;
+use common::event::Kind;
+use contract::events::{CancellationReason, OrderCreated};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -52,7 +53,7 @@ impl TimeoutSweeper {
                 .await?
                 .into_iter()
                 .flatten()
-                .find(|entry| entry.event_type == "OrderCreated")
+                .find(|entry| entry.event_type == OrderCreated::NAME)
                 .map(|entry| entry.event_id);
             let outcome = Outcome::Cancelled(CancellationReason::Timeout);
             if ending::end(&mut uow, order_id, outcome, Cause::Timeout { created })

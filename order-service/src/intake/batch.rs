@@ -7,6 +7,7 @@ use super::writer::Failure;
 use super::{Answer, COMMIT_TIMEOUT, IntakeError, Placed, Request, WRITE_TIMEOUT};
 use crate::repo::{self, CustomerKey, Insertion, OrderRow, TimelineEntry};
 use chrono::Utc;
+use common::event::Kind;
 use common::store::Store;
 use contract::events::{Envelope, Event, OrderCreated};
 use std::collections::HashMap;
@@ -27,7 +28,7 @@ pub(super) async fn write_once(store: &Store, batch: &[Request]) -> Result<Vec<A
             id: *order_id,
             order: &request.order,
             idempotency_key: request.idempotency_key.as_deref(),
-            created: TimelineEntry::planned("OrderCreated", *event_id, created_at, None),
+            created: TimelineEntry::planned(OrderCreated::NAME, *event_id, created_at, None),
         })
         .collect();
 
