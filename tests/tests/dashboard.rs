@@ -138,3 +138,67 @@ async fn an_order_placed_in_the_dashboard_is_seen_to_complete() {
     stack.assert_invariants().await;
     stack.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_order_is_cancelled_from_the_dashboard_after_one_confirmation() {
+    let stack = TestStack::builder()
+        .env("PAYMENT_SUCCESS_RATE", "1")
+        .start()
+        .await;
+    let order = stack
+        .place_order("customer-cancel", &[("product-A", 2)], 20.0)
+        .await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!(stack.final_order(&id).await["status"], "COMPLETED");
+    let browser = Browser::start().await;
+    browser.open(&stack.url(Service::Order, "/")).await;
+    let button = format!("button[data-cancel-order='{id}']");
+    eventually("the Cancel button", Duration::from_secs(20), || async {
+        let found = browser
+            .eval(&format!("return !!document.querySelector(\"{button}\")"))
+            .await;
+        found.as_bool().filter(|b| *b).ok_or_else(|| found.to_string())
+    })
+    .await;
+
+    // The first click only asks; the order is untouched until the second.
+    browser.click(&button).await;
+    let confirm = format!("{button}[data-confirm='1']");
+    eventually("the confirmation", Duration::from_secs(10), || async {
+        let found = browser
+            .eval(&format!("return !!document.querySelector(\"{confirm}\")"))
+            .await;
+        found.as_bool().filter(|b| *b).ok_or_else(|| found.to_string())
+    })
+    .await;
+    assert_eq!(stack.order(&id).await["status"], "COMPLETED");
+    browser.click(&confirm).await;
+
+    eventually("the page to show it cancelled", Duration::from_secs(20), || async {
+        let shown = browser
+            .eval(&format!(
+                "const row = document.querySelector(\"tr[data-order-id='{id}']\"); \
+                 return [row ? row.innerText : '', document.getElementById('cancel-status').textContent];"
+            ))
+            .await;
+        let row = shown[0].as_str().unwrap_or_default();
+        let status = shown[1].as_str().unwrap_or_default();
+        if row.contains("CANCELLED") && status.contains("cancelled") {
+            Ok(())
+        } else {
+            Err(shown.to_string())
+        }
+    })
+    .await;
+    let cancelled = stack.order(&id).await;
+    assert_eq!(cancelled["cancellation_reason"], "CUSTOMER_CANCELLED");
+    // A cancelled order offers no Cancel button.
+    let left = browser
+        .eval(&format!("return document.querySelectorAll(\"{button}\").length"))
+        .await;
+    assert_eq!(left, 0);
+    drop(browser);
+    stack.assert_invariants().await;
+    assert_eq!(stack.stock().await["product-A"], (10, 0));
+    stack.cleanup().await;
+}
