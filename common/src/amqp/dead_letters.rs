@@ -30,7 +30,7 @@ use super::headers::{
 use super::publish::{Message, PublishError};
 use super::topology::ConsumerQueue;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
+use lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
 use serde::Serialize;
@@ -165,26 +165,6 @@ pub async fn peek(
     Ok(letters)
 }
 
-/// Sends one dead letter back to `queue` with its properties, original routing key and
-/// headers, minus the failure headers (so its retries start afresh) and plus `extra`, and
-/// waits for the confirm before acking it out of the dead-letter queue.
-async fn send_back(
-    link: &Link,
-    queue: &str,
-    delivery: &Delivery,
-    extra: FieldTable,
-) -> Result<(), PublishError> {
-    let properties = delivery
-        .properties
-        .clone()
-        .with_headers(replay_headers(delivery, extra));
-    link.publisher
-        .publish(&[copy_to(queue, delivery, properties)])
-        .await?;
-    delivery.ack(BasicAckOptions::default()).await?;
-    Ok(())
-}
-
 /// `delivery`'s headers without the failure headers, plus `extra`.
 fn replay_headers(delivery: &Delivery, extra: FieldTable) -> FieldTable {
     let mut headers = FieldTable::default();
@@ -203,24 +183,7 @@ fn replay_headers(delivery: &Delivery, extra: FieldTable) -> FieldTable {
 /// their retry count reset. Messages that fail again land in the dead-letter queue behind
 /// them, so a replay always ends. Returns how many were moved.
 pub async fn replay(link: &Link, queue: &ConsumerQueue) -> Result<u32, PublishError> {
-    let dead_letters = &queue.dead_letters;
-    let waiting = depth(link, dead_letters).await?;
-    let channel = link.connection.create_channel().await?;
-    let mut moved = 0;
-    while moved < waiting {
-        let Some(message) = channel
-            .basic_get(
-                dead_letters.as_str().into(),
-                BasicGetOptions { no_ack: false },
-            )
-            .await?
-        else {
-            break;
-        };
-        send_back(link, &queue.name, &message.delivery, FieldTable::default()).await?;
-        moved += 1;
-    }
-    let _ = channel.close(200, "replay done".into()).await;
-    tracing::info!(moved, %dead_letters, "replayed dead letters");
+    let moved = replay_where(link, queue, |_| true).await?;
+    tracing::info!(moved, dead_letters = %queue.dead_letters, "replayed dead letters");
     Ok(moved)
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 pub const MAX_READ: u32 = u16::MAX as u32;
 
 /// How long to wait for the next delivery before taking what came as all there is.
-const DELIVERY_WAIT: Duration = Duration::from_secs(2);
+pub(super) const DELIVERY_WAIT: Duration = Duration::from_secs(2);
 
 /// Letters read and still held unacknowledged on their channel: nobody else sees them
 /// until [`Held::give_back`] has returned them to their queue, in order.
