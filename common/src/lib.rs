@@ -32,6 +32,7 @@
 //! - [`http`]: the error type every API maps to, extractors that answer in JSON, and the
 //!   `/health`, `/ready`, `/metrics` router.
 //! - [`host`]: starts and stops a service: database, broker, HTTP, consumer, relay, workers.
+//! - [`operator_log`]: the append-only record of admin actions (CONTRACT §16).
 //! - [`retry`]: the one wrapper around the `backoff` crate.
 //! - [`ids`]: customer and product ids, parsed once; [`timestamp`]: the time format of API
 //!   responses, with its schema.
@@ -46,6 +47,7 @@ pub mod http;
 pub mod ids;
 pub mod inbox;
 pub mod metrics;
+pub mod operator_log;
 pub mod outbox;
 pub mod retry;
 pub mod service;

@@ -313,6 +313,20 @@ pub async fn find(
     .await
 }
 
+/// A product's stock, locked until the transaction ends: what a restock replaces.
+pub async fn find_for_update(
+    conn: &mut PgConnection,
+    product_id: &str,
+) -> Result<Option<Product>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT product_id, available, reserved, updated_at FROM products
+         WHERE product_id = $1 FOR UPDATE",
+    )
+    .bind(product_id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Sets the available stock of a product, creating it if needed. Reserved stock is not
 /// touched: it belongs to orders.
 pub async fn set_available(

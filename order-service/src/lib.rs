@@ -18,15 +18,21 @@
 //!   timeout alike.
 //! - [`timeout`]: cancels orders left `PENDING` too long, through [`ending`].
 //! - [`audit`]: records every event on the exchange for the saga view.
+//! - [`operator_log`]: the append-only record of operators' actions (CONTRACT §16).
+//! - [`schema_check`]: checks an operator's edited event body against the contract's schema.
+//! - [`cause`]: masks a dead letter's error into its cause, and names the cause's group.
 
 pub mod audit;
+pub mod cause;
 pub mod config;
 pub mod domain;
 pub mod ending;
 pub mod handlers;
 pub mod http;
 pub mod intake;
+pub mod operator_log;
 pub mod repo;
+pub mod schema_check;
 pub mod startup;
 pub mod timeout;
 

@@ -4,8 +4,8 @@
 use crate::domain::Outcome;
 use crate::ending::{self, Cause};
 use crate::repo;
-use common::store::Store;
 use common::event::Kind;
+use common::store::Store;
 use contract::events::{CancellationReason, OrderCreated};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

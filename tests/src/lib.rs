@@ -35,6 +35,7 @@ pub mod broker;
 pub mod browser;
 pub mod contract;
 pub mod db_faults;
+pub mod dead_letters;
 pub mod eventually;
 pub mod inflight;
 pub mod invariants;

@@ -355,3 +355,111 @@ fn a_placeholder_admin_token_stops_every_service_naming_the_variable() {
         assert_eq!(code, Some(0), "{}: {output}", service.name());
     }
 }
+
+/// The operator's console (CONTRACT §16): its routes are admin routes like the others.
+#[tokio::test]
+async fn the_operator_console_routes_are_admin_routes() {
+    let stack = TestStack::builder()
+        .only(&[Service::Order, Service::Inventory])
+        .start()
+        .await;
+    let routes = [
+        (Method::GET, Service::Order, "/admin/dead-letters/groups"),
+        (
+            Method::POST,
+            Service::Order,
+            "/admin/dead-letters/groups/0123456789abcdef/replay",
+        ),
+        (
+            Method::POST,
+            Service::Order,
+            "/admin/dead-letters/groups/0123456789abcdef/discard",
+        ),
+        (
+            Method::POST,
+            Service::Order,
+            "/admin/dead-letters/inventory/some-id/edit",
+        ),
+        (Method::GET, Service::Order, "/admin/operator-log"),
+        (Method::GET, Service::Inventory, "/admin/operator-log"),
+    ];
+    for (method, service, path) in &routes {
+        let url = stack.url(*service, path);
+        let (status, body) = answer(stack.http.request(method.clone(), &url)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        let wrong = stack
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth("wrong-token-0123456789abcdef")
+            .header("x-requested-by", "t");
+        let (status, body) = answer(wrong).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        if *method == Method::POST {
+            let form = stack
+                .http
+                .post(&url)
+                .bearer_auth(TEST_ADMIN_TOKEN)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("body=1");
+            let (status, body) = answer(form).await;
+            assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path}: {body}");
+        }
+    }
+    // With the token: nothing to group, no such group or letter, an empty log.
+    let (status, body) = answer(stack.admin(Method::GET, Service::Order, routes[0].2)).await;
+    assert_eq!((status, body), (StatusCode::OK, json!([])));
+    let (status, body) = answer(stack.admin(Method::POST, Service::Order, routes[1].2)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let edit = stack
+        .admin(Method::POST, Service::Order, routes[3].2)
+        .json(&json!({"body": {}}));
+    let (status, body) = answer(edit).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    for (_, service, path) in &routes[4..] {
+        let (status, body) = answer(stack.admin(Method::GET, *service, path)).await;
+        assert_eq!((status, body), (StatusCode::OK, json!([])), "{path}");
+    }
+    stack.cleanup().await;
+}
+
+/// With authentication on, an `orders:admin` JWT is an admin too, and the log names its
+/// `sub`; a customer's token is not.
+#[tokio::test]
+async fn an_orders_admin_token_acts_as_its_subject() {
+    use saga_tests::auth::{JwksServer, SigningKey};
+    let key = SigningKey::es256("console");
+    let jwks = JwksServer::start(&[&key]).await;
+    let stack = TestStack::builder()
+        .only(&[Service::Order, Service::Inventory])
+        .authenticated(&jwks.url, &key.admin("operator-ada"))
+        .start()
+        .await;
+    stack.all_ready().await;
+    let put = |token: String| {
+        stack
+            .http
+            .put(stack.url(Service::Inventory, "/api/inventory/product-B"))
+            .bearer_auth(token)
+            .json(&json!({"available": 42}))
+    };
+    let (status, body) = answer(put(key.customer("customer-1"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = answer(put(key.admin("operator-ada"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let log = stack
+        .http
+        .get(stack.url(Service::Order, "/admin/operator-log"))
+        .bearer_auth(key.admin("operator-ada"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(log.status(), StatusCode::OK);
+    let log: Value = log.json().await.unwrap();
+    assert_eq!(log[0]["actor"], "operator-ada", "{log}");
+    assert_eq!(log[0]["action"], "restock", "{log}");
+    assert_eq!(log[0]["detail"]["previous"]["available"], 5, "{log}");
+    // The shared token still works, and is named as such.
+    let (status, body) = answer(put(TEST_ADMIN_TOKEN.to_owned())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    stack.cleanup().await;
+}

@@ -9,7 +9,18 @@
 //!
 //! Every function here takes the [`ConsumerQueue`] it works on: a service manages its own
 //! (`/admin/dlq…`), and a console may manage every queue of the layout over its own broker
-//! link, since every queue is on the one exchange's broker.
+//! link, since every queue is on the one exchange's broker. Here: sending a letter, peeking,
+//! replaying all; `walk`: replaying or discarding the letters a predicate picks (one id, a
+//! group of one cause); `read_all`: every letter at once, for the console's groups;
+//! `edit`: replacing a letter with a corrected body (CONTRACT §16).
+
+mod edit;
+mod read_all;
+mod walk;
+
+pub use edit::replace;
+pub use read_all::{Held, read_all, read_and_hold};
+pub use walk::{discard, discard_where, replay_one, replay_where};
 
 use super::broker::{Broker, Link};
 use super::headers::{
@@ -19,7 +30,7 @@ use super::headers::{
 use super::publish::{Message, PublishError};
 use super::topology::ConsumerQueue;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
+use lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
 use serde::Serialize;
@@ -154,129 +165,25 @@ pub async fn peek(
     Ok(letters)
 }
 
-/// Sends one dead letter back to `queue` with its properties, original routing key and
-/// headers, minus the failure headers (so its retries start afresh), and waits for the
-/// confirm before acking it out of the dead-letter queue.
-async fn send_back(link: &Link, queue: &str, delivery: &Delivery) -> Result<(), PublishError> {
+/// `delivery`'s headers without the failure headers, plus `extra`.
+fn replay_headers(delivery: &Delivery, extra: FieldTable) -> FieldTable {
     let mut headers = FieldTable::default();
     for (key, value) in delivery.properties.headers().iter().flatten() {
         if !FAILURE_HEADERS.contains(&key.as_str()) {
             headers.insert(key.clone(), value.clone());
         }
     }
-    let properties = delivery.properties.clone().with_headers(headers);
-    link.publisher
-        .publish(&[copy_to(queue, delivery, properties)])
-        .await?;
-    delivery.ack(BasicAckOptions::default()).await?;
-    Ok(())
+    for (key, value) in &extra {
+        headers.insert(key.clone(), value.clone());
+    }
+    headers
 }
 
 /// Moves the messages now in `queue`'s dead-letter queue back to it for another try, with
 /// their retry count reset. Messages that fail again land in the dead-letter queue behind
 /// them, so a replay always ends. Returns how many were moved.
 pub async fn replay(link: &Link, queue: &ConsumerQueue) -> Result<u32, PublishError> {
-    let dead_letters = &queue.dead_letters;
-    let waiting = depth(link, dead_letters).await?;
-    let channel = link.connection.create_channel().await?;
-    let mut moved = 0;
-    while moved < waiting {
-        let Some(message) = channel
-            .basic_get(
-                dead_letters.as_str().into(),
-                BasicGetOptions { no_ack: false },
-            )
-            .await?
-        else {
-            break;
-        };
-        send_back(link, &queue.name, &message.delivery).await?;
-        moved += 1;
-    }
-    let _ = channel.close(200, "replay done".into()).await;
-    tracing::info!(moved, %dead_letters, "replayed dead letters");
+    let moved = replay_where(link, queue, |_| true).await?;
+    tracing::info!(moved, dead_letters = %queue.dead_letters, "replayed dead letters");
     Ok(moved)
-}
-
-/// What to do with the dead letters of one `message_id`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
-    Replay,
-    Discard,
-}
-
-/// Sends the dead letters whose `message_id` is `message_id` back to `queue` (as
-/// [`replay`] does), leaving the others where they were, in order. Returns how many were
-/// moved.
-pub async fn replay_one(
-    link: &Link,
-    queue: &ConsumerQueue,
-    message_id: &str,
-) -> Result<u32, PublishError> {
-    let replayed = walk(link, queue, message_id, Action::Replay).await?;
-    tracing::info!(
-        replayed,
-        message_id,
-        service = queue.owner,
-        "replayed a dead letter"
-    );
-    Ok(replayed)
-}
-
-/// Removes the dead letters whose `message_id` is `message_id` (a poison message an
-/// operator has dealt with) and leaves the others where they were, in order. Returns how
-/// many were removed.
-pub async fn discard(
-    link: &Link,
-    queue: &ConsumerQueue,
-    message_id: &str,
-) -> Result<u32, PublishError> {
-    let discarded = walk(link, queue, message_id, Action::Discard).await?;
-    tracing::warn!(
-        discarded,
-        message_id,
-        service = queue.owner,
-        "discarded dead letters"
-    );
-    Ok(discarded)
-}
-
-/// Walks `queue`'s dead-letter queue: every message now in it is fetched unacknowledged,
-/// the matches are replayed or acked away, and the rest are given back in their order.
-async fn walk(
-    link: &Link,
-    queue: &ConsumerQueue,
-    message_id: &str,
-    action: Action,
-) -> Result<u32, PublishError> {
-    let dead_letters = &queue.dead_letters;
-    let waiting = depth(link, dead_letters).await?;
-    let channel = link.connection.create_channel().await?;
-    let mut seen = 0;
-    let mut matched = 0;
-    while seen < waiting {
-        let Some(message) = channel
-            .basic_get(
-                dead_letters.as_str().into(),
-                BasicGetOptions { no_ack: false },
-            )
-            .await?
-        else {
-            break;
-        };
-        seen += 1;
-        let delivery = &message.delivery;
-        if id_of(delivery) != Some(message_id) {
-            continue;
-        }
-        match action {
-            Action::Replay => send_back(link, &queue.name, delivery).await?,
-            Action::Discard => {
-                delivery.ack(BasicAckOptions::default()).await?;
-            }
-        }
-        matched += 1;
-    }
-    give_back(link, channel, dead_letters, seen - matched).await?;
-    Ok(matched)
 }

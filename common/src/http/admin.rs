@@ -1,9 +1,12 @@
-//! Admin routes (CONTRACT §8): routes that change state or show message bodies need
-//! `Authorization: Bearer $ADMIN_TOKEN`. A handler opts in by taking an [`Admin`] argument
-//! (first, so a caller without the token learns nothing from body parsing); the host puts
-//! the configured [`AdminToken`] into every request's extensions.
+//! Admin routes (CONTRACT §8, §16): routes that change state or show message bodies need
+//! `Authorization: Bearer $ADMIN_TOKEN` or, while authentication is on (§12), a JWT whose
+//! scope has `orders:admin`. A handler opts in by taking an [`Admin`] argument (first, so a
+//! caller without the token learns nothing from body parsing); the host puts the
+//! configured [`AdminToken`] and [`Authentication`] into every request's extensions. The
+//! [`Actor`] it yields names the operator in the operator log.
 
 use super::error::ApiError;
+use crate::auth::{Authentication, Authenticator};
 use axum::extract::FromRequestParts;
 use axum::http::{Method, header, request::Parts};
 use std::fmt;
@@ -39,10 +42,29 @@ impl fmt::Debug for AdminToken {
 #[derive(Clone, Debug, Default)]
 pub struct AdminAccess(pub Option<AdminToken>);
 
-/// Proof that the request carried the admin token (and, for a state-changing method, was
-/// not a cross-site form).
-#[derive(Debug)]
-pub struct Admin;
+/// Proof that the request carried the admin token or an `orders:admin` JWT (and, for a
+/// state-changing method, was not a cross-site form), with who it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin(pub Actor);
+
+/// Who performed an admin action, as the operator log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// The shared `ADMIN_TOKEN`: nobody in particular.
+    AdminToken,
+    /// The `sub` of a JWT with `orders:admin`.
+    Subject(String),
+}
+
+impl Actor {
+    /// `admin-token` or the token's subject.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::AdminToken => "admin-token",
+            Self::Subject(subject) => subject,
+        }
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for Admin {
     type Rejection = ApiError;
@@ -53,11 +75,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
             .get::<AdminAccess>()
             .cloned()
             .unwrap_or_default();
-        let Some(token) = access.0 else {
+        let authentication = parts
+            .extensions
+            .get::<Authentication>()
+            .and_then(|auth| auth.0.clone());
+        if access.0.is_none() && authentication.is_none() {
             return Err(ApiError::Forbidden(
                 "admin routes are off: set ADMIN_TOKEN".into(),
             ));
-        };
+        }
         let offered = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -66,24 +92,40 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
                 let (scheme, rest) = value.trim().split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
             });
-        match offered {
-            None => {
-                return Err(ApiError::Unauthorized(
-                    "admin route: send Authorization: Bearer <ADMIN_TOKEN>".into(),
-                ));
-            }
-            Some(offered) if !token.matches(offered) => {
-                return Err(ApiError::Unauthorized("admin token is wrong".into()));
-            }
-            Some(_) => {}
-        }
+        let Some(offered) = offered else {
+            return Err(ApiError::Unauthorized(
+                "admin route: send Authorization: Bearer <ADMIN_TOKEN>".into(),
+            ));
+        };
+        let actor = if access
+            .0
+            .as_ref()
+            .is_some_and(|token| token.matches(offered))
+        {
+            Actor::AdminToken
+        } else if let Some(authenticator) = authentication {
+            admin_subject(&authenticator, offered).await?
+        } else {
+            return Err(ApiError::Unauthorized("admin token is wrong".into()));
+        };
         if changes_state(&parts.method) && !explicit(parts) {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "admin actions need Content-Type: application/json or an {EXPLICIT_HEADER} \
                  header (so a cross-site form cannot trigger them)"
             )));
         }
-        Ok(Admin)
+        Ok(Admin(actor))
+    }
+}
+
+/// The subject of a JWT with `orders:admin`; a valid token without it is forbidden.
+async fn admin_subject(authenticator: &Authenticator, offered: &str) -> Result<Actor, ApiError> {
+    match authenticator.verify(offered).await {
+        Ok(identity) if identity.admin => Ok(Actor::Subject(identity.subject)),
+        Ok(_) => Err(ApiError::Forbidden(
+            "admin route: the token's scope lacks orders:admin".into(),
+        )),
+        Err(_) => Err(ApiError::Unauthorized("admin token is wrong".into())),
     }
 }
 

@@ -1,4 +1,7 @@
-//! inventory-service's HTTP API: `/api/inventory`.
+//! inventory-service's HTTP API: `/api/inventory`, and the operator log of its restocks
+//! ([`operator_log`]).
+
+pub mod operator_log;
 
 use crate::stock::{self, Product};
 use axum::extract::State;
@@ -12,6 +15,7 @@ use common::ids::ProductId;
 use common::store::Store;
 use contract::reads::ReservationView;
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,6 +34,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .routes(routes!(list_products))
         .routes(routes!(get_product, set_stock))
         .routes(routes!(get_reservation))
+        .merge(operator_log::router())
         .with_state(state)
 }
 
@@ -120,8 +125,9 @@ struct SetStock {
 }
 
 /// Sets a product's available stock (a restock or a correction), creating the product.
-/// Reserved stock belongs to orders and is left as it is. Admin route:
-/// `Authorization: Bearer $ADMIN_TOKEN`.
+/// Reserved stock belongs to orders and is left as it is. The change and its operator log
+/// entry (with the stock it replaced) commit together. Admin route:
+/// `Authorization: Bearer $ADMIN_TOKEN` (or an `orders:admin` JWT).
 #[utoipa::path(put, path = "/api/inventory/{product_id}", tag = "inventory",
     params(("product_id" = inline(ProductId), Path)),
     request_body = SetStock,
@@ -136,7 +142,7 @@ struct SetStock {
         (status = 503, description = "The database is unavailable", body = ErrorBody)),
     security(("admin_token" = [])))]
 async fn set_stock(
-    _admin: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     // A bad id is reported together with a bad body, not instead of it.
     product_id: Result<ProductId, ApiError>,
@@ -160,12 +166,24 @@ async fn set_stock(
     let Some(product_id) = product_id.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    let product = stock::set_available(
-        state.store.pool(),
+    let mut tx = state.store.pool().begin().await?;
+    let previous = stock::find_for_update(&mut tx, product_id.as_str()).await?;
+    let product =
+        stock::set_available(&mut *tx, product_id.as_str(), body.available as i32).await?;
+    let detail = json!({ "previous": previous.map(|p| json!({
+        "available": p.available, "reserved": p.reserved
+    })) });
+    let result = json!({ "available": product.available, "reserved": product.reserved });
+    common::operator_log::append(
+        &mut *tx,
+        &actor,
+        "restock",
         product_id.as_str(),
-        body.available as i32,
+        detail,
+        result,
     )
     .await?;
+    tx.commit().await?;
     tracing::info!(%product_id, available = product.available, "stock set");
     Ok(axum::Json(product))
 }

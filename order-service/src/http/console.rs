@@ -2,18 +2,24 @@
 //! dead-letter queue, read and acted on from order-service — the dashboard is served here
 //! and cannot call the other services' ports cross-origin. order-service reaches each
 //! queue over its own broker link, since every queue name derives from the exchange.
-//! Every route is an admin route.
+//! Every route is an admin route, and every action is recorded in the operator log
+//! ([`crate::operator_log`]). The groups ([`super::groups`]) and the edit
+//! ([`super::edit`]) of §16 build on the helpers here.
 
 use super::AppState;
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 use common::amqp::broker::Link;
 use common::amqp::dead_letters::{self, DeadLetter};
 use common::amqp::topology::ConsumerQueue;
 use common::http::ops::{Discarded, Replayed};
-use common::http::{Admin, ApiError, ErrorBody, Path, Query, ValidationErrorBody};
+use common::http::{
+    Actor, Admin, ApiError, ErrorBody, IfNoneMatch, Path, Query, ValidationErrorBody, tagged_json,
+};
 use contract::Service;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -29,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// One walk of the dead-letter queues at a time in this process: a peek holds the messages
 /// it reads until it is done, so a replay or discard running meanwhile would not see them
 /// (and the page polls every second).
-static WALKING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(super) static WALKING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How many messages per queue to show.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -69,17 +75,22 @@ pub struct ServicePath {
 #[into_params(parameter_in = Path)]
 pub struct MessagePath {
     /// `order`, `inventory`, `payment` or `notification` (or the full `…-service` name).
-    service: String,
+    pub(super) service: String,
     /// The dead letter's `message_id`, as `GET /admin/dead-letters` shows it.
-    message_id: String,
+    pub(super) message_id: String,
 }
 
 /// Every service's dead-letter queue: its depth and up to `limit` messages (error,
 /// attempts, first and last failure, routing key, event type, id, body), left in place.
-/// Admin route: `Authorization: Bearer $ADMIN_TOKEN`.
-#[utoipa::path(get, path = "/admin/dead-letters", tag = "dead letters", params(ListParams),
+/// Tagged (CONTRACT §14): a poll whose `If-None-Match` names the current tag gets 304.
+/// Admin route: `Authorization: Bearer $ADMIN_TOKEN` (or an `orders:admin` JWT).
+#[utoipa::path(get, path = "/admin/dead-letters", tag = "dead letters", params(ListParams,
+    ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
     responses(
-    (status = 200, description = "Every service's dead letters", body = DeadLetters),
+    (status = 200, description = "Every service's dead letters", body = DeadLetters, headers(
+        ("ETag" = String, description = "Strong tag of this answer"),
+        ("Cache-Control" = String, description = "private, no-cache"))),
+    (status = 304, description = "Not modified: If-None-Match names the current ETag"),
     (status = 401, description = "No or a wrong admin token", body = ErrorBody),
     (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
     (status = 422, description = "A bad parameter", body = ValidationErrorBody),
@@ -87,9 +98,10 @@ pub struct MessagePath {
     security(("admin_token" = [])))]
 async fn list(
     _admin: Admin,
+    condition: IfNoneMatch,
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
-) -> Result<Json<DeadLetters>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = params.limit.unwrap_or(50);
     if limit > 500 {
         return Err(ApiError::invalid(
@@ -115,7 +127,7 @@ async fn list(
             messages,
         });
     }
-    Ok(Json(DeadLetters { services }))
+    Ok(tagged_json(&condition, &DeadLetters { services }))
 }
 
 /// Moves every dead letter of `{service}` back to its queue for another try. Admin route:
@@ -131,7 +143,7 @@ async fn list(
     (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
     security(("admin_token" = [])))]
 async fn replay_all(
-    _admin: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     Path(path): Path<ServicePath>,
 ) -> Result<Json<Replayed>, ApiError> {
@@ -141,6 +153,9 @@ async fn replay_all(
     let replayed = dead_letters::replay(&link, &queue_of(&state, service))
         .await
         .map_err(broken)?;
+    let target = service.short_name();
+    let result = json!({ "replayed": replayed });
+    record(&state, &actor, "replay-all", target, json!({}), result).await?;
     Ok(Json(Replayed { replayed }))
 }
 
@@ -157,7 +172,7 @@ async fn replay_all(
     (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
     security(("admin_token" = [])))]
 async fn replay_one(
-    _admin: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     Path(path): Path<MessagePath>,
 ) -> Result<Json<Replayed>, ApiError> {
@@ -168,6 +183,9 @@ async fn replay_one(
         .await
         .map_err(broken)?;
     found(replayed, service, &path.message_id)?;
+    let target = format!("{}/{}", service.short_name(), path.message_id);
+    let result = json!({ "replayed": replayed });
+    record(&state, &actor, "replay", &target, json!({}), result).await?;
     Ok(Json(Replayed { replayed }))
 }
 
@@ -183,7 +201,7 @@ async fn replay_one(
     (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
     security(("admin_token" = [])))]
 async fn discard_one(
-    _admin: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     Path(path): Path<MessagePath>,
 ) -> Result<Json<Discarded>, ApiError> {
@@ -194,16 +212,40 @@ async fn discard_one(
         .await
         .map_err(broken)?;
     found(discarded, service, &path.message_id)?;
+    let target = format!("{}/{}", service.short_name(), path.message_id);
+    let result = json!({ "discarded": discarded });
+    record(&state, &actor, "discard", &target, json!({}), result).await?;
     Ok(Json(Discarded { discarded }))
 }
 
+/// Appends an action that has happened on the broker to the operator log. The action
+/// cannot share the entry's transaction; an entry that fails to commit is an error the
+/// operator sees, though the action stands.
+pub(super) async fn record(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    detail: Value,
+    result: Value,
+) -> Result<(), ApiError> {
+    crate::operator_log::append(state.store.pool(), actor, action, target, detail, result)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, action, target, "an operator action was not logged");
+            ApiError::Unavailable(format!(
+                "the {action} of {target} happened but its operator log entry failed: {error}"
+            ))
+        })
+}
+
 /// `service`'s queue on order-service's exchange.
-fn queue_of(state: &AppState, service: Service) -> ConsumerQueue {
+pub(super) fn queue_of(state: &AppState, service: Service) -> ConsumerQueue {
     contract::queues::consumer_queue(&state.broker.topology().exchange, service)
 }
 
 /// The service a path names, by its short or full name.
-fn service(name: &str) -> Result<Service, ApiError> {
+pub(super) fn service(name: &str) -> Result<Service, ApiError> {
     Service::ALL
         .into_iter()
         .find(|service| name == service.short_name() || name == service.name())
@@ -224,13 +266,13 @@ fn found(count: u32, service: Service, message_id: &str) -> Result<(), ApiError>
     Ok(())
 }
 
-fn link(state: &AppState) -> Result<Link, ApiError> {
+pub(super) fn link(state: &AppState) -> Result<Link, ApiError> {
     state
         .broker
         .current()
         .ok_or_else(|| ApiError::Unavailable("RabbitMQ is not connected".into()))
 }
 
-fn broken(error: impl std::fmt::Display) -> ApiError {
+pub(super) fn broken(error: impl std::fmt::Display) -> ApiError {
     ApiError::Unavailable(format!("RabbitMQ: {error}"))
 }

@@ -1,11 +1,14 @@
 //! order-service's HTTP API: `/api/orders`, the saga view, the dashboard at `/` and its
-//! failed-message console (`/admin/dead-letters…`), and the AsyncAPI document of the
-//! saga's messages (`/asyncapi.json`).
+//! failed-message console (`/admin/dead-letters…`: one by one, by group, edited; and the
+//! operator log), and the AsyncAPI document of the saga's messages (`/asyncapi.json`).
 
 pub mod asyncapi;
 pub mod cancel;
 pub mod console;
 pub mod dashboard;
+pub mod edit;
+pub mod groups;
+pub mod operator_log;
 pub mod orders;
 pub mod peers;
 pub mod saga;
@@ -40,5 +43,8 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .merge(saga::router())
         .merge(dashboard::router())
         .merge(console::router())
+        .merge(groups::router())
+        .merge(edit::router())
+        .merge(operator_log::router())
         .with_state(state)
 }
