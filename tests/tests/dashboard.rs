@@ -208,6 +208,7 @@ async fn an_order_is_cancelled_from_the_dashboard_after_one_confirmation() {
     drop(browser);
     stack.assert_invariants().await;
     assert_eq!(stack.stock().await["product-A"], (10, 0));
+    stack.cleanup().await;
 }
 
 /// Runs `script` in the page until it returns a non-empty string, which it returns.
