@@ -150,6 +150,38 @@ async fn the_cancel_route_answers_every_case_of_the_contract() {
     assert_eq!(by_operator.status(), StatusCode::OK);
     let by_operator: Value = by_operator.json().await.unwrap();
     assert_eq!(by_operator["cancellation_reason"], "OPERATOR_CANCELLED");
+    // An operator's cancel is an admin action: the operator log has it (CONTRACT §16).
+    let log: Value = stack
+        .admin(
+            reqwest::Method::GET,
+            Service::Order,
+            "/admin/operator-log?limit=5",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entry = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "cancel")
+        .unwrap_or_else(|| panic!("no cancel in {log}"));
+    assert_eq!(entry["actor"], "admin-token", "{entry}");
+    assert_eq!(entry["target"], id_of(&pending), "{entry}");
+    assert_eq!(entry["detail"]["note"], "fraud check", "{entry}");
+    // A customer's own cancel is not an admin action.
+    assert_eq!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "cancel")
+            .count(),
+        1,
+        "{log}"
+    );
 
     // The saga view says who cancelled and shows each compensation.
     stack.assert_invariants().await;

@@ -7,11 +7,15 @@
 
 use super::announcement::Announcement;
 use crate::domain::OrderStatus;
+use crate::operator_log;
 use crate::repo::{self, OrderRow, Requester};
 use chrono::Utc;
 use common::event::Kind;
+use common::http::Actor;
 use common::store::UnitOfWork;
+use common::text_enum::TextEnum;
 use contract::events::{CancellationReason, OrderCreated};
+use serde_json::json;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -20,8 +24,8 @@ use uuid::Uuid;
 pub enum Canceller {
     /// The order's customer (its token's subject), or anyone while the API is open.
     Customer(Option<String>),
-    /// `orders:admin` (its subject) or the admin token (`admin-token`).
-    Operator(String),
+    /// `orders:admin` (its subject) or the admin token.
+    Operator(Actor),
 }
 
 impl Canceller {
@@ -35,7 +39,7 @@ impl Canceller {
     fn requester(&self, note: Option<String>) -> Requester {
         let (role, subject) = match self {
             Self::Customer(subject) => ("customer", subject.clone()),
-            Self::Operator(subject) => ("operator", Some(subject.clone())),
+            Self::Operator(actor) => ("operator", Some(actor.name().to_owned())),
         };
         Requester {
             role: role.to_owned(),
@@ -106,6 +110,20 @@ pub async fn cancel(
         return Ok(Cancellation::NotFound);
     };
     announcement.publish(uow, &cancelled, created, was);
+    if let Canceller::Operator(actor) = &request.by {
+        // An operator's cancel is an admin action (CONTRACT §16): logged with it, at once.
+        let detail = json!({"status": was.as_str(), "note": entry.requested_by.as_ref().and_then(|r| r.note.clone())});
+        let result = json!({"status": "CANCELLED", "reason": reason.as_str()});
+        operator_log::append(
+            uow.conn(),
+            actor,
+            "cancel",
+            &order.id.to_string(),
+            detail,
+            result,
+        )
+        .await?;
+    }
     tracing::info!(order_id = %cancelled.id, from = ?was, reason = reason.as_str(), "order cancelled on request");
     Ok(Cancellation::Cancelled {
         order: cancelled,

@@ -10,6 +10,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use common::auth::Caller;
+use common::http::Actor;
 use common::http::extract::parse_json;
 use common::http::{ApiError, ErrorBody, FieldError, Path, ValidationErrorBody};
 use serde::Deserialize;
@@ -123,7 +124,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Requester {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         if common::http::admin::carries_admin_token(parts) {
             return Ok(Self {
-                by: Canceller::Operator("admin-token".into()),
+                by: Canceller::Operator(Actor::AdminToken),
                 caller: Caller::Admin("admin-token".into()),
             });
         }
@@ -131,7 +132,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Requester {
         let by = match &caller {
             Caller::Open => Canceller::Customer(None),
             Caller::Customer(subject) => Canceller::Customer(Some(subject.clone())),
-            Caller::Admin(subject) => Canceller::Operator(subject.clone()),
+            Caller::Admin(subject) => Canceller::Operator(Actor::Subject(subject.clone())),
         };
         Ok(Self { by, caller })
     }
