@@ -118,6 +118,42 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
     }
 }
 
+/// Proof that the request carried the shared `ADMIN_TOKEN` itself (and, for a
+/// state-changing method, was not a cross-site form): for what CONTRACT §12 keeps to that
+/// token — setting stock — where an `orders:admin` JWT is not enough. Its actor is always
+/// [`Actor::AdminToken`].
+#[derive(Debug)]
+pub struct TokenAdmin;
+
+impl<S: Send + Sync> FromRequestParts<S> for TokenAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let configured = parts
+            .extensions
+            .get::<AdminAccess>()
+            .is_some_and(|access| access.0.is_some());
+        if !configured {
+            return Err(ApiError::Forbidden(
+                "admin routes are off: set ADMIN_TOKEN".into(),
+            ));
+        }
+        if !carries_admin_token(parts) {
+            return Err(ApiError::Unauthorized(
+                "this route needs Authorization: Bearer <ADMIN_TOKEN> (a JWT is not enough)"
+                    .into(),
+            ));
+        }
+        if changes_state(&parts.method) && !explicit(parts) {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "admin actions need Content-Type: application/json or an {EXPLICIT_HEADER} \
+                 header (so a cross-site form cannot trigger them)"
+            )));
+        }
+        Ok(TokenAdmin)
+    }
+}
+
 /// The subject of a JWT with `orders:admin`; a valid token without it is forbidden.
 async fn admin_subject(authenticator: &Authenticator, offered: &str) -> Result<Actor, ApiError> {
     match authenticator.verify(offered).await {

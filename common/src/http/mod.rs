@@ -10,7 +10,7 @@ pub mod ops;
 pub mod readiness;
 pub mod timeout;
 
-pub use admin::{Actor, Admin, AdminAccess, AdminToken};
+pub use admin::{Actor, Admin, AdminAccess, AdminToken, TokenAdmin};
 pub use conditional::{IfNoneMatch, tagged_json, weakly_tagged_json};
 pub use error::{ApiError, ErrorBody, FieldError, LocPart, ValidationErrorBody};
 pub use extract::{Json, Path, Query};

@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::response::Response;
 use common::auth::Caller;
 use common::http::{
-    Admin, ApiError, ErrorBody, FieldError, IfNoneMatch, Json, Path, ValidationErrorBody,
-    tagged_json,
+    Actor, ApiError, ErrorBody, FieldError, IfNoneMatch, Json, Path, ValidationErrorBody,
+    TokenAdmin, tagged_json,
 };
 use common::ids::ProductId;
 use common::store::Store;
@@ -126,15 +126,16 @@ struct SetStock {
 
 /// Sets a product's available stock (a restock or a correction), creating the product.
 /// Reserved stock belongs to orders and is left as it is. The change and its operator log
-/// entry (with the stock it replaced) commit together. Admin route:
-/// `Authorization: Bearer $ADMIN_TOKEN` (or an `orders:admin` JWT).
+/// entry (with the stock it replaced) commit together. Admin route that keeps to the shared
+/// token (CONTRACT §12): `Authorization: Bearer $ADMIN_TOKEN`; a JWT, even an
+/// `orders:admin` one, is not it.
 #[utoipa::path(put, path = "/api/inventory/{product_id}", tag = "inventory",
     params(("product_id" = inline(ProductId), Path)),
     request_body = SetStock,
     responses(
         (status = 200, description = "The product after the change", body = Product),
         (status = 400, description = "Not JSON", body = ErrorBody),
-        (status = 401, description = "No or a wrong admin token", body = ErrorBody),
+        (status = 401, description = "No or a wrong admin token (a JWT is not it)", body = ErrorBody),
         (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
@@ -142,7 +143,7 @@ struct SetStock {
         (status = 503, description = "The database is unavailable", body = ErrorBody)),
     security(("admin_token" = [])))]
 async fn set_stock(
-    Admin(actor): Admin,
+    _admin: TokenAdmin,
     State(state): State<AppState>,
     // A bad id is reported together with a bad body, not instead of it.
     product_id: Result<ProductId, ApiError>,
@@ -176,7 +177,7 @@ async fn set_stock(
     let result = json!({ "available": product.available, "reserved": product.reserved });
     common::operator_log::append(
         &mut *tx,
-        &actor,
+        &Actor::AdminToken,
         "restock",
         product_id.as_str(),
         detail,
