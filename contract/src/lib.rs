@@ -1,9 +1,11 @@
 //! The published language of the order saga (DDD's term): what the four services agree on,
 //! and nothing else — the events with their routing keys and publishers, the services'
 //! names, who consumes what, and the queue names. The machinery that moves the events is
-//! `common`'s, which knows none of this: this crate implements its traits
-//! ([`common::event::Published`], [`common::event::Kind`]) and hands it the broker
-//! [`queues::layout`].
+//! `common`'s, which knows none of this; the two share only `wire`, a crate without I/O:
+//! this crate implements its traits ([`wire::event::Published`], [`wire::event::Kind`]) and
+//! hands the machinery a [`wire::layout::Layout`] ([`queues::layout`]). So `cargo tree -p
+//! contract` shows serde, uuid, chrono, schemars and utoipa, and nothing of lapin, sqlx,
+//! axum, reqwest or tokio: another team can take it as it is.
 //!
 //! # Layout
 //! - [`events`]: one struct per event, the [`Event`] enum, their routing keys, who

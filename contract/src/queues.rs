@@ -9,7 +9,7 @@
 
 use crate::events::routing_key::{INVENTORY_RESERVED, PAYMENT_REFUNDED};
 use crate::service::Service;
-use common::amqp::topology::{ConsumerQueue, CopyQueue, Layout};
+use wire::layout::{ConsumerQueue, CopyQueue, Layout};
 
 /// `<exchange>.<service>`: the queue a service consumes from; its replicas share it.
 pub fn queue(exchange: &str, service: Service) -> String {

@@ -2,10 +2,10 @@
 //! owner answers with these types, the reader parses them. The saga never waits on such a
 //! read — services act only on events — but a view may compose its answer from them.
 
-use common::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
+use wire::timestamp::Timestamp;
 
 /// `GET /api/inventory/reservations/{order_id}` (inventory-service): an order's
 /// reservation. order-service's saga view takes `InventoryReserved` from here rather than

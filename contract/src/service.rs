@@ -2,7 +2,7 @@
 //! names, the AMQP `app_id`, who publishes each event (CONTRACT §4).
 
 use crate::consumes;
-use common::event::Kinds;
+use wire::event::Kinds;
 
 /// The four services of the saga.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -466,7 +466,9 @@ async fn an_orders_admin_token_acts_as_its_subject() {
     let log: Value = log.json().await.unwrap();
     assert_eq!(log[0]["actor"], "operator-ada", "{log}");
     assert!(
-        log[0]["action"].as_str().is_some_and(|a| a.starts_with("replay")),
+        log[0]["action"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("replay")),
         "{log}"
     );
     // The shared token sets stock, and is named as such, with the stock it replaced.

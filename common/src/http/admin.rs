@@ -140,8 +140,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TokenAdmin {
         }
         if !carries_admin_token(parts) {
             return Err(ApiError::Unauthorized(
-                "this route needs Authorization: Bearer <ADMIN_TOKEN> (a JWT is not enough)"
-                    .into(),
+                "this route needs Authorization: Bearer <ADMIN_TOKEN> (a JWT is not enough)".into(),
             ));
         }
         if changes_state(&parts.method) && !explicit(parts) {

@@ -8,12 +8,12 @@ mod payloads;
 pub use payloads::*;
 
 use crate::service::Service;
-use common::event::{Kind, Published};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use wire::event::{Kind, Published};
 
 /// The whole message body: an event with its id and time.
-pub type Envelope = common::event::Envelope<Event>;
+pub type Envelope = wire::event::Envelope<Event>;
 
 /// Every event of the saga; `event_type` on the wire is the variant's name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

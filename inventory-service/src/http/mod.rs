@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::response::Response;
 use common::auth::Caller;
 use common::http::{
-    Actor, ApiError, ErrorBody, FieldError, IfNoneMatch, Json, Path, ValidationErrorBody,
-    TokenAdmin, tagged_json,
+    Actor, ApiError, ErrorBody, FieldError, IfNoneMatch, Json, Path, TokenAdmin,
+    ValidationErrorBody, tagged_json,
 };
 use common::ids::ProductId;
 use common::store::Store;
