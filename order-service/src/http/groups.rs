@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::response::Response;
 use common::amqp::dead_letters::{self, DeadLetter, Held};
 use common::http::ops::{Discarded, Replayed};
-use common::http::{Admin, ApiError, ErrorBody, IfNoneMatch, Path, tagged_json};
+use common::http::{Actor, Admin, ApiError, ErrorBody, IfNoneMatch, Path, tagged_json};
 use contract::Service;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -224,20 +224,7 @@ async fn replay_group(
     State(state): State<AppState>,
     Path(path): Path<GroupPath>,
 ) -> Result<Json<Replayed>, ApiError> {
-    let (service, group) = find(&state, &path.group).await?;
-    let link = link(&state)?;
-    let replayed = {
-        let _walking = WALKING.lock().await;
-        dead_letters::replay_where(&link, &queue_of(&state, service), |letter| {
-            group_of(service, letter) == path.group
-        })
-        .await
-        .map_err(broken)?
-    };
-    let target = format!("group/{}", path.group);
-    let detail = cause_of(&group);
-    let result = json!({ "replayed": replayed });
-    record(&state, &actor, "replay-group", &target, detail, result).await?;
+    let replayed = act_on_group(&state, &actor, &path.group, GroupAction::Replay).await?;
     Ok(Json(Replayed { replayed }))
 }
 
@@ -257,19 +244,43 @@ async fn discard_group(
     State(state): State<AppState>,
     Path(path): Path<GroupPath>,
 ) -> Result<Json<Discarded>, ApiError> {
-    let (service, group) = find(&state, &path.group).await?;
-    let link = link(&state)?;
-    let discarded = {
+    let discarded = act_on_group(&state, &actor, &path.group, GroupAction::Discard).await?;
+    Ok(Json(Discarded { discarded }))
+}
+
+/// What a group action does with the group's letters.
+#[derive(Debug, Clone, Copy)]
+enum GroupAction {
+    Replay,
+    Discard,
+}
+
+/// Replays or discards every dead letter of `group_id` now in its queue (a letter that
+/// arrives meanwhile waits for the next action), leaving the others in order, and logs it;
+/// returns how many it moved.
+async fn act_on_group(
+    state: &AppState,
+    actor: &Actor,
+    group_id: &str,
+    action: GroupAction,
+) -> Result<u32, ApiError> {
+    let (service, group) = find(state, group_id).await?;
+    let link = link(state)?;
+    let queue = queue_of(state, service);
+    let in_group = |letter: &DeadLetter| group_of(service, letter) == group_id;
+    let count = {
         let _walking = WALKING.lock().await;
-        dead_letters::discard_where(&link, &queue_of(&state, service), |letter| {
-            group_of(service, letter) == path.group
-        })
-        .await
+        match action {
+            GroupAction::Replay => dead_letters::replay_where(&link, &queue, in_group).await,
+            GroupAction::Discard => dead_letters::discard_where(&link, &queue, in_group).await,
+        }
         .map_err(broken)?
     };
-    let target = format!("group/{}", path.group);
-    let detail = cause_of(&group);
-    let result = json!({ "discarded": discarded });
-    record(&state, &actor, "discard-group", &target, detail, result).await?;
-    Ok(Json(Discarded { discarded }))
+    let (name, result) = match action {
+        GroupAction::Replay => ("replay-group", json!({ "replayed": count })),
+        GroupAction::Discard => ("discard-group", json!({ "discarded": count })),
+    };
+    let target = format!("group/{group_id}");
+    record(state, actor, name, &target, cause_of(&group), result).await?;
+    Ok(count)
 }
