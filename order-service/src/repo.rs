@@ -4,11 +4,12 @@
 use crate::domain::{NewOrder, OrderStatus, Outcome};
 use chrono::{DateTime, Utc};
 use common::amqp::consumer::Incoming;
+use common::event::Kind;
 use common::ids::CustomerId;
 use common::text_enum::TextEnum;
 use contract::Event;
 use contract::Service;
-use contract::events::{CancellationReason, LineItem};
+use contract::events::{CancellationReason, LineItem, OrderCreated};
 use contract::money::Money;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
@@ -341,6 +342,17 @@ pub async fn timeline(
     id: Uuid,
 ) -> Result<Option<Vec<TimelineEntry>>, sqlx::Error> {
     Ok(owned_timeline(db, id).await?.map(|owned| owned.timeline))
+}
+
+/// The id of the `OrderCreated` that started the order's saga, if its timeline has it: what
+/// a cancellation the saga did not cause itself (a timeout, a request) names as its cause.
+pub async fn created_event(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    Ok(timeline(db, id)
+        .await?
+        .into_iter()
+        .flatten()
+        .find(|entry| entry.event_type == OrderCreated::NAME)
+        .map(|entry| entry.event_id))
 }
 
 /// An order's timeline with the customer it belongs to, so the API can show it only to

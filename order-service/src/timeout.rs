@@ -4,9 +4,8 @@
 use crate::domain::Outcome;
 use crate::ending::{self, Cause};
 use crate::repo;
-use common::event::Kind;
 use common::store::Store;
-use contract::events::{CancellationReason, OrderCreated};
+use contract::events::CancellationReason;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -49,12 +48,7 @@ impl TimeoutSweeper {
         let expired = repo::expired(uow.conn(), self.timeout, BATCH).await?;
         let mut cancelled = 0;
         for order_id in expired {
-            let created = repo::timeline(uow.conn(), order_id)
-                .await?
-                .into_iter()
-                .flatten()
-                .find(|entry| entry.event_type == OrderCreated::NAME)
-                .map(|entry| entry.event_id);
+            let created = repo::created_event(uow.conn(), order_id).await?;
             let outcome = Outcome::Cancelled(CancellationReason::Timeout);
             if ending::end(&mut uow, order_id, outcome, Cause::Timeout { created })
                 .await?

@@ -84,15 +84,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
                 "admin routes are off: set ADMIN_TOKEN".into(),
             ));
         }
-        let offered = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                let (scheme, rest) = value.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            });
-        let Some(offered) = offered else {
+        let Some(offered) = offered_bearer(parts) else {
             return Err(ApiError::Unauthorized(
                 "admin route: send Authorization: Bearer <ADMIN_TOKEN>".into(),
             ));
@@ -196,15 +188,14 @@ pub fn carries_admin_token(parts: &Parts) -> bool {
     else {
         return false;
     };
-    parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, rest) = value.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .is_some_and(|offered| token.matches(offered))
+    offered_bearer(parts).is_some_and(|offered| token.matches(offered))
+}
+
+/// The token of an `Authorization: Bearer …` header, if the request has one.
+fn offered_bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
 
 #[cfg(test)]

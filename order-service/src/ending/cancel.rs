@@ -10,11 +10,10 @@ use crate::domain::OrderStatus;
 use crate::operator_log;
 use crate::repo::{self, OrderRow, Requester};
 use chrono::Utc;
-use common::event::Kind;
 use common::http::Actor;
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
-use contract::events::{CancellationReason, OrderCreated};
+use contract::events::CancellationReason;
 use serde_json::json;
 use std::time::Duration;
 use uuid::Uuid;
@@ -63,8 +62,8 @@ pub struct CancelRequest {
 /// What the request found and did.
 #[derive(Debug)]
 pub enum Cancellation {
-    /// The order was `was` and is now `CANCELLED`; its `OrderCancelled` is in the unit of work.
-    Cancelled { order: OrderRow, was: OrderStatus },
+    /// It is now `CANCELLED`; its `OrderCancelled` is in the unit of work.
+    Cancelled(OrderRow),
     /// It was cancelled already (by anyone, for any reason): nothing changes.
     AlreadyCancelled(OrderRow),
     /// It completed longer than the window ago: nothing changes.
@@ -95,15 +94,10 @@ pub async fn cancel(
         OrderStatus::Pending | OrderStatus::Completed => {}
     }
     // Like a timeout's, the cancellation names the OrderCreated that started the saga.
-    let created = repo::timeline(uow.conn(), order.id)
-        .await?
-        .into_iter()
-        .flatten()
-        .find(|entry| entry.event_type == OrderCreated::NAME)
-        .map(|entry| entry.event_id);
+    let created = repo::created_event(uow.conn(), order.id).await?;
     let announcement = Announcement::new();
     let mut entry = announcement.entry(OrderStatus::Cancelled, created);
-    entry.requested_by = Some(request.by.requester(request.note));
+    entry.requested_by = Some(request.by.requester(request.note.clone()));
     let reason = request.by.reason();
     let Some(cancelled) = repo::cancel(uow.conn(), order.id, reason, &entry).await? else {
         // The row is locked and was PENDING or COMPLETED: the update cannot miss it.
@@ -112,7 +106,7 @@ pub async fn cancel(
     announcement.publish(uow, &cancelled, created, was);
     if let Canceller::Operator(actor) = &request.by {
         // An operator's cancel is an admin action (CONTRACT §16): logged with it, at once.
-        let detail = json!({"status": was.as_str(), "note": entry.requested_by.as_ref().and_then(|r| r.note.clone())});
+        let detail = json!({"status": was.as_str(), "note": request.note});
         let result = json!({"status": "CANCELLED", "reason": reason.as_str()});
         operator_log::append(
             uow.conn(),
@@ -125,10 +119,7 @@ pub async fn cancel(
         .await?;
     }
     tracing::info!(order_id = %cancelled.id, from = ?was, reason = reason.as_str(), "order cancelled on request");
-    Ok(Cancellation::Cancelled {
-        order: cancelled,
-        was,
-    })
+    Ok(Cancellation::Cancelled(cancelled))
 }
 
 /// Whether a `COMPLETED` order completed less than `window` ago (it has not changed since).

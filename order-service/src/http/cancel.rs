@@ -74,7 +74,7 @@ async fn cancel_order(
     let mut uow = state.store.begin().await?;
     let outcome = cancel::cancel(&mut uow, request, |customer| caller.may_see(customer)).await?;
     match outcome {
-        Cancellation::Cancelled { order, .. } => {
+        Cancellation::Cancelled(order) => {
             uow.commit().await?;
             Ok(axum::Json(order.into()))
         }
