@@ -461,20 +461,33 @@ async fn a_cancel_racing_the_timeout_and_eight_concurrent_cancels_end_the_order_
 async fn a_cancel_after_completion_survives_payment_service_killed_before_the_refund() {
     let stub = ProviderStub::start().await;
     let mut stack = with_provider(&stub).start().await;
-    let id = id_of(&stack.place_order("c", &[("product-A", 2)], 18.0).await);
+    // Other customers' orders keep coming through the kill (product A); the cancelled one
+    // is of product B.
+    stack.set_stock("product-A", 100_000).await;
+    let id = id_of(&stack.place_order("c", &[("product-B", 2)], 18.0).await);
     assert_eq!(stack.final_order(&id).await["status"], "COMPLETED");
+    let load = stack.post_orders_throughout(Duration::from_millis(40));
+    load.await_more_accepted(5).await;
     // payment-service dies before the cancellation reaches it.
     stack.kill(Service::Payment).await;
     cancelled(&stack, &id, None).await;
     await_published(&stack, "InventoryReleased", &id).await;
-    assert_eq!(stack.stock().await["product-A"], (10, 0));
+    assert_eq!(stack.stock().await["product-B"], (5, 0));
     assert!(
         stub.refunds().is_empty(),
         "nothing refunded while payment-service is down"
     );
+    load.await_more_accepted(5).await;
     stack.restart(Service::Payment, 1).await;
+    load.await_more_accepted(5).await;
+    let posted = load.stop().await;
 
     await_payment(&stack, &id, "REFUNDED").await;
+    let accepted: Vec<Value> = saga_tests::load::accepted(&posted)
+        .iter()
+        .map(|id| json!({ "id": id }))
+        .collect();
+    stack.final_orders(&accepted).await;
     stub.assert_charged_once(&stack).await;
     assert_eq!(stub.refunds().len(), 1);
     stack.cleanup().await;
@@ -484,17 +497,30 @@ async fn a_cancel_after_completion_survives_payment_service_killed_before_the_re
 async fn a_cancel_after_completion_survives_order_service_killed_before_the_refund() {
     let stub = ProviderStub::start().await;
     let mut stack = with_provider(&stub).start().await;
+    // Other customers' orders keep coming through the kill (product A).
+    stack.set_stock("product-A", 100_000).await;
     let id = id_of(&stack.place_order("c", &[("product-B", 1)], 11.0).await);
     assert_eq!(stack.final_order(&id).await["status"], "COMPLETED");
+    let load = stack.post_orders_throughout(Duration::from_millis(40));
+    load.await_more_accepted(5).await;
     // payment-service frozen so no refund can happen; order-service killed right after it
     // committed the cancellation, maybe before its relay published it.
     stack.pause(Service::Payment);
     cancelled(&stack, &id, None).await;
     stack.kill(Service::Order).await;
+    assert!(stub.refunds().is_empty(), "the refund had not happened");
     stack.resume(Service::Payment);
     stack.restart(Service::Order, 1).await;
+    load.retarget(&stack);
+    load.await_more_accepted(5).await;
+    let posted = load.stop().await;
 
     await_payment(&stack, &id, "REFUNDED").await;
+    let accepted: Vec<Value> = saga_tests::load::accepted(&posted)
+        .iter()
+        .map(|id| json!({ "id": id }))
+        .collect();
+    stack.final_orders(&accepted).await;
     stub.assert_charged_once(&stack).await;
     assert_eq!(stack.order(&id).await["status"], "CANCELLED");
     assert_eq!(stub.refunds().len(), 1);
