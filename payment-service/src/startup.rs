@@ -59,7 +59,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         Uuid::new_v4(),
         host.shutdown_token(),
     );
-    let worker = PaymentWorker::new(
+    let worker = Arc::new(PaymentWorker::new(
         store.clone(),
         Arc::new(provider),
         breaker,
@@ -69,10 +69,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
             // A claimed row outlives its provider call; past this, another worker takes it.
             lease: config.provider_timeout + Duration::from_secs(5),
         },
-    );
+    ));
     let handler = PaymentHandler {
         inline,
-        worker: worker.wake(),
+        worker: worker.clone(),
     };
     let worker_task = Box::pin(worker.run(host.shutdown_token()));
     host.run(

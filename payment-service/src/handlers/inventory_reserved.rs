@@ -1,8 +1,9 @@
-//! `InventoryReserved` → the order is to be paid: a payment row the worker picks up, or,
+//! `InventoryReserved` → the order is to be paid: with an HTTP provider, a payment row whose
+//! first attempt this replica asks for right after the commit (or the worker picks up);
 //! with the built-in simulator, its first attempt charged here.
 
 use super::PaymentHandler;
-use crate::payments::{self, FirstAttempt, PaymentRow, PaymentStatus};
+use crate::payments::{self, FirstAttempt, PaymentRow, PaymentStatus, Wanted};
 use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
@@ -32,16 +33,7 @@ async fn want_payment(
     // Handled inside the message's span: the payment's steps continue its trace.
     let trace = TraceHeaders::of(&tracing::Span::current());
     let Some(simulator) = &handler.inline else {
-        return match payments::want(uow.conn(), reserved.order_id, amount, cause, &trace).await? {
-            None => {
-                tracing::info!(%amount, "payment wanted; the payment worker charges it");
-                Ok(())
-            }
-            Some(row) => {
-                already(&row);
-                Ok(())
-            }
-        };
+        return want_from_provider(handler, uow, reserved, cause, &trace).await;
     };
     let order_id = reserved.order_id;
     let charged =
@@ -83,7 +75,7 @@ async fn want_payment(
                     ?retry_in,
                     "payment declined; will retry"
                 );
-                worker.due_after(retry_in);
+                worker.wake().due_after(retry_in);
             });
         }
         FirstAttempt::Failed { reason } => {
@@ -96,6 +88,32 @@ async fn want_payment(
             uow.publish(event, Some(cause));
             uow.after_commit(move || tracing::info!(attempt = 1, %reason, "payment failed"));
         }
+    }
+    Ok(())
+}
+
+/// With an HTTP provider: a payment row, its first attempt started if this replica can ask
+/// the provider at once (a free call slot, a closed breaker) — asked right after the
+/// commit, without waiting for a worker to wake and claim it — else due for the workers.
+async fn want_from_provider(
+    handler: &PaymentHandler,
+    uow: &mut UnitOfWork,
+    reserved: &InventoryReserved,
+    cause: Uuid,
+    trace: &TraceHeaders,
+) -> Result<(), sqlx::Error> {
+    let amount = reserved.total_amount;
+    let ticket = handler.worker.start_now();
+    let lease = ticket.as_ref().map(|ticket| ticket.lease);
+    let wanted = payments::want(uow.conn(), reserved.order_id, amount, cause, trace, lease).await?;
+    match (wanted, ticket) {
+        (Wanted::Started(row), Some(ticket)) => {
+            tracing::info!(%amount, "payment wanted; asking the provider once this commits");
+            let worker = handler.worker.clone();
+            uow.after_commit(move || worker.step_now(row, ticket));
+        }
+        (Wanted::Already(row), _) => already(&row),
+        _ => tracing::info!(%amount, "payment wanted; the payment worker charges it"),
     }
     Ok(())
 }

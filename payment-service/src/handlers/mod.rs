@@ -2,8 +2,9 @@
 //! [`inventory_reserved`] records that the order is to be paid; [`order_cancelled`] stops
 //! a payment, lets an attempt in flight finish (a success is then refunded), or leaves a
 //! tombstone so a late reservation is never charged. An HTTP provider is never called here:
-//! the worker ([`crate::worker`]) does that outside any transaction, so a rolled-back batch,
-//! a redelivery or a duplicate with a new message id cannot charge or start anything twice.
+//! the worker ([`crate::worker`]) does that outside any transaction — for a first attempt
+//! started here, right after the commit — so a rolled-back batch, a redelivery or a
+//! duplicate with a new message id cannot charge or start anything twice.
 //! The built-in simulator, whose ledger is in this database, answers a first attempt inside
 //! the transaction instead, which is as safe: its answer commits with the batch or not at all.
 //! [`PaymentHandler::Consumes`] names the published language's list for this service
@@ -13,7 +14,8 @@ pub mod inventory_reserved;
 pub mod order_cancelled;
 
 use crate::payments::{self, InlineSimulator};
-use crate::worker::WorkerWake;
+use crate::worker::PaymentWorker;
+use std::sync::Arc;
 use common::amqp::consumer::{HandlerError, Incoming, MessageHandler};
 use common::store::UnitOfWork;
 use contract::events::Event;
@@ -24,8 +26,9 @@ pub struct PaymentHandler {
     /// batch's transaction ([`payments::charge_first_attempt`]); `None` with an HTTP
     /// provider, whose every call the worker makes.
     pub inline: Option<InlineSimulator>,
-    /// Tells the worker when a payment declined here is due for its next attempt.
-    pub worker: WorkerWake,
+    /// Asks the provider for a first attempt started here once the batch commits; told when
+    /// a payment the simulator declined here is due for its next attempt.
+    pub worker: Arc<PaymentWorker>,
 }
 
 impl MessageHandler for PaymentHandler {

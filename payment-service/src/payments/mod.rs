@@ -25,7 +25,7 @@ mod requests;
 pub use answers::fail;
 pub use first_attempt::{FirstAttempt, InlineSimulator, charge_first_attempt};
 pub use lease::{claim_due, hand_back, lock_leased_all, release, unfinished};
-pub use requests::{lock_orders, request_cancel, void, want};
+pub use requests::{Wanted, lock_orders, request_cancel, void, want};
 
 use chrono::{DateTime, Utc};
 use common::text_enum::TextEnum;

@@ -1,11 +1,13 @@
 //! What the consumer writes, quickly and inside its unit of work: "this order is to be
-//! paid" ([`want`]) and "this order is cancelled" ([`void`], [`request_cancel`]). A commit
+//! paid" ([`want`], its first attempt started when the consumer's replica can ask at once) and "this order is cancelled" ([`void`], [`request_cancel`]). A commit
 //! that makes a payment due wakes every replica's worker.
 
 use super::{COLUMNS, DUE_CHANNEL, PaymentRow};
+use crate::provider::charge_key;
 use common::trace::TraceHeaders;
 use contract::money::Money;
 use sqlx::PgConnection;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// Takes a transaction-scoped lock per order, in one fixed order, so that two batches
@@ -21,17 +23,81 @@ pub async fn lock_orders(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<
     Ok(())
 }
 
-/// Records that the order is to be paid, due now, and wakes the workers at commit. Returns
-/// the row already there instead, if any (a duplicate, or a `VOID` tombstone that wins).
-/// The worker's steps join `trace`, the trace of the message that asked.
+/// What [`want`] found or left.
+#[derive(Debug)]
+pub enum Wanted {
+    /// A new row, due now; the workers are woken at commit.
+    Due,
+    /// A new row whose first attempt is started (number and key committed with the
+    /// transaction) and leased to the caller, who asks the provider once it commits. A
+    /// crash before the answer is recorded leaves the attempt open to whoever claims the
+    /// row when the lease ends, under the same key.
+    Started(PaymentRow),
+    /// The row already there: a duplicate, or a `VOID` tombstone that wins.
+    Already(PaymentRow),
+}
+
+/// Records that the order is to be paid. With `lease`, its first attempt is started and
+/// held for that long by the caller, who asks the provider right after the commit — the
+/// workers' wake-up, claim and commit spared; without, it is due now and the workers are
+/// woken at commit. The worker's steps join `trace`, the trace of the message that asked.
 pub async fn want(
     conn: &mut PgConnection,
     order_id: Uuid,
     amount: Money,
     caused_by: Uuid,
     trace: &TraceHeaders,
-) -> Result<Option<PaymentRow>, sqlx::Error> {
-    // The insert and the NOTIFY in one statement: one round trip fewer per payment.
+    lease: Option<Duration>,
+) -> Result<Wanted, sqlx::Error> {
+    let inserted = match lease {
+        None => want_due(conn, order_id, amount, caused_by, trace).await?,
+        Some(lease) => {
+            let started: Option<PaymentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO payments (order_id, payment_id, amount_cents, status, due_at,
+                                       reserved_event_id, traceparent, tracestate, attempts,
+                                       attempt_open, attempt_key, lease)
+                 VALUES ($1, $2, $3, 'PENDING', now() + make_interval(secs => $7), $4, $5, $6,
+                         1, true, $8, gen_random_uuid())
+                 ON CONFLICT (order_id) DO NOTHING
+                 RETURNING {COLUMNS}, true AS attempt_started"
+            )))
+            .bind(order_id)
+            .bind(Uuid::now_v7())
+            .bind(amount.cents())
+            .bind(caused_by)
+            .bind(&trace.traceparent)
+            .bind(&trace.tracestate)
+            .bind(lease.as_secs_f64())
+            .bind(charge_key(order_id, 1))
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some(row) = started {
+                return Ok(Wanted::Started(row));
+            }
+            false
+        }
+    };
+    if inserted {
+        return Ok(Wanted::Due);
+    }
+    let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM payments WHERE order_id = $1"
+    )))
+    .bind(order_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(Wanted::Already(row))
+}
+
+/// Inserts the row due now and, if it is new, wakes the workers at commit; says whether it
+/// was new. The insert and the `NOTIFY` in one statement: one round trip fewer.
+async fn want_due(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    amount: Money,
+    caused_by: Uuid,
+    trace: &TraceHeaders,
+) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
         "WITH inserted AS (
              INSERT INTO payments (order_id, payment_id, amount_cents, status, due_at,
@@ -47,19 +113,10 @@ pub async fn want(
     .bind(&trace.traceparent)
     .bind(&trace.tracestate)
     .bind(DUE_CHANNEL)
-    .execute(&mut *conn)
+    .execute(conn)
     .await?
-    .rows_affected()
-        == 1;
-    if inserted {
-        return Ok(None);
-    }
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM payments WHERE order_id = $1"
-    )))
-    .bind(order_id)
-    .fetch_optional(conn)
-    .await
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 /// Locks the order's payment row, leaving a `VOID` tombstone if there is none.

@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 impl PaymentWorker {
     /// One try of the attempt the claim started, or again of one whose outcome is unknown,
-    /// on the breaker's leave (`probe`, if the row was claimed for the probe).
+    /// on the breaker's leave (`probe`, if taken already: the half-open breaker's probe, or a closed
+    /// breaker's leave for a first attempt the consumer started).
     pub(super) async fn charge(
         &self,
         row: PaymentRow,

@@ -41,7 +41,7 @@ use common::trace::TraceHeaders;
 use record::{Recorder, Rules};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -76,6 +76,19 @@ pub struct PaymentWorker {
     lease: Duration,
     /// When a row left for later is due next, and the loop's bell (see [`WorkerWake`]).
     wake: WorkerWake,
+    /// One per provider call in flight, claimed or started by the consumer ([`Self::start_now`]).
+    slots: Arc<Semaphore>,
+    in_flight: TaskTracker,
+}
+
+/// A free slot and the breaker's leave, taken before the consumer starts a first attempt
+/// in its transaction, so the call can be made as soon as it commits
+/// ([`PaymentWorker::step_now`]). Dropped unused (a rolled-back batch), both go back.
+pub struct StartNow {
+    slot: OwnedSemaphorePermit,
+    permit: Permit,
+    /// How long the started attempt's row is the caller's.
+    pub lease: Duration,
 }
 
 /// Tells the loop when a row is due again (a declined attempt's backoff, an unknown
@@ -131,10 +144,30 @@ impl PaymentWorker {
             recorder: Recorder::start(store.clone(), rules),
             lease: policy.lease,
             wake: WorkerWake::default(),
+            slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            in_flight: TaskTracker::new(),
             store,
             provider,
             breaker,
         }
+    }
+
+    /// A slot and the breaker's leave to ask the provider at once, if both are free (a
+    /// closed breaker, a call slot). Without them the payment is left due for the loop.
+    pub fn start_now(&self) -> Option<StartNow> {
+        let slot = self.slots.clone().try_acquire_owned().ok()?;
+        let permit = self.breaker.let_through()?;
+        Some(StartNow {
+            slot,
+            permit,
+            lease: self.lease,
+        })
+    }
+
+    /// Asks the provider about `row`, whose first attempt the consumer started and
+    /// committed on `ticket`, as the loop would after claiming it.
+    pub fn step_now(self: &Arc<Self>, row: PaymentRow, ticket: StartNow) {
+        self.spawn_step(row, Some(ticket.permit), ticket.slot);
     }
 
     /// The handle that tells this worker's loop when a row is due.
@@ -144,14 +177,13 @@ impl PaymentWorker {
 
     /// Works until `stop`; in-flight provider calls finish (each bounded by its timeout).
     /// Rows are claimed as calls free up, so one slow provider call holds back no other.
-    pub async fn run(self, stop: CancellationToken) {
-        let this = Arc::new(self);
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let this = self;
         let bell = this.wake.bell.clone();
         let listener = tokio::spawn(wake::listen(this.store.clone(), bell.clone(), stop.clone()));
         tracing::info!(provider = %this.provider.describe(), "payment worker started");
         this.log_unfinished().await;
-        let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-        let in_flight = TaskTracker::new();
+        let slots = this.slots.clone();
         while !stop.is_cancelled() {
             let free = slots.available_permits().min(CLAIM_BATCH);
             if free == 0 {
@@ -181,14 +213,14 @@ impl PaymentWorker {
             let claimed = payments::claim_due(this.store.pool(), limit as i64, this.lease).await;
             let wait = match claimed {
                 Ok(rows) if rows.len() >= limit && probe.is_none() => {
-                    this.spawn_steps(rows, None, &slots, &in_flight, &bell);
+                    this.spawn_steps(rows, None);
                     continue;
                 }
                 Ok(rows) => {
                     // Nothing more is due now. A probe that found no row is given back as
                     // the permit drops. Rows due later from this worker's steps wake it on
                     // time; other replicas' (and rows whose worker died) within a POLL.
-                    this.spawn_steps(rows, probe, &slots, &in_flight, &bell);
+                    this.spawn_steps(rows, probe);
                     this.until_soonest().min(POLL)
                 }
                 Err(error) => {
@@ -202,71 +234,75 @@ impl PaymentWorker {
                 _ = stop.cancelled() => {}
             }
         }
-        in_flight.close();
-        in_flight.wait().await;
+        this.in_flight.close();
+        this.in_flight.wait().await;
         let _ = listener.await;
         tracing::info!("payment worker stopped");
     }
 
     /// Works each claimed row in its own task, the first on the breaker's `probe` if there
-    /// is one; a step that leaves its row due again soon (a declined attempt's backoff) or
-    /// that was the probe (the breaker closed, or opened again) rings `bell`.
-    fn spawn_steps(
-        self: &Arc<Self>,
-        rows: Vec<PaymentRow>,
-        mut probe: Option<Permit>,
-        slots: &Arc<Semaphore>,
-        in_flight: &TaskTracker,
-        bell: &Arc<Notify>,
-    ) {
+    /// is one.
+    fn spawn_steps(self: &Arc<Self>, rows: Vec<PaymentRow>, mut probe: Option<Permit>) {
         for row in rows {
             let permit = probe.take();
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
+            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
                 // Claims never exceed the free slots; should one, the row is due again when
                 // its lease ends. (Releasing it would make it due never: `release` is for
                 // rows with nothing left to do.)
                 tracing::warn!(order_id = %row.order_id, "claimed a payment with no free slot; it is taken up again after its lease");
                 continue;
             };
-            let (this, bell, slots_left) = (self.clone(), bell.clone(), slots.clone());
-            // The step continues the trace of the message that asked for the payment.
-            let span = tracing::info_span!(
-                "payment",
-                order_id = %row.order_id,
-                otel.name = "payment step",
-            );
-            TraceHeaders {
-                traceparent: row.traceparent.clone(),
-                tracestate: row.tracestate.clone(),
-            }
-            .continue_in(&span);
-            in_flight.spawn(
-                async move {
-                    let was_probe = permit.is_some();
-                    let left = this.step(row, permit).await.unwrap_or_else(|error| {
-                        tracing::warn!(%error, "payment step failed; it is taken up again after its lease");
-                        Left::Nothing
-                    });
-                    drop(slot);
-                    // A loop that stopped claiming for want of a slot waits for this one; one
-                    // that waits for the probe looks at the breaker again.
-                    if let Left::Later(delay) = left {
-                        this.wake.due_after(delay);
-                    }
-                    if left != Left::Nothing
-                        || was_probe
-                        || slots_left.available_permits() == 1
-                    {
-                        bell.notify_one();
-                    }
-                }
-                .instrument(span),
-            );
+            self.spawn_step(row, permit, slot);
         }
     }
 
-    /// One step of a claimed row; `probe` is the half-open breaker's permit, if this row
-    /// was claimed for the probe.
+    /// Works one row in its own task on `slot`, with `permit` if the breaker's leave was
+    /// taken already; a step that leaves its row due again soon (a declined attempt's
+    /// backoff) or that was the probe (the breaker closed, or opened again) rings the bell.
+    fn spawn_step(
+        self: &Arc<Self>,
+        row: PaymentRow,
+        permit: Option<Permit>,
+        slot: OwnedSemaphorePermit,
+    ) {
+        let this = self.clone();
+        // The step continues the trace of the message that asked for the payment.
+        let span = tracing::info_span!(
+            "payment",
+            order_id = %row.order_id,
+            otel.name = "payment step",
+        );
+        TraceHeaders {
+            traceparent: row.traceparent.clone(),
+            tracestate: row.tracestate.clone(),
+        }
+        .continue_in(&span);
+        self.in_flight.spawn(
+            async move {
+                let was_probe = permit.as_ref().is_some_and(Permit::is_probe);
+                let left = this.step(row, permit).await.unwrap_or_else(|error| {
+                    tracing::warn!(%error, "payment step failed; it is taken up again after its lease");
+                    Left::Nothing
+                });
+                drop(slot);
+                // A loop that stopped claiming for want of a slot waits for this one; one
+                // that waits for the probe looks at the breaker again.
+                if let Left::Later(delay) = left {
+                    this.wake.due_after(delay);
+                }
+                if left != Left::Nothing
+                    || was_probe
+                    || this.slots.available_permits() == 1
+                {
+                    this.wake.bell.notify_one();
+                }
+            }
+            .instrument(span),
+        );
+    }
+
+    /// One step of a claimed row; `probe` is the breaker's leave if it was taken already:
+    /// the half-open breaker's probe, or a closed breaker's for a row the consumer started.
     async fn step(&self, row: PaymentRow, probe: Option<Permit>) -> StepResult {
         let Some(lease) = row.lease else {
             return Ok(Left::Nothing);
@@ -300,8 +336,8 @@ impl PaymentWorker {
         Ok(Left::Nothing)
     }
 
-    /// The breaker's leave for this step's one provider call: the probe's permit if the
-    /// row was claimed for it, else one from a closed breaker.
+    /// The breaker's leave for this step's one provider call: the one taken already (the
+    /// probe's, or a started first attempt's), else one from a closed breaker.
     fn permit(&self, probe: Option<Permit>) -> Option<Permit> {
         probe.or_else(|| self.breaker.let_through())
     }

@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 impl PaymentWorker {
     /// Gives back a cancelled order's charge, under the order's one refund key, on the
-    /// breaker's leave (`probe`, if the row was claimed for the probe).
+    /// breaker's leave (`probe`, if taken already: the half-open breaker's probe, or a closed
+    /// breaker's leave for a first attempt the consumer started).
     pub(super) async fn refund(
         &self,
         row: PaymentRow,
