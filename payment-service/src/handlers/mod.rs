@@ -15,10 +15,10 @@ pub mod order_cancelled;
 
 use crate::payments::{self, InlineSimulator};
 use crate::worker::PaymentWorker;
-use std::sync::Arc;
 use common::amqp::consumer::{HandlerError, Incoming, MessageHandler};
 use common::store::UnitOfWork;
 use contract::events::Event;
+use std::sync::Arc;
 use uuid::Uuid;
 
 pub struct PaymentHandler {
