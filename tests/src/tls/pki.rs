@@ -1,6 +1,7 @@
 //! A test PKI made in the test: a CA, a second CA nobody should trust, a server certificate
-//! for `localhost` and `127.0.0.1`, the same server with an expired certificate, and a
-//! client certificate — written as PEM files into a folder of the test's.
+//! for `localhost` and `127.0.0.1`, the same server with an expired certificate and with one
+//! for another host only, a client certificate, and one the other CA signed — written as
+//! PEM files into a folder of the test's.
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -48,20 +49,39 @@ impl Pki {
         let expired = expired.signed_by(&server_key, &ca.issuer).unwrap();
         write(&dir, "expired-server.pem", &expired.pem());
 
+        // Valid, from the trusted CA, for the same key — but for a host the services never
+        // connect to: only a client that checks the name refuses it.
+        let other_host = leaf(&[OTHER_HOST], ExtendedKeyUsagePurpose::ServerAuth);
+        let other_host = other_host.signed_by(&server_key, &ca.issuer).unwrap();
+        write(&dir, "other-host-server.pem", &other_host.pem());
+
         let client_key = KeyPair::generate().expect("a key");
-        let mut client = leaf(&[], ExtendedKeyUsagePurpose::ClientAuth);
-        client.distinguished_name.push(DnType::CommonName, "saga");
+        let client = client_leaf();
         write(
             &dir,
             "client.pem",
             &client.signed_by(&client_key, &ca.issuer).unwrap().pem(),
         );
         write(&dir, "client.key", &client_key.serialize_pem());
+
+        // The same client, signed by the CA the servers do not trust.
+        let stranger_key = KeyPair::generate().expect("a key");
+        let stranger = client_leaf();
+        write(
+            &dir,
+            "other-ca-client.pem",
+            &stranger
+                .signed_by(&stranger_key, &other.issuer)
+                .unwrap()
+                .pem(),
+        );
+        write(&dir, "other-ca-client.key", &stranger_key.serialize_pem());
         Self { dir }
     }
 
     /// The path of one of the files (`ca.pem`, `other-ca.pem`, `server.pem`, `server.key`,
-    /// `expired-server.pem`, `client.pem`, `client.key`).
+    /// `expired-server.pem`, `other-host-server.pem`, `client.pem`, `client.key`,
+    /// `other-ca-client.pem`, `other-ca-client.key`).
     pub fn path(&self, file: &str) -> String {
         self.dir
             .join(file)
@@ -103,6 +123,16 @@ impl CertificateAuthority {
     fn write(&self, dir: &Path, name: &str) {
         write(dir, &format!("{name}.pem"), &self.pem);
     }
+}
+
+/// The only name in `other-host-server.pem`.
+pub const OTHER_HOST: &str = "other.example";
+
+/// A client certificate for the user `saga`.
+fn client_leaf() -> CertificateParams {
+    let mut client = leaf(&[], ExtendedKeyUsagePurpose::ClientAuth);
+    client.distinguished_name.push(DnType::CommonName, "saga");
+    client
 }
 
 fn leaf(names: &[&str], usage: ExtendedKeyUsagePurpose) -> CertificateParams {

@@ -20,14 +20,20 @@ pub struct TlsPostgres {
 }
 
 impl TlsPostgres {
+    /// An instance presenting the PKI's `server.pem`.
     pub fn start(pki: &Pki) -> Self {
+        Self::serving(pki, "server.pem")
+    }
+
+    /// An instance presenting the PKI's certificate `certfile` (for its `server.key`).
+    pub fn serving(pki: &Pki, certfile: &str) -> Self {
         let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let dir = std::env::temp_dir().join(format!("saga-pg-tls-{id}"));
         let data = dir.join("data");
         std::fs::create_dir_all(&dir).unwrap();
         // The server reads its key only if the `postgres` user owns it, mode 0600.
         for (from, to) in [
-            ("server.pem", "server.crt"),
+            (certfile, "server.crt"),
             ("server.key", "server.key"),
             ("ca.pem", "ca.crt"),
         ] {

@@ -22,6 +22,12 @@ impl TlsRabbit {
     /// Starts a node whose only AMQP listener is TLS with the PKI's server certificate, and
     /// which requires a client certificate signed by the PKI's CA (`fail_if_no_peer_cert`).
     pub fn start(pki: &Pki) -> Self {
+        Self::serving(pki, "server.pem")
+    }
+
+    /// [`Self::start`], presenting the PKI's certificate `certfile` (for its `server.key`)
+    /// instead of `server.pem`.
+    pub fn serving(pki: &Pki, certfile: &str) -> Self {
         let rabbit = PrivateRabbit::start("tls", |port| {
             format!(
                 "listeners.tcp = none\n\
@@ -32,7 +38,7 @@ impl TlsRabbit {
                  ssl_options.verify = verify_peer\n\
                  ssl_options.fail_if_no_peer_cert = true\n",
                 ca = pki.path("ca.pem"),
-                cert = pki.path("server.pem"),
+                cert = pki.path(certfile),
                 key = pki.path("server.key"),
             )
         });
@@ -56,5 +62,16 @@ impl TlsRabbit {
     /// `rabbitmqctl -n <node> …`; panics with its output when it fails.
     pub fn ctl(&self, args: &[&str]) -> String {
         self.rabbit.ctl(args)
+    }
+
+    /// Everything the node has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_dir(self.rabbit.log_dir())
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
