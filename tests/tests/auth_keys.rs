@@ -345,14 +345,18 @@ async fn a_pem_public_key_authenticates_every_service_end_to_end() {
     assert_eq!(stack.final_order(&id).await["status"], "COMPLETED");
     assert_accepted(&stack, &customer, &id).await;
     // The order ends before its last notice is recorded: wait for it, not for a time.
-    eventually("the OrderConfirmed notice", Duration::from_secs(30), || async {
-        let notices = stack.notifications(&id).await;
-        if notices.iter().any(|n| n == "OrderConfirmed") {
-            Ok(())
-        } else {
-            Err(format!("{notices:?}"))
-        }
-    })
+    eventually(
+        "the OrderConfirmed notice",
+        Duration::from_secs(30),
+        || async {
+            let notices = stack.notifications(&id).await;
+            if notices.iter().any(|n| n == "OrderConfirmed") {
+                Ok(())
+            } else {
+                Err(format!("{notices:?}"))
+            }
+        },
+    )
     .await;
 
     let reads = [
