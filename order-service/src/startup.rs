@@ -22,7 +22,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
     };
     let stop = host.shutdown_token();
     let state = AppState {
-        intake: Intake::start(store.clone(), config.max_pending_orders, stop.clone()),
+        intake: Intake::start(
+            store.clone(),
+            config.max_pending_orders,
+            config.admission_target,
+            stop.clone(),
+        ),
         store: store.clone(),
         broker: host.broker.clone(),
         http: reqwest::Client::new(),

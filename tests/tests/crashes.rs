@@ -234,6 +234,7 @@ async fn kill_mid_transaction(victim: Service) {
         .env("PAYMENT_SUCCESS_RATE", "0.7")
         .env("PAYMENT_SEED", "11")
         .service_env(Service::Order, "MAX_PENDING_ORDERS", "100000")
+        .service_env(Service::Order, "ADMISSION_TARGET_MS", "0")
         .through_proxy(victim, Dependency::Database)
         .start()
         .await;

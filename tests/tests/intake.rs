@@ -61,6 +61,7 @@ async fn two_replicas_taking_the_same_keys_in_opposite_orders_answer_every_post(
         // 1,000 orders arrive faster than their sagas end; this test is about contended
         // keys, not about shedding load (past_max_pending_orders… below is).
         .service_env(Service::Order, "MAX_PENDING_ORDERS", "100000")
+        .service_env(Service::Order, "ADMISSION_TARGET_MS", "0")
         .replicas(Service::Order, 2)
         .start()
         .await;

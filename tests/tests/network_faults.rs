@@ -313,6 +313,7 @@ async fn a_backlog_after_a_long_outage_goes_out_once_per_event() {
     let mut stack = TestStack::builder()
         .env("PAYMENT_SUCCESS_RATE", "1")
         .service_env(Service::Order, "MAX_PENDING_ORDERS", "100000")
+        .service_env(Service::Order, "ADMISSION_TARGET_MS", "0")
         .through_proxy(Service::Order, Dependency::Broker)
         .start()
         .await;

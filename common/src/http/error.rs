@@ -34,6 +34,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// 503 with a `Retry-After` of this many whole seconds (at least one).
+    #[error("{0}")]
+    Busy(String, std::time::Duration),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// A failure that is ours, not the client's; logged, answered with a bare 500.
@@ -120,7 +123,9 @@ impl IntoResponse for ApiError {
             Self::MethodNotAllowed(why) => (StatusCode::METHOD_NOT_ALLOWED, json!(why)),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, json!(self.to_string())),
             Self::UnsupportedMediaType(why) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, json!(why)),
-            Self::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, json!(why)),
+            Self::Unavailable(why) | Self::Busy(why, _) => {
+                (StatusCode::SERVICE_UNAVAILABLE, json!(why))
+            }
             Self::Database(error) if crate::db::is_unreachable(error) => {
                 tracing::warn!(%error, "database unavailable");
                 (
@@ -140,9 +145,13 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, axum::Json(json!({ "detail": detail }))).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
+            let secs = match &self {
+                Self::Busy(_, after) => after.as_secs().max(1),
+                _ => 1,
+            };
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -142,6 +142,7 @@ impl From<IntakeError> for ApiError {
     fn from(error: IntakeError) -> Self {
         match error {
             IntakeError::Unavailable(why) => Self::Unavailable(why),
+            IntakeError::Busy { why, retry_after } => Self::Busy(why, retry_after),
             IntakeError::KeyConflict(why) => Self::Conflict(why),
             IntakeError::Failed(why) => Self::Internal(why),
         }

@@ -1,9 +1,10 @@
 //! Group commit for new orders. `POST /api/orders` hands its validated order to the
 //! intake, which writes whatever orders are waiting — one at low load, dozens under load —
 //! in one transaction: one insert for the orders, one for their `OrderCreated` events, one
-//! commit. When the queue in front of it is full, or more than `MAX_PENDING_ORDERS` orders
-//! are `PENDING` (CONTRACT §9) and no place frees within 40 ms, the POST answers 503 with
-//! `Retry-After` instead of piling up work.
+//! commit. When the queue in front of it is full, or more orders are `PENDING` than the
+//! system finishes in the target time of a saga (`MAX_PENDING_ORDERS` at most, CONTRACT §9)
+//! and no place frees within 40 ms, the POST answers 503 with `Retry-After` (when a place
+//! should be free, at the measured drain rate) instead of piling up work.
 //!
 //! A 5xx means nothing was created (CONTRACT §9):
 //! - a request is *claimed* ([`Budget::commit`]) before it goes into a transaction; one
@@ -22,8 +23,9 @@
 //! # Layout
 //! - this module: the [`Intake`] handle a POST uses, and load shedding;
 //! - [`IntakeError`] (`error`): why an order was not placed, mapped to HTTP by `http::orders`;
-//! - `pending`: admission — a place under `MAX_PENDING_ORDERS` per request, and the
-//!   background count of `PENDING` orders;
+//! - `pending`: admission — a place under the bound per request, and the background count
+//!   of `PENDING` orders;
+//! - `limit`: the bound, adapted to the time sagas take;
 //! - `writer`: the task that claims waiting requests, retries and isolates failures;
 //! - `batch`: one batch in one transaction;
 //! - `in_doubt`: settling a `COMMIT` that got no answer.
@@ -31,6 +33,7 @@
 mod batch;
 mod error;
 mod in_doubt;
+mod limit;
 mod pending;
 mod writer;
 
@@ -87,9 +90,16 @@ type Answer = Result<Placed, IntakeError>;
 impl Intake {
     /// Starts the writer (it stops when every handle is dropped) and the counter of
     /// `PENDING` orders (it stops with `stop`).
-    pub fn start(store: Store, max_pending: i64, stop: CancellationToken) -> Self {
+    /// `max_pending` is `MAX_PENDING_ORDERS`; `target`, the time a saga is to take, makes
+    /// the bound adapt under it.
+    pub fn start(
+        store: Store,
+        max_pending: i64,
+        target: Option<Duration>,
+        stop: CancellationToken,
+    ) -> Self {
         let (queue, requests) = mpsc::channel(QUEUE_LENGTH);
-        let admission = Admission::new(max_pending);
+        let admission = Admission::new(max_pending, target);
         tokio::spawn(admission.clone().recount(store.clone(), stop));
         tokio::spawn(writer::write_loop(store, requests));
         Self { queue, admission }
@@ -102,12 +112,19 @@ impl Intake {
         budget: Budget,
     ) -> Answer {
         let waited = self.admission.reserve_within(pending::ADMISSION_WAIT).await;
-        let place = waited.map_err(|taken| {
+        let place = waited.map_err(|refused| {
             metrics::counter!("intake_shed_total").increment(1);
-            IntakeError::Unavailable(format!(
-                "{taken} orders are waiting to finish (MAX_PENDING_ORDERS is {}); retry shortly",
-                self.admission.max()
-            ))
+            IntakeError::Busy {
+                why: format!(
+                    "{} orders are waiting to finish, as many as the system finishes in time \
+                     now ({} of MAX_PENDING_ORDERS {}); retry after {} s",
+                    refused.taken,
+                    refused.bound,
+                    refused.ceiling,
+                    refused.retry_after.as_secs()
+                ),
+                retry_after: refused.retry_after,
+            }
         })?;
         let (reply, answer) = oneshot::channel();
         let request = Request {

@@ -1,7 +1,8 @@
 //! Admission by the number of `PENDING` orders (CONTRACT §9): a place is reserved before a
-//! request is queued and given back unless the request creates an order, so
-//! `MAX_PENDING_ORDERS` holds exactly within this replica, however many POSTs arrive at
-//! once. The count of `PENDING` orders is read from the database ten times a second (it
+//! request is queued and given back unless the request creates an order, so the bound
+//! holds exactly within this replica, however many POSTs arrive at once. The bound follows
+//! the time sagas take ([`super::limit`]), `MAX_PENDING_ORDERS` at most. The count of
+//! `PENDING` orders, and their median age, is read from the database ten times a second (it
 //! falls as sagas end, on any replica); orders created since that count are added to it.
 //!
 //! A POST that finds no place waits for one (at most [`ADMISSION_WAIT`]) before it is
@@ -16,6 +17,7 @@
 //! reservations are its own until its next count, at most [`PENDING_RECOUNT`] later).
 
 use super::WRITE_TIMEOUT;
+use super::limit::Limit;
 use common::store::Store;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,9 +31,11 @@ const PENDING_RECOUNT: Duration = Duration::from_millis(100);
 /// How long a POST that finds no place waits for the next count before its 503.
 pub(super) const ADMISSION_WAIT: Duration = Duration::from_millis(40);
 
-/// The places this replica knows to be taken.
-#[derive(Debug, Default)]
+/// The places this replica knows to be taken, and how many there are.
+#[derive(Debug)]
 struct Counts {
+    /// The bound on the places.
+    limit: Limit,
     /// `PENDING` orders at the last count.
     counted: i64,
     /// Orders this replica created since that count began (some may be in it too: when in
@@ -49,12 +53,35 @@ impl Counts {
     fn taken(&self) -> i64 {
         self.counted + self.created_since + self.reserved
     }
+
+    fn full(&self) -> bool {
+        self.taken() >= self.limit.bound()
+    }
+
+    fn refusal(&self) -> Refusal {
+        let taken = self.taken();
+        Refusal {
+            taken,
+            bound: self.limit.bound(),
+            ceiling: self.limit.ceiling(),
+            retry_after: self.limit.retry_after(taken),
+        }
+    }
+}
+
+/// Why a POST found no place: how many were taken of how many, and when to come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Refusal {
+    pub taken: i64,
+    pub bound: i64,
+    /// `MAX_PENDING_ORDERS`.
+    pub ceiling: i64,
+    pub retry_after: Duration,
 }
 
 /// The bound and the places taken; shared by the intake handle and the recount task.
 #[derive(Debug)]
 pub(super) struct Admission {
-    max: i64,
     counts: Mutex<Counts>,
 }
 
@@ -90,10 +117,17 @@ impl Drop for Place {
 }
 
 impl Admission {
-    pub(super) fn new(max: i64) -> Arc<Self> {
+    /// Admission under at most `ceiling` places, adapting to `target` saga time if set.
+    pub(super) fn new(ceiling: i64, target: Option<Duration>) -> Arc<Self> {
         Arc::new(Self {
-            max,
-            counts: Mutex::default(),
+            counts: Mutex::new(Counts {
+                limit: Limit::new(ceiling, target),
+                counted: 0,
+                created_since: 0,
+                created_total: 0,
+                reserved: 0,
+                waiting: VecDeque::new(),
+            }),
         })
     }
 
@@ -102,22 +136,20 @@ impl Admission {
     #[cfg(test)]
     fn reserve(self: &Arc<Self>) -> Result<Place, i64> {
         let mut counts = self.lock();
-        let taken = counts.taken();
-        if taken >= self.max || counts.waiting.iter().any(|waiter| !waiter.is_closed()) {
-            return Err(taken);
+        if counts.full() || counts.waiting.iter().any(|waiter| !waiter.is_closed()) {
+            return Err(counts.taken());
         }
         counts.reserved += 1;
         Ok(self.place())
     }
 
     /// Reserves a place, waiting up to `wait` for one to free, behind the POSTs that
-    /// waited first; else says how many are taken.
-    pub(super) async fn reserve_within(self: &Arc<Self>, wait: Duration) -> Result<Place, i64> {
+    /// waited first; else says why not.
+    pub(super) async fn reserve_within(self: &Arc<Self>, wait: Duration) -> Result<Place, Refusal> {
         let admitted = {
             let mut counts = self.lock();
             counts.waiting.retain(|waiter| !waiter.is_closed());
-            let taken = counts.taken();
-            if taken < self.max && counts.waiting.is_empty() {
+            if !counts.full() && counts.waiting.is_empty() {
                 counts.reserved += 1;
                 return Ok(self.place());
             }
@@ -130,7 +162,7 @@ impl Admission {
         let admitted = timeout(wait, admitted).await;
         match admitted {
             Ok(Ok(place)) => Ok(place),
-            _ => Err(self.lock().taken()),
+            _ => Err(self.lock().refusal()),
         }
     }
 
@@ -139,7 +171,7 @@ impl Admission {
         let mut admitted = Vec::new();
         {
             let mut counts = self.lock();
-            while counts.taken() < self.max {
+            while !counts.full() {
                 let Some(waiter) = counts.waiting.pop_front() else {
                     break;
                 };
@@ -163,25 +195,26 @@ impl Admission {
         }
     }
 
-    pub(super) fn max(&self) -> i64 {
-        self.max
-    }
-
-    /// Keeps the count of `PENDING` orders fresh until `stop` (a small partial index).
+    /// Keeps the count of `PENDING` orders and their median age fresh until `stop` (a
+    /// small partial index), and the bound with them.
     pub(super) async fn recount(self: Arc<Self>, store: Store, stop: CancellationToken) {
         loop {
             let began_at = self.lock().created_total;
             let counted = timeout(
                 WRITE_TIMEOUT,
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT count(*) FROM orders WHERE status = 'PENDING'",
+                sqlx::query_as::<_, (i64, f64)>(
+                    "SELECT count(*), COALESCE(percentile_cont(0.5) WITHIN GROUP
+                                (ORDER BY extract(epoch FROM now() - created_at)), 0)::float8
+                     FROM orders WHERE status = 'PENDING'",
                 )
                 .fetch_one(store.pool()),
             )
             .await;
-            if let Ok(Ok(count)) = counted {
-                self.counted(count, began_at);
+            if let Ok(Ok((count, median_age))) = counted {
+                let median_age = Duration::try_from_secs_f64(median_age).unwrap_or_default();
+                let bound = self.counted(count, median_age, began_at);
                 metrics::gauge!("orders_pending").set(count as f64);
+                metrics::gauge!("orders_pending_bound").set(bound as f64);
             }
             tokio::select! {
                 _ = tokio::time::sleep(PENDING_RECOUNT) => {}
@@ -190,14 +223,18 @@ impl Admission {
         }
     }
 
-    /// Takes a count of `count` `PENDING` orders that began when this replica had created
-    /// `began_at` orders in all, and admits waiting POSTs to the places it freed.
-    fn counted(self: &Arc<Self>, count: i64, began_at: i64) {
+    /// Takes a count of `count` `PENDING` orders, half of them older than `median_age`,
+    /// that began when this replica had created `began_at` orders in all; moves the bound
+    /// and admits waiting POSTs to the places freed. Returns the bound.
+    fn counted(self: &Arc<Self>, count: i64, median_age: Duration, began_at: i64) -> i64 {
         let mut counts = self.lock();
         counts.counted = count;
         counts.created_since = counts.created_total - began_at;
+        counts.limit.observe(count, median_age);
+        let bound = counts.limit.bound();
         drop(counts);
         self.admit_waiting();
+        bound
     }
 
     /// The counts stay consistent at every step, so a lock poisoned by a panic elsewhere
@@ -216,8 +253,8 @@ mod tests {
 
     #[test]
     fn no_more_places_than_the_bound_are_reserved_at_once() {
-        let admission = Admission::new(10);
-        admission.counted(7, 0);
+        let admission = Admission::new(10, None);
+        admission.counted(7, Duration::ZERO, 0);
         let places: Vec<_> = (0..100).filter_map(|_| admission.reserve().ok()).collect();
         assert_eq!(places.len(), 3);
         assert_eq!(admission.reserve().err(), Some(10));
@@ -225,7 +262,7 @@ mod tests {
 
     #[test]
     fn a_place_is_given_back_unless_an_order_was_created() {
-        let admission = Admission::new(2);
+        let admission = Admission::new(2, None);
         let failed = admission.reserve().unwrap();
         let created = admission.reserve().unwrap();
         drop(failed);
@@ -239,21 +276,21 @@ mod tests {
 
     #[test]
     fn a_count_replaces_the_orders_created_before_it_began() {
-        let admission = Admission::new(100);
+        let admission = Admission::new(100, None);
         admission.reserve().unwrap().keep();
         let began_at = admission.lock().created_total;
         admission.reserve().unwrap().keep(); // created while the count ran
-        admission.counted(1, began_at); // the count saw only the first
+        admission.counted(1, Duration::ZERO, began_at); // the count saw only the first
         assert_eq!(admission.lock().taken(), 2);
         let total = admission.lock().created_total;
-        admission.counted(0, total); // both ended since
+        admission.counted(0, Duration::ZERO, total); // both ended since
         assert_eq!(admission.lock().taken(), 0);
     }
 
     #[tokio::test]
     async fn a_post_without_a_place_gets_one_freed_by_the_next_count() {
-        let admission = Admission::new(10);
-        admission.counted(10, 0);
+        let admission = Admission::new(10, None);
+        admission.counted(10, Duration::ZERO, 0);
         let waiting = tokio::spawn({
             let admission = admission.clone();
             async move {
@@ -265,12 +302,16 @@ mod tests {
             }
         });
         tokio::time::sleep(ADMISSION_WAIT / 4).await;
-        admission.counted(9, 0);
+        admission.counted(9, Duration::ZERO, 0);
         assert!(waiting.await.unwrap(), "the freed place was not taken");
         // With nothing freed, the wait ends without a place, and not much later.
         let started = Instant::now();
         assert_eq!(
-            admission.reserve_within(ADMISSION_WAIT).await.err(),
+            admission
+                .reserve_within(ADMISSION_WAIT)
+                .await
+                .err()
+                .map(|refused| refused.taken),
             Some(10)
         );
         assert!(started.elapsed() < ADMISSION_WAIT * 3);
@@ -289,8 +330,8 @@ mod tests {
 
     #[tokio::test]
     async fn waiting_posts_are_admitted_first_come_first_served_before_new_arrivals() {
-        let admission = Admission::new(2);
-        admission.counted(2, 0);
+        let admission = Admission::new(2, None);
+        admission.counted(2, Duration::ZERO, 0);
         let long = Duration::from_secs(10);
         let first = tokio::spawn({
             let admission = admission.clone();
@@ -304,7 +345,7 @@ mod tests {
         parked(&admission, 2).await;
 
         // One order ended: its place goes to the first waiter, not to a POST arriving now.
-        admission.counted(1, 0);
+        admission.counted(1, Duration::ZERO, 0);
         assert!(
             admission.reserve().is_err(),
             "a new arrival took the place a waiting POST was owed"
@@ -314,7 +355,7 @@ mod tests {
 
         // The next place goes to the second, still ahead of newcomers.
         let total = admission.lock().created_total;
-        admission.counted(1, total);
+        admission.counted(1, Duration::ZERO, total);
         second
             .await
             .unwrap()
@@ -324,15 +365,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_that_gave_up_holds_no_one_back() {
-        let admission = Admission::new(1);
-        admission.counted(1, 0);
+        let admission = Admission::new(1, None);
+        admission.counted(1, Duration::ZERO, 0);
         assert!(
             admission
                 .reserve_within(Duration::from_millis(10))
                 .await
                 .is_err()
         );
-        admission.counted(0, 0);
+        admission.counted(0, Duration::ZERO, 0);
         assert!(
             admission.reserve().is_ok(),
             "the place is free for the next POST"
