@@ -15,7 +15,8 @@
 #   --bin-dir DIR  the services' binaries from DIR (e.g. another commit's release build)
 #   --script S     run the script S (e.g. bench/overload.sh) with the arguments after `--`
 #                  instead of loadgen; it finds the stack at the default ports, the exchange
-#                  in AMQP_EXCHANGE and the databases in SCENARIO_DATABASES
+#                  in AMQP_EXCHANGE, the databases in SCENARIO_DATABASES and every
+#                  order-service replica in ORDER_URLS (comma-separated)
 #   --port-base P  replica r of service i listens on P + i + 10 (r - 1) (default 8000, or
 #                  BENCH_PORT_BASE); scripts get ORDER_URL and INVENTORY_URL, loadgen its URLs
 #   --statements   after the run, print statements and commits per saga per database, from
@@ -116,7 +117,7 @@ for r in $(seq 1 "$replicas"); do
         [ "$short" != order ] || order_urls+=("http://127.0.0.1:$port")
     done
 done
-export SCENARIO_BIN_DIR=$bin_dir ORDER_URL=${order_urls[0]} INVENTORY_URL=http://127.0.0.1:$((port_base + 1))
+export SCENARIO_BIN_DIR=$bin_dir ORDER_URL=${order_urls[0]} ORDER_URLS=$(IFS=,; echo "${order_urls[*]}") INVENTORY_URL=http://127.0.0.1:$((port_base + 1))
 echo "scenario: $run nodes=$nodes replicas=$replicas queues=${AMQP_QUEUE_TYPE:-classic} otlp=${otlp:-no} services=$bin_dir" >&2
 
 sql() { psql -q -At -h 127.0.0.1 -U postgres -d postgres -c "$1"; }
