@@ -22,29 +22,31 @@
 //! row back with its attempt and key, due again at once.
 //!
 //! # Layout
-//! - this module: the loop that claims due rows and runs a step for each;
+//! - this module: the worker, its slots, and one step of a claimed row;
+//! - `claim_loop`: the loop that claims due rows and runs a step for each;
 //! - `charge`: one step of a payment; `refund`: one step of a refund;
 //! - `record`: the answers, written in groups;
-//! - `wake`: the `NOTIFY` listener that rings the loop's bell.
+//! - `wake`: the loop's bell and the soonest row due, and the `NOTIFY` listener that
+//!   rings the bell.
 
 mod charge;
+mod claim_loop;
 mod record;
 mod refund;
 mod wake;
 
-use crate::breaker::{Breaker, Gate, PROBE_WAIT, Permit};
+pub use wake::WorkerWake;
+
+use crate::breaker::{Breaker, Permit};
 use crate::payments::{self, PaymentRow, PaymentStatus};
 use crate::provider::Provider;
 use common::store::Store;
 use common::text_enum::TextEnum;
-use common::trace::TraceHeaders;
 use record::{Recorder, Rules};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
-use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 use uuid::Uuid;
 
 /// The longest a worker sleeps without looking for due rows.
@@ -89,29 +91,6 @@ pub struct StartNow {
     permit: Permit,
     /// How long the started attempt's row is the caller's.
     pub lease: Duration,
-}
-
-/// Tells the loop when a row is due again (a declined attempt's backoff, an unknown
-/// outcome's next try), so it wakes for it without asking the database. The worker's own
-/// steps use it, and so does the consumer when it declines a first attempt in its
-/// transaction; cheap to clone.
-#[derive(Clone, Default)]
-pub struct WorkerWake {
-    soonest: Arc<Mutex<Option<Instant>>>,
-    bell: Arc<Notify>,
-}
-
-impl WorkerWake {
-    /// A row is due again after `delay`: the loop, if it waits longer, looks again now and
-    /// then waits until then at most. Early is harmless (a look that finds nothing).
-    pub fn due_after(&self, delay: Duration) {
-        let at = Instant::now() + delay;
-        {
-            let mut soonest = self.soonest.lock().unwrap_or_else(|p| p.into_inner());
-            *soonest = Some(soonest.map_or(at, |known| known.min(at)));
-        }
-        self.bell.notify_one();
-    }
 }
 
 /// What a step left behind: whether its row is due again now, later, or never, so the loop
@@ -175,132 +154,6 @@ impl PaymentWorker {
         self.wake.clone()
     }
 
-    /// Works until `stop`; in-flight provider calls finish (each bounded by its timeout).
-    /// Rows are claimed as calls free up, so one slow provider call holds back no other.
-    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let this = self;
-        let bell = this.wake.bell.clone();
-        let listener = tokio::spawn(wake::listen(this.store.clone(), bell.clone(), stop.clone()));
-        tracing::info!(provider = %this.provider.describe(), "payment worker started");
-        this.log_unfinished().await;
-        let slots = this.slots.clone();
-        while !stop.is_cancelled() {
-            let free = slots.available_permits().min(CLAIM_BATCH);
-            if free == 0 {
-                // Every slot is busy: the step that frees one rings the bell. Asking the
-                // database meanwhile would only spin.
-                tokio::select! {
-                    _ = bell.notified() => {}
-                    _ = tokio::time::sleep(POLL) => {}
-                    _ = stop.cancelled() => {}
-                }
-                continue;
-            }
-            // What the breaker lets out: as many rows as there are free slots, the one row
-            // of the probe, or none for a while (the rows stay due, their attempts unused).
-            let (limit, probe) = match this.breaker.gate() {
-                (Gate::Pass, _) => (free, None),
-                (Gate::Probe, probe) => (1, probe),
-                (Gate::Wait(wait), _) => {
-                    tokio::select! {
-                        _ = bell.notified() => {}
-                        _ = tokio::time::sleep(wait.unwrap_or(PROBE_WAIT)) => {}
-                        _ = stop.cancelled() => {}
-                    }
-                    continue;
-                }
-            };
-            let claimed = payments::claim_due(this.store.pool(), limit as i64, this.lease).await;
-            let wait = match claimed {
-                Ok(rows) if rows.len() >= limit && probe.is_none() => {
-                    this.spawn_steps(rows, None);
-                    continue;
-                }
-                Ok(rows) => {
-                    // Nothing more is due now. A probe that found no row is given back as
-                    // the permit drops. Rows due later from this worker's steps wake it on
-                    // time; other replicas' (and rows whose worker died) within a POLL.
-                    this.spawn_steps(rows, probe);
-                    this.until_soonest().min(POLL)
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "payment worker cannot read its rows; trying again");
-                    POLL
-                }
-            };
-            tokio::select! {
-                _ = bell.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop.cancelled() => {}
-            }
-        }
-        this.in_flight.close();
-        this.in_flight.wait().await;
-        let _ = listener.await;
-        tracing::info!("payment worker stopped");
-    }
-
-    /// Works each claimed row in its own task, the first on the breaker's `probe` if there
-    /// is one.
-    fn spawn_steps(self: &Arc<Self>, rows: Vec<PaymentRow>, mut probe: Option<Permit>) {
-        for row in rows {
-            let permit = probe.take();
-            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-                // Claims never exceed the free slots; should one, the row is due again when
-                // its lease ends. (Releasing it would make it due never: `release` is for
-                // rows with nothing left to do.)
-                tracing::warn!(order_id = %row.order_id, "claimed a payment with no free slot; it is taken up again after its lease");
-                continue;
-            };
-            self.spawn_step(row, permit, slot);
-        }
-    }
-
-    /// Works one row in its own task on `slot`, with `permit` if the breaker's leave was
-    /// taken already; a step that leaves its row due again soon (a declined attempt's
-    /// backoff) or that was the probe (the breaker closed, or opened again) rings the bell.
-    fn spawn_step(
-        self: &Arc<Self>,
-        row: PaymentRow,
-        permit: Option<Permit>,
-        slot: OwnedSemaphorePermit,
-    ) {
-        let this = self.clone();
-        // The step continues the trace of the message that asked for the payment.
-        let span = tracing::info_span!(
-            "payment",
-            order_id = %row.order_id,
-            otel.name = "payment step",
-        );
-        TraceHeaders {
-            traceparent: row.traceparent.clone(),
-            tracestate: row.tracestate.clone(),
-        }
-        .continue_in(&span);
-        self.in_flight.spawn(
-            async move {
-                let was_probe = permit.as_ref().is_some_and(Permit::is_probe);
-                let left = this.step(row, permit).await.unwrap_or_else(|error| {
-                    tracing::warn!(%error, "payment step failed; it is taken up again after its lease");
-                    Left::Nothing
-                });
-                drop(slot);
-                // A loop that stopped claiming for want of a slot waits for this one; one
-                // that waits for the probe looks at the breaker again.
-                if let Left::Later(delay) = left {
-                    this.wake.due_after(delay);
-                }
-                if left != Left::Nothing
-                    || was_probe
-                    || this.slots.available_permits() == 1
-                {
-                    this.wake.bell.notify_one();
-                }
-            }
-            .instrument(span),
-        );
-    }
-
     /// One step of a claimed row; `probe` is the breaker's leave if it was taken already:
     /// the half-open breaker's probe, or a closed breaker's for a row the consumer started.
     async fn step(&self, row: PaymentRow, probe: Option<Permit>) -> StepResult {
@@ -313,20 +166,6 @@ impl PaymentWorker {
                 self.refund(row, lease, probe).await
             }
             _ => self.release(row.order_id, lease).await,
-        }
-    }
-
-    /// How long until the soonest row this worker left for later is due (forgetting it
-    /// once it is).
-    fn until_soonest(&self) -> Duration {
-        let mut soonest = self.wake.soonest.lock().unwrap_or_else(|p| p.into_inner());
-        match *soonest {
-            Some(at) if at > Instant::now() => at - Instant::now(),
-            Some(_) => {
-                *soonest = None;
-                Duration::ZERO
-            }
-            None => POLL,
         }
     }
 
