@@ -14,94 +14,25 @@
 //! it passes that context on unchanged — same trace, the caller's span as the parent, since
 //! the spans in between are never seen.
 
+mod carried;
+mod export;
+
+pub use export::Tracing;
+
 use axum::extract::MatchedPath;
 use axum::http::{HeaderMap, Request};
+use carried::{Carried, is_traceparent};
+use export::exporting;
 use lapin::types::{AMQPValue, FieldTable};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::registry::{LookupSpan, Registry};
 
 pub const TRACEPARENT: &str = "traceparent";
 pub const TRACESTATE: &str = "tracestate";
-
-/// Whether this process's spans have an OpenTelemetry identity (an endpoint is set);
-/// otherwise contexts are carried through unchanged ([`Carried`]).
-static EXPORTING: AtomicBool = AtomicBool::new(false);
-
-fn exporting() -> bool {
-    EXPORTING.load(Ordering::Relaxed)
-}
-
-/// The tracer provider of the process; dropping it flushes and stops the exporter.
-pub struct Tracing {
-    provider: SdkTracerProvider,
-    exporting: bool,
-}
-
-impl Tracing {
-    /// A provider exporting to `endpoint` over OTLP/HTTP, or one that samples nothing.
-    pub fn new(endpoint: Option<&str>, service_name: &str) -> Self {
-        let resource = opentelemetry_sdk::Resource::builder()
-            .with_service_name(service_name.to_owned())
-            .build();
-        let builder = SdkTracerProvider::builder().with_resource(resource);
-        let exporter = endpoint.and_then(|_| {
-            // The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT (and appends /v1/traces); the
-            // batch processor reads OTEL_BSP_SCHEDULE_DELAY and its siblings.
-            use opentelemetry_otlp::WithExportConfig;
-            opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .build()
-                .inspect_err(|error| eprintln!("OTLP exporter not started: {error}"))
-                .ok()
-        });
-        let exporting = exporter.is_some();
-        let provider = match exporter {
-            Some(exporter) => builder
-                .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
-                .with_batch_exporter(exporter)
-                .build(),
-            None => builder
-                .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)))
-                .build(),
-        };
-        Self {
-            provider,
-            exporting,
-        }
-    }
-
-    /// The `tracing` layer that gives spans their OpenTelemetry identity, when they are
-    /// exported; `None` (contexts carried through unchanged) when not. Call it once, for
-    /// the subscriber that is installed.
-    pub fn layer<S>(&self, service_name: &'static str) -> Option<impl tracing_subscriber::Layer<S>>
-    where
-        S: tracing::Subscriber + for<'a> LookupSpan<'a>,
-    {
-        EXPORTING.store(self.exporting, Ordering::Relaxed);
-        self.exporting.then(|| {
-            tracing_opentelemetry::layer()
-                .with_tracer(self.provider.tracer(service_name))
-                .with_tracked_inactivity(false)
-        })
-    }
-}
-
-impl Drop for Tracing {
-    /// Flushes the last spans, briefly: an unreachable collector must not hold up the exit.
-    fn drop(&mut self) {
-        let _ = self
-            .provider
-            .shutdown_with_timeout(std::time::Duration::from_secs(2));
-    }
-}
 
 /// Whether `metadata` is one of the spans a saga's trace is made of: `common`'s and the
 /// service's own (`own_crate`) at `INFO` (HTTP server, consumer, transaction and publish
@@ -264,54 +195,6 @@ pub fn http_server_span<B>(request: &Request<B>) -> Span {
     span
 }
 
-/// A W3C `traceparent` worth passing on: version `00`, a trace id and a parent id in
-/// lowercase hex, neither all zeros, and the flags.
-fn is_traceparent(value: &str) -> bool {
-    let parts: Vec<&str> = value.split('-').collect();
-    let hex = |part: &str, len: usize| {
-        part.len() == len
-            && part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            && part.bytes().any(|b| b != b'0')
-    };
-    parts.len() == 4
-        && parts[0] == "00"
-        && hex(parts[1], 32)
-        && hex(parts[2], 16)
-        && parts[3].len() == 2
-        && parts[3].bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// A context a span continues, kept as it came while nothing is exported (see the module
-/// doc); lives in the span's extensions.
-#[derive(Debug, Clone)]
-struct Carried(TraceHeaders);
-
-impl Carried {
-    /// Keeps this context with `span` (nothing happens to a disabled span).
-    fn attach(self, span: &Span) {
-        span.with_subscriber(|(id, dispatch)| {
-            if let Some(span) = dispatch
-                .downcast_ref::<Registry>()
-                .and_then(|registry| registry.span(id))
-            {
-                span.extensions_mut().insert(self);
-            }
-        });
-    }
-
-    /// The context `span` or its nearest ancestor carries.
-    fn nearest(span: &Span) -> Option<Self> {
-        span.with_subscriber(|(id, dispatch)| {
-            let registry = dispatch.downcast_ref::<Registry>()?;
-            registry
-                .span(id)?
-                .scope()
-                .find_map(|span| span.extensions().get::<Carried>().cloned())
-        })
-        .flatten()
-    }
-}
-
 struct HeaderExtractor<'a>(&'a HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
@@ -321,29 +204,5 @@ impl Extractor for HeaderExtractor<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(|name| name.as_str()).collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_traceparent;
-
-    #[test]
-    fn only_a_well_formed_traceparent_is_passed_on() {
-        assert!(is_traceparent(
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-        ));
-        for bad in [
-            "",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
-            "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
-            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
-            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0x",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\nX: y",
-        ] {
-            assert!(!is_traceparent(bad), "{bad:?}");
-        }
     }
 }
