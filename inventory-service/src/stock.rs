@@ -3,14 +3,22 @@
 //! at once, see [`lock_products_in_order`] — so concurrent orders, batches and replicas
 //! never deadlock and never sell what is not there: the check and the update see the same,
 //! locked, rows.
+//!
+//! Reading an order's reservation is in `reservations`; reading products and setting their
+//! stock (the API's) in `products`.
+
+mod products;
+mod reservations;
+
+pub use products::{Product, find, find_for_update, list, set_available};
+pub use reservations::{OwnedReservation, reservation};
 
 use common::text_enum::TextEnum;
-use common::timestamp::Timestamp;
 use contract::events::{LineItem, UnavailableItem};
-use contract::reads::{ReservationView, ReservedEvent};
+use contract::reads::ReservedEvent;
 use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
 use sqlx::types::Json;
-use sqlx::{FromRow, PgConnection, PgExecutor};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -234,115 +242,6 @@ async fn move_stock(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// The `reservations` row as read.
-#[derive(FromRow)]
-struct ReservationRow {
-    customer_id: Option<String>,
-    status: ReservationStatus,
-    reserved_event_id: Option<Uuid>,
-    reserved_cause: Option<Uuid>,
-    reserved_at: Option<Timestamp>,
-}
-
-/// An order's reservation, and whose order it is.
-#[derive(Debug, Clone)]
-pub struct OwnedReservation {
-    /// The order's customer; `None` for reservations older than the record of it.
-    pub customer_id: Option<String>,
-    pub view: ReservationView,
-}
-
-/// An order's reservation and the `InventoryReserved` it was announced with (none when
-/// nothing was reserved, or for reservations older than the record).
-pub async fn reservation(
-    db: impl PgExecutor<'_>,
-    order_id: Uuid,
-) -> Result<Option<OwnedReservation>, sqlx::Error> {
-    let row: Option<ReservationRow> = sqlx::query_as(
-        "SELECT customer_id, status, reserved_event_id, reserved_cause, reserved_at
-         FROM reservations WHERE order_id = $1",
-    )
-    .bind(order_id)
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(|row| OwnedReservation {
-        view: ReservationView {
-            order_id,
-            status: row.status.as_str().to_owned(),
-            reserved: row
-                .reserved_event_id
-                .zip(row.reserved_at)
-                .map(|(event_id, occurred_at)| ReservedEvent {
-                    event_id,
-                    causation_id: row.reserved_cause,
-                    occurred_at,
-                }),
-        },
-        customer_id: row.customer_id,
-    }))
-}
-
-/// A product's stock: `available` for new orders, `reserved` by orders.
-#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
-pub struct Product {
-    pub product_id: String,
-    pub available: i32,
-    pub reserved: i32,
-    pub updated_at: Timestamp,
-}
-
-pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Product>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT product_id, available, reserved, updated_at FROM products ORDER BY product_id",
-    )
-    .fetch_all(db)
-    .await
-}
-
-pub async fn find(
-    db: impl PgExecutor<'_>,
-    product_id: &str,
-) -> Result<Option<Product>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT product_id, available, reserved, updated_at FROM products WHERE product_id = $1",
-    )
-    .bind(product_id)
-    .fetch_optional(db)
-    .await
-}
-
-/// A product's stock, locked until the transaction ends: what a restock replaces.
-pub async fn find_for_update(
-    conn: &mut PgConnection,
-    product_id: &str,
-) -> Result<Option<Product>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT product_id, available, reserved, updated_at FROM products
-         WHERE product_id = $1 FOR UPDATE",
-    )
-    .bind(product_id)
-    .fetch_optional(conn)
-    .await
-}
-
-/// Sets the available stock of a product, creating it if needed. Reserved stock is not
-/// touched: it belongs to orders.
-pub async fn set_available(
-    db: impl PgExecutor<'_>,
-    product_id: &str,
-    available: i32,
-) -> Result<Product, sqlx::Error> {
-    sqlx::query_as(
-        "INSERT INTO products (product_id, available) VALUES ($1, $2)
-         ON CONFLICT (product_id) DO UPDATE SET available = $2, updated_at = now()
-         RETURNING product_id, available, reserved, updated_at",
-    )
-    .bind(product_id)
-    .bind(available)
-    .fetch_one(db)
-    .await
 }
 
 #[cfg(test)]
