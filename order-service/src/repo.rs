@@ -1,17 +1,24 @@
 //! The SQL of order-service. Functions take a connection, so the caller decides whether
 //! they run inside a unit of work or straight on the pool.
+//!
+//! Here: reading orders and changing their status. Writing new ones (and finding them
+//! again by idempotency key) is in `insert`; the saga's timeline kept in each order row,
+//! and reading it, in `timeline`.
+
+mod insert;
+mod timeline;
+
+pub use insert::{CustomerKey, Insertion, find_by_idempotency_keys, insert_all};
+pub use timeline::{
+    OwnedTimeline, Requester, TimelineEntry, created_event, owned_timeline, timeline,
+};
 
 use crate::domain::{NewOrder, OrderStatus, Outcome};
 use chrono::{DateTime, Utc};
-use common::amqp::consumer::Incoming;
-use common::event::Kind;
 use common::ids::CustomerId;
 use common::text_enum::TextEnum;
-use contract::Event;
-use contract::Service;
-use contract::events::{CancellationReason, LineItem, OrderCreated};
+use contract::events::{CancellationReason, LineItem};
 use contract::money::Money;
-use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use std::time::Duration;
@@ -50,148 +57,6 @@ impl OrderRow {
             && self.items.0 == order.items
             && self.total() == order.total
     }
-}
-
-/// One step of an order's saga as order-service saw it, kept in the order row.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TimelineEntry {
-    pub event_type: String,
-    pub event_id: Uuid,
-    pub occurred_at: DateTime<Utc>,
-    /// The service that published the event.
-    pub source: String,
-    /// The event that caused it (CONTRACT §4 `causation_id`), for the saga view; absent in
-    /// entries written before it was kept, and for an order's first event.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub causation_id: Option<Uuid>,
-    /// Who asked for it: only on the `OrderCancelled` of a cancellation a customer or an
-    /// operator requested (CONTRACT §15).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested_by: Option<Requester>,
-}
-
-/// Who asked for a cancellation, and why, as the saga view shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Requester {
-    /// `customer` or `operator`.
-    pub role: String,
-    /// The token's subject, or `admin-token`; absent while the API is open.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    /// The reason the caller gave, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-impl TimelineEntry {
-    /// A consumed event.
-    pub fn consumed(message: &Incoming<Event>) -> Self {
-        let envelope = &message.envelope;
-        Self {
-            event_type: envelope.event.name().to_owned(),
-            event_id: envelope.event_id,
-            occurred_at: envelope.timestamp,
-            source: envelope.event.publisher().name().to_owned(),
-            causation_id: message.causation_id,
-            requested_by: None,
-        }
-    }
-
-    /// An event order-service is about to publish, caused by `caused_by`.
-    pub fn planned(
-        event_type: &str,
-        event_id: Uuid,
-        occurred_at: DateTime<Utc>,
-        caused_by: Option<Uuid>,
-    ) -> Self {
-        Self {
-            event_type: event_type.to_owned(),
-            event_id,
-            occurred_at,
-            source: Service::Order.name().to_owned(),
-            causation_id: caused_by,
-            requested_by: None,
-        }
-    }
-}
-
-/// A new order about to be written: its id and the `OrderCreated` it will publish are
-/// chosen beforehand, so its first timeline entry goes into the same insert.
-pub struct Insertion<'a> {
-    pub id: Uuid,
-    pub order: &'a NewOrder,
-    pub idempotency_key: Option<&'a str>,
-    pub created: TimelineEntry,
-}
-
-impl Insertion<'_> {
-    /// Its customer's idempotency key, if it came with one.
-    pub fn customer_key(&self) -> Option<CustomerKey<'_>> {
-        Some(CustomerKey {
-            customer_id: self.order.customer_id.as_str(),
-            key: self.idempotency_key?,
-        })
-    }
-}
-
-/// Inserts `PENDING` orders in one statement and returns those written. An order whose
-/// idempotency key its customer already used (or uses twice in the list) is skipped; a
-/// concurrent insert with the same customer and key waits for the first to commit.
-pub async fn insert_all(
-    conn: &mut PgConnection,
-    orders: &[Insertion<'_>],
-) -> Result<Vec<OrderRow>, sqlx::Error> {
-    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
-    let customers: Vec<&str> = orders
-        .iter()
-        .map(|o| o.order.customer_id.as_str())
-        .collect();
-    let items: Vec<Json<&Vec<LineItem>>> = orders.iter().map(|o| Json(&o.order.items)).collect();
-    let totals: Vec<i64> = orders.iter().map(|o| o.order.total.cents()).collect();
-    let keys: Vec<Option<&str>> = orders.iter().map(|o| o.idempotency_key).collect();
-    let timelines: Vec<Json<[&TimelineEntry; 1]>> =
-        orders.iter().map(|o| Json([&o.created])).collect();
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO orders (id, customer_id, items, total_cents, status, idempotency_key, timeline)
-         SELECT id, customer, item, total, 'PENDING', key, line
-         FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::jsonb[])
-              AS new(id, customer, item, total, key, line)
-         ON CONFLICT (customer_id, idempotency_key) DO NOTHING
-         RETURNING {COLUMNS}"
-    )))
-    .bind(&ids)
-    .bind(&customers)
-    .bind(&items)
-    .bind(&totals)
-    .bind(&keys)
-    .bind(&timelines)
-    .fetch_all(conn)
-    .await
-}
-
-/// A customer's idempotency key: keys are scoped per customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CustomerKey<'a> {
-    pub customer_id: &'a str,
-    pub key: &'a str,
-}
-
-/// The orders created with these customers' keys.
-pub async fn find_by_idempotency_keys(
-    conn: &mut PgConnection,
-    keys: &[CustomerKey<'_>],
-) -> Result<Vec<OrderRow>, sqlx::Error> {
-    let customers: Vec<&str> = keys.iter().map(|k| k.customer_id).collect();
-    let idempotency_keys: Vec<&str> = keys.iter().map(|k| k.key).collect();
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM orders
-         WHERE (customer_id, idempotency_key) IN
-               (SELECT * FROM unnest($1::text[], $2::text[]))"
-    )))
-    .bind(&customers)
-    .bind(&idempotency_keys)
-    .fetch_all(conn)
-    .await
 }
 
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<OrderRow>, sqlx::Error> {
@@ -334,49 +199,4 @@ pub async fn expired(
     .bind(limit)
     .fetch_all(conn)
     .await
-}
-
-/// The order's timeline in the order the events happened; `None` for an unknown order.
-pub async fn timeline(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-) -> Result<Option<Vec<TimelineEntry>>, sqlx::Error> {
-    Ok(owned_timeline(db, id).await?.map(|owned| owned.timeline))
-}
-
-/// The id of the `OrderCreated` that started the order's saga, if its timeline has it: what
-/// a cancellation the saga did not cause itself (a timeout, a request) names as its cause.
-pub async fn created_event(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
-    Ok(timeline(db, id)
-        .await?
-        .into_iter()
-        .flatten()
-        .find(|entry| entry.event_type == OrderCreated::NAME)
-        .map(|entry| entry.event_id))
-}
-
-/// An order's timeline with the customer it belongs to, so the API can show it only to
-/// that customer in the same query.
-pub struct OwnedTimeline {
-    pub customer_id: String,
-    pub timeline: Vec<TimelineEntry>,
-}
-
-/// [`timeline`] and the order's customer; `None` for an unknown order.
-pub async fn owned_timeline(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-) -> Result<Option<OwnedTimeline>, sqlx::Error> {
-    let row: Option<(String, Json<Vec<TimelineEntry>>)> =
-        sqlx::query_as("SELECT customer_id, timeline FROM orders WHERE id = $1")
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
-    Ok(row.map(|(customer_id, Json(mut timeline))| {
-        timeline.sort_by_key(|entry| entry.occurred_at);
-        OwnedTimeline {
-            customer_id,
-            timeline,
-        }
-    }))
 }
