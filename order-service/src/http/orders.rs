@@ -1,37 +1,37 @@
-//! `POST /api/orders`, `GET /api/orders`, `GET /api/orders/{id}`, `GET /api/orders/{id}/events`.
+//! `POST /api/orders`, `GET /api/orders/{id}`; `GET /api/orders` (the filtered list) in
+//! `list`, `GET /api/orders/{id}/events` in `timeline`.
+
+mod list;
+mod timeline;
 
 use super::AppState;
 use crate::domain::{CreateOrderRequest, NewOrder, OrderStatus};
 use crate::intake::{IntakeError, Placed};
-use crate::repo::{self, OrderFilter, OrderRow};
+use crate::repo::{self, OrderRow};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use common::auth::Caller;
 use common::http::timeout::Budget;
 use common::http::{
-    ApiError, ErrorBody, IfNoneMatch, Json, Path, Query, ValidationErrorBody, tagged_json,
+    ApiError, ErrorBody, IfNoneMatch, Json, Path, ValidationErrorBody, tagged_json,
 };
-use common::ids::CustomerId;
-use common::text_enum::TextEnum;
 use common::timestamp::Timestamp;
 use contract::events::{CancellationReason, LineItem};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// Longest accepted `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
-const DEFAULT_LIMIT: i64 = 50;
-const MAX_LIMIT: i64 = 500;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create_order, list_orders))
+        .routes(routes!(create_order, list::list_orders))
         .routes(routes!(get_order))
-        .routes(routes!(order_timeline))
+        .routes(routes!(timeline::order_timeline))
 }
 
 /// An order as the API shows it (the original service's shape, `items` as an array).
@@ -192,157 +192,4 @@ async fn get_order(
         .filter(|order| caller.may_see(&order.customer_id))
         .ok_or_else(not_found)?;
     Ok(tagged_json(&condition, &OrderView::from(order)))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct ListParams {
-    /// Only orders with this status.
-    #[param(value_type = Option<OrderStatus>)]
-    status: Option<String>,
-    /// Only this customer's orders.
-    customer_id: Option<String>,
-    /// Page size, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<i64>,
-    /// Orders to skip (default 0).
-    #[param(minimum = 0)]
-    offset: Option<i64>,
-}
-
-impl ListParams {
-    fn into_filter(self) -> Result<OrderFilter, ApiError> {
-        let mut errors = Vec::new();
-        let at = |name: &str| vec!["query".into(), name.into()];
-        let status = match self.status.as_deref() {
-            None | Some("") => None,
-            Some(text) => {
-                let status = OrderStatus::parse(&text.to_ascii_uppercase());
-                if status.is_none() {
-                    errors.push(common::http::FieldError::new(
-                        at("status"),
-                        "must be PENDING, COMPLETED or CANCELLED",
-                    ));
-                }
-                status
-            }
-        };
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            errors.push(common::http::FieldError::new(
-                at("limit"),
-                format!("must be from 1 to {MAX_LIMIT}"),
-            ));
-        }
-        let customer_id = match self.customer_id.filter(|id| !id.is_empty()) {
-            None => None,
-            Some(id) => CustomerId::parse(id)
-                .map_err(|error| errors.push(error.at(at("customer_id"))))
-                .ok(),
-        };
-        let offset = self.offset.unwrap_or(0);
-        if offset < 0 {
-            errors.push(common::http::FieldError::new(
-                at("offset"),
-                "must be 0 or more",
-            ));
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
-        }
-        Ok(OrderFilter {
-            status,
-            customer_id,
-            limit,
-            offset,
-        })
-    }
-}
-
-/// Newest first, filtered by `status` and `customer_id`, paginated by `limit`/`offset`. A
-/// customer's token lists only its own orders (another `customer_id` lists none).
-#[utoipa::path(get, path = "/api/orders", tag = "orders", params(ListParams),
-    responses(
-        (status = 200, description = "The orders, newest first", body = Vec<OrderView>),
-        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
-        (status = 422, description = "A bad parameter", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)),
-    security((), ("bearer" = [])))]
-async fn list_orders(
-    caller: Caller,
-    State(state): State<AppState>,
-    Query(params): Query<ListParams>,
-) -> Result<axum::Json<Vec<OrderView>>, ApiError> {
-    let mut filter = params.into_filter()?;
-    if let Some(own) = caller.only_customer() {
-        if filter
-            .customer_id
-            .as_ref()
-            .is_some_and(|named| named.as_str() != own)
-        {
-            return Ok(axum::Json(Vec::new()));
-        }
-        filter.customer_id =
-            Some(CustomerId::parse(own).map_err(|_| {
-                ApiError::Forbidden("the token's subject is not a customer id".into())
-            })?);
-    }
-    let orders = repo::list(state.store.pool(), &filter).await?;
-    Ok(axum::Json(
-        orders.into_iter().map(OrderView::from).collect(),
-    ))
-}
-
-/// One step of the saga as order-service saw it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TimelineEntry {
-    #[schema(example = "OrderCreated")]
-    pub event_type: String,
-    pub event_id: Uuid,
-    pub occurred_at: Timestamp,
-    /// The service that published the event.
-    pub source: String,
-}
-
-impl From<repo::TimelineEntry> for TimelineEntry {
-    fn from(row: repo::TimelineEntry) -> Self {
-        Self {
-            event_type: row.event_type,
-            event_id: row.event_id,
-            occurred_at: row.occurred_at.into(),
-            source: row.source,
-        }
-    }
-}
-
-/// The saga's timeline: the events order-service published and consumed, in order.
-#[utoipa::path(get, path = "/api/orders/{id}/events", tag = "orders",
-    params(("id" = Uuid, Path, description = "The order id"),
-        ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
-    responses(
-        (status = 200, description = "The events, oldest first", body = Vec<TimelineEntry>, headers(
-            ("ETag" = String, description = "Strong tag of this answer; changes with every new event"),
-            ("Cache-Control" = String, description = "private, no-cache"))),
-        (status = 304, description = "Not modified: If-None-Match names the current ETag"),
-        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
-        (status = 404, description = "No such order (or another customer's)", body = ErrorBody),
-        (status = 422, description = "Not a UUID", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)),
-    security((), ("bearer" = [])))]
-async fn order_timeline(
-    caller: Caller,
-    condition: IfNoneMatch,
-    State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-) -> Result<Response, ApiError> {
-    let owned = repo::owned_timeline(state.store.pool(), id)
-        .await?
-        .filter(|owned| caller.may_see(&owned.customer_id))
-        .ok_or_else(not_found)?;
-    let entries: Vec<TimelineEntry> = owned
-        .timeline
-        .into_iter()
-        .map(TimelineEntry::from)
-        .collect();
-    Ok(tagged_json(&condition, &entries))
 }
