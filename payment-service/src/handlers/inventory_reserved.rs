@@ -113,7 +113,11 @@ async fn want_from_provider(
             uow.after_commit(move || worker.step_now(row, ticket));
         }
         (Wanted::Already(row), _) => already(&row),
-        _ => tracing::info!(%amount, "payment wanted; the payment worker charges it"),
+        _ => {
+            tracing::info!(%amount, "payment wanted; the payment worker charges it");
+            let wake = handler.worker.wake();
+            uow.after_commit(move || wake.left_due());
+        }
     }
     Ok(())
 }

@@ -21,8 +21,14 @@ impl PaymentWorker {
         this.log_unfinished().await;
         let slots = this.slots.clone();
         while !stop.is_cancelled() {
+            // The slots are taken before the claim: the consumer, which starts first
+            // attempts on slots of its own, cannot take them between the claim and the call.
             let free = slots.available_permits().min(CLAIM_BATCH);
-            if free == 0 {
+            let taken = match free {
+                0 => None,
+                n => slots.clone().try_acquire_many_owned(n as u32).ok(),
+            };
+            let Some(mut taken) = taken else {
                 // Every slot is busy: the step that frees one rings the bell. Asking the
                 // database meanwhile would only spin.
                 tokio::select! {
@@ -31,7 +37,7 @@ impl PaymentWorker {
                     _ = stop.cancelled() => {}
                 }
                 continue;
-            }
+            };
             // What the breaker lets out: as many rows as there are free slots, the one row
             // of the probe, or none for a while (the rows stay due, their attempts unused).
             let (limit, probe) = match this.breaker.gate() {
@@ -49,14 +55,16 @@ impl PaymentWorker {
             let claimed = payments::claim_due(this.store.pool(), limit as i64, this.lease).await;
             let wait = match claimed {
                 Ok(rows) if rows.len() >= limit && probe.is_none() => {
-                    this.spawn_steps(rows, None);
+                    this.spawn_steps(rows, None, &mut taken);
                     continue;
                 }
                 Ok(rows) => {
-                    // Nothing more is due now. A probe that found no row is given back as
-                    // the permit drops. Rows due later from this worker's steps wake it on
-                    // time; other replicas' (and rows whose worker died) within a POLL.
-                    this.spawn_steps(rows, probe);
+                    // Nothing more is due now: the consumer may start first attempts again.
+                    // A probe that found no row is given back as the permit drops. Rows due
+                    // later from this worker's steps wake it on time; other replicas' (and
+                    // rows whose worker died) within a POLL.
+                    this.wake.caught_up();
+                    this.spawn_steps(rows, probe, &mut taken);
                     this.wake.until_soonest().min(POLL)
                 }
                 Err(error) => {
@@ -76,15 +84,20 @@ impl PaymentWorker {
         tracing::info!("payment worker stopped");
     }
 
-    /// Works each claimed row in its own task, the first on the breaker's `probe` if there
-    /// is one.
-    fn spawn_steps(self: &Arc<Self>, rows: Vec<PaymentRow>, mut probe: Option<Permit>) {
+    /// Works each claimed row in its own task on one of the `taken` slots (what is left of
+    /// them goes back as they drop), the first on the breaker's `probe` if there is one.
+    fn spawn_steps(
+        self: &Arc<Self>,
+        rows: Vec<PaymentRow>,
+        mut probe: Option<Permit>,
+        taken: &mut OwnedSemaphorePermit,
+    ) {
         for row in rows {
             let permit = probe.take();
-            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-                // Claims never exceed the free slots; should one, the row is due again when
-                // its lease ends. (Releasing it would make it due never: `release` is for
-                // rows with nothing left to do.)
+            let Some(slot) = taken.split(1) else {
+                // Claims never exceed the slots taken; should one, the row is due again
+                // when its lease ends. (Releasing it would make it due never: `release` is
+                // for rows with nothing left to do.)
                 tracing::warn!(order_id = %row.order_id, "claimed a payment with no free slot; it is taken up again after its lease");
                 continue;
             };

@@ -132,8 +132,12 @@ impl PaymentWorker {
     }
 
     /// A slot and the breaker's leave to ask the provider at once, if both are free (a
-    /// closed breaker, a call slot). Without them the payment is left due for the loop.
+    /// closed breaker, a call slot) and no row left due waits for the loop. Without them
+    /// the payment is left due for the loop (say so with [`WorkerWake::left_due`]).
     pub fn start_now(&self) -> Option<StartNow> {
+        if self.wake.is_behind() {
+            return None;
+        }
         let slot = self.slots.clone().try_acquire_owned().ok()?;
         let permit = self.breaker.let_through()?;
         Some(StartNow {

@@ -7,6 +7,7 @@ use super::POLL;
 use crate::payments::DUE_CHANNEL;
 use common::store::Store;
 use sqlx::postgres::PgListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -19,6 +20,10 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone, Default)]
 pub struct WorkerWake {
     soonest: Arc<Mutex<Option<Instant>>>,
+    /// Rows were left due for the loop and it has not caught up with them yet: until it
+    /// has, the consumer starts no first attempt itself, so a row left due is never
+    /// starved of call slots by newer ones started in the consumer.
+    behind: Arc<AtomicBool>,
     /// Rung when the loop should look again: a row due, a slot free, the probe back.
     pub(super) bell: Arc<Notify>,
 }
@@ -33,6 +38,22 @@ impl WorkerWake {
             *soonest = Some(soonest.map_or(at, |known| known.min(at)));
         }
         self.bell.notify_one();
+    }
+
+    /// The consumer left a row due for the loop (no call slot was free, or the breaker was
+    /// not closed).
+    pub fn left_due(&self) {
+        self.behind.store(true, Ordering::Relaxed);
+    }
+
+    /// The loop found no more rows due than it could take.
+    pub(super) fn caught_up(&self) {
+        self.behind.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether rows left due wait for the loop.
+    pub(super) fn is_behind(&self) -> bool {
+        self.behind.load(Ordering::Relaxed)
     }
 
     /// How long until the soonest row this worker left for later is due (forgetting it
