@@ -16,7 +16,8 @@
 #                four (latency 0 and 150 ms), interleaved
 #   --env "K=V"  extra environment for the services of every run (e.g. MAX_PENDING_ORDERS=1000000)
 #   REV          any git revision; WORKTREE means the working tree's own release build (in
-#                CARGO_TARGET_DIR, if set)
+#                CARGO_TARGET_DIR, if set); REV@K=V[,K=V…] runs that build with extra settings
+#                of its own (e.g. main@ADMISSION_TARGET_MS=0 beside main), interleaved
 #
 # BENCH_WRAP, if set, prefixes every run (e.g. a command that keeps other work off the box).
 # The stacks listen from BENCH_PORT_BASE (default 18000), away from a dev stack on 8000; the
@@ -71,7 +72,9 @@ build() {
 }
 
 declare -A dirs
-for rev in "$@"; do dirs[$rev]=$(build "$rev"); done
+for rev in "$@"; do dirs[$rev]=$(build "${rev%%@*}"); done
+# rev_env REV: the settings after REV's @, space-separated for env(1).
+rev_env() { case $1 in *@*) echo "${1#*@}" | tr ',' ' ' ;; esac; }
 
 [ -x target/bench-venv/bin/python ] || {
     python3 -m venv target/bench-venv && target/bench-venv/bin/pip install -q pika matplotlib; }
@@ -122,7 +125,7 @@ for round in $(seq 1 "$rounds"); do
             start_provider "$step"
             log=$(mktemp)
             # shellcheck disable=SC2086
-            if ! result=$(${BENCH_WRAP:-} env $extra_env $provider_env bench/scenario.sh --port-base "${BENCH_PORT_BASE:-18000}" --bin-dir "${dirs[$rev]}" --statements \
+            if ! result=$(${BENCH_WRAP:-} env $extra_env $(rev_env "$rev") $provider_env bench/scenario.sh --port-base "${BENCH_PORT_BASE:-18000}" --bin-dir "${dirs[$rev]}" --statements \
                     --script bench/outside.py -- $(args_for "$step") 2>"$log" | tail -1); then
                 echo "compare: the run failed; its log:" >&2
                 tail -20 "$log" >&2

@@ -7,7 +7,7 @@
 //! age)` orders a second, and `drain × target` orders can be pending for accepted sagas to
 //! take the target time. The median, not the oldest: a few orders stuck on a backoff or a
 //! timeout do not shrink the bound, a slow provider, a broker alarm or a cold database do.
-//! The bound moves a part of the way at each count, stays at least [`FLOOR`] (a burst of
+//! The bound moves a small part of the way at each count (a third in a tenth of a second), stays at least [`FLOOR`] (a burst of
 //! that many is always taken, and the pipeline is never starved) and at most
 //! `MAX_PENDING_ORDERS`, the hard ceiling. The same drain rate tells a turned-away client
 //! when a place will be free ([`Limit::retry_after`]).
@@ -20,8 +20,9 @@ use std::time::Duration;
 
 /// The least the bound goes down to (or `MAX_PENDING_ORDERS`, if that is lower).
 pub(super) const FLOOR: i64 = 128;
-/// How far the bound moves towards its new target at each count (ten a second).
-const STEP: f64 = 0.3;
+/// How far the bound moves towards its new target at each count (fifty a second: about a
+/// third of the way in a tenth of a second).
+const STEP: f64 = 0.07;
 /// The longest `Retry-After` a turned-away POST is told.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -100,6 +101,8 @@ mod tests {
     use super::*;
 
     const TARGET: Duration = Duration::from_millis(500);
+    /// Counts in five seconds.
+    const SECONDS: usize = 250;
 
     /// Counts `times` times a system that finishes `rate` orders a second with the bound
     /// full: half of the pending orders are older than `pending / rate / 2`.
@@ -114,39 +117,39 @@ mod tests {
     #[test]
     fn the_bound_settles_where_accepted_sagas_take_the_target_time() {
         let mut limit = Limit::new(1000, Some(TARGET));
-        run(&mut limit, 600.0, 50);
+        run(&mut limit, 600.0, SECONDS);
         assert!((limit.bound() - 300).abs() <= 3, "{}", limit.bound());
         // The system slows to a third (a slow provider): the bound follows within seconds.
-        run(&mut limit, 200.0, 50);
+        run(&mut limit, 200.0, SECONDS);
         assert_eq!(limit.bound(), FLOOR, "300 × 0.5 s is under the floor");
-        run(&mut limit, 1000.0, 50);
+        run(&mut limit, 1000.0, SECONDS);
         assert!((limit.bound() - 500).abs() <= 5, "{}", limit.bound());
     }
 
     #[test]
     fn the_bound_stays_between_the_floor_and_the_ceiling() {
         let mut limit = Limit::new(1000, Some(TARGET));
-        run(&mut limit, 100_000.0, 50);
+        run(&mut limit, 100_000.0, SECONDS);
         assert_eq!(limit.bound(), 1000);
-        run(&mut limit, 1.0, 50);
+        run(&mut limit, 1.0, SECONDS);
         assert_eq!(limit.bound(), FLOOR);
         // A ceiling under the floor is the bound, exactly (the tests' MAX_PENDING_ORDERS=3).
         let mut small = Limit::new(3, Some(TARGET));
-        run(&mut small, 1.0, 10);
+        run(&mut small, 1.0, SECONDS);
         assert_eq!(small.bound(), 3);
     }
 
     #[test]
     fn without_a_target_the_bound_is_the_ceiling() {
         let mut fixed = Limit::new(1000, None);
-        run(&mut fixed, 10.0, 50);
+        run(&mut fixed, 10.0, SECONDS);
         assert_eq!(fixed.bound(), 1000);
     }
 
     #[test]
     fn a_few_stuck_orders_do_not_count_as_a_slow_system() {
         let mut limit = Limit::new(1000, Some(TARGET));
-        run(&mut limit, 600.0, 50);
+        run(&mut limit, 600.0, SECONDS);
         let before = limit.bound();
         // Five orders hang for 30 s among 300 young ones: the median hardly moves.
         limit.observe(305, Duration::from_millis(255));
@@ -165,7 +168,7 @@ mod tests {
             Duration::from_secs(1),
             "no rate yet"
         );
-        run(&mut limit, 600.0, 50);
+        run(&mut limit, 600.0, SECONDS);
         let bound = limit.bound();
         assert_eq!(limit.retry_after(bound), Duration::from_secs(1));
         assert_eq!(limit.retry_after(bound + 1800), Duration::from_secs(4));
