@@ -21,8 +21,11 @@ pub struct Config {
     /// CONTRACT §9): the hard ceiling of the adaptive bound, default 1,000.
     pub max_pending_orders: i64,
     /// The time an accepted saga is to take: the bound on `PENDING` orders follows the
-    /// measured drain rate so that it holds (`ADMISSION_TARGET_MS`, default 500; 0: the
-    /// bound is `MAX_PENDING_ORDERS`, fixed). See `intake::limit`.
+    /// measured drain rate so that it holds (`ADMISSION_TARGET_MS`, default 1,500; 0: the
+    /// bound is `MAX_PENDING_ORDERS`, fixed). See `intake::limit`. Under 1 s the bound holds
+    /// less work than a client that honours the shortest `Retry-After` (1 s) sleeps, and
+    /// such clients leave the pipeline idle (BENCHMARKS.md "An admission bound that follows
+    /// the system").
     pub admission_target: Option<Duration>,
     /// A `COMPLETED` order may still be cancelled (stock returned, charge refunded) for
     /// this long after it completed (`ORDER_CANCEL_WINDOW_SECS`, default a day; 0: never).
@@ -49,7 +52,7 @@ impl ServiceConfig for Config {
                 3600 * positive(vars, "SAGA_AUDIT_RETENTION_HOURS", 168u64)?,
             ),
             max_pending_orders: positive(vars, "MAX_PENDING_ORDERS", 1000i64)?,
-            admission_target: match vars.get_or("ADMISSION_TARGET_MS", 500u64)? {
+            admission_target: match vars.get_or("ADMISSION_TARGET_MS", 1500u64)? {
                 0 => None,
                 ms => Some(Duration::from_millis(ms)),
             },
