@@ -1,7 +1,7 @@
 //! A RabbitMQ resource alarm blocks every publishing connection (`connection.blocked`) until
 //! it clears. The services hold on through it: no connection is given up or opened, `/ready`
 //! stays 200 and says `"broker": "blocked"`, orders keep being accepted up to the shedding
-//! bound (CONTRACT §9) — which falls from `MAX_PENDING_ORDERS` towards its floor as sagas
+//! bound (CONTRACT §9) — with `ADMISSION_TARGET_MS` set, it falls from `MAX_PENDING_ORDERS` towards its floor as sagas
 //! stop finishing, so accepted sagas stay few — and every order ends soon after the alarm
 //! clears, none lost or doubled (§6).
 //!
@@ -62,6 +62,8 @@ async fn a_resource_alarm_pauses_publishing_without_a_reconnect_and_every_order_
             "MAX_PENDING_ORDERS",
             &MAX_PENDING.to_string(),
         )
+        // The adaptive bound (off by default), whose fall during the alarm is asserted.
+        .service_env(Service::Order, "ADMISSION_TARGET_MS", "1500")
         .start()
         .await;
     stack.rabbitmq_node = Some(node.node.clone());
