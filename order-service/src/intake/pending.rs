@@ -12,9 +12,10 @@
 //! served: a place that frees goes to the one that has waited longest, and a POST that
 //! arrives while others wait queues behind them instead of racing them for it.
 //!
-//! Each replica compares its own count with the bound, so with `n` replicas up to `n − 1`
-//! places more than the bound can be taken in the same instant (each replica's
-//! reservations are its own until its next count, at most [`PENDING_RECOUNT`] later).
+//! Each replica compares the shared count plus its own new orders with the bound, so with
+//! `n` replicas the others' orders since the last count are unseen: up to `n − 1` times the
+//! places free at that count can be taken past the bound, until the next count (at most
+//! [`PENDING_RECOUNT`] later). `bench/overshoot.sh` measures it.
 
 use super::WRITE_TIMEOUT;
 use super::limit::Limit;
