@@ -9,6 +9,8 @@ use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// 404 with this detail: for a resource the path names, build it with
+    /// [`ApiError::not_found`].
     #[error("{0}")]
     NotFound(String),
     #[error("validation failed: {0:?}")]
@@ -106,6 +108,13 @@ impl FieldError {
 }
 
 impl ApiError {
+    /// The 404 of a resource the path names: `{"detail": "<What> not found"}` (`what` is
+    /// `Order`, `Product`…). Services answer the same when the resource exists but the
+    /// caller may not see it, so a caller cannot learn which ids exist.
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(format!("{what} not found"))
+    }
+
     pub fn invalid(loc: Vec<LocPart>, msg: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(loc, msg)])
     }

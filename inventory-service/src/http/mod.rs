@@ -82,7 +82,7 @@ async fn get_product(
 ) -> Result<Response, ApiError> {
     let product = stock::find(state.store.pool(), product_id.as_str())
         .await?
-        .ok_or_else(|| ApiError::NotFound("Product not found".into()))?;
+        .ok_or_else(|| ApiError::not_found("Product"))?;
     Ok(tagged_json(&condition, &product))
 }
 
@@ -113,7 +113,7 @@ async fn get_reservation(
     let reservation = stock::reservation(state.store.pool(), order_id)
         .await?
         .filter(|found| caller.may_see_owned_by(found.customer_id.as_deref()))
-        .ok_or_else(|| ApiError::NotFound("Reservation not found".into()))?;
+        .ok_or_else(|| ApiError::not_found("Reservation"))?;
     Ok(tagged_json(&condition, &reservation.view))
 }
 

@@ -258,12 +258,17 @@ pub(super) fn service(name: &str) -> Result<Service, ApiError> {
 
 fn found(count: u32, service: Service, message_id: &str) -> Result<(), ApiError> {
     if count == 0 {
-        return Err(ApiError::NotFound(format!(
-            "no dead letter {message_id:?} in {}'s queue",
-            service.name()
-        )));
+        return Err(no_dead_letter(service, message_id));
     }
     Ok(())
+}
+
+/// The 404 of a message id that is not (or no longer) among the service's dead letters.
+pub(super) fn no_dead_letter(service: Service, message_id: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "no dead letter {message_id:?} in {}'s queue",
+        service.name()
+    ))
 }
 
 pub(super) fn link(state: &AppState) -> Result<Link, ApiError> {

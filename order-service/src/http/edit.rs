@@ -5,7 +5,9 @@
 //! operator log.
 
 use super::AppState;
-use super::console::{MessagePath, WALKING, broken, link, queue_of, record, service};
+use super::console::{
+    MessagePath, WALKING, broken, link, no_dead_letter, queue_of, record, service,
+};
 use crate::schema_check::{self, SchemaCheckError};
 use axum::Json;
 use axum::extract::State;
@@ -59,13 +61,7 @@ async fn edit(
     let letters = dead_letters::read_all(&link, &queue.dead_letters)
         .await
         .map_err(broken)?;
-    let not_found = || {
-        ApiError::NotFound(format!(
-            "no dead letter {:?} in {}'s queue",
-            path.message_id,
-            service.name()
-        ))
-    };
+    let not_found = || no_dead_letter(service, &path.message_id);
     let letter = letters
         .into_iter()
         .find(|letter| letter.message_id.as_deref() == Some(path.message_id.as_str()))

@@ -134,7 +134,7 @@ fn customer_for(caller: &Caller, named: Option<String>) -> Result<Option<String>
 /// The answer to another customer's order: the same as to an unknown one, so a customer
 /// cannot learn which ids exist.
 pub(super) fn not_found() -> ApiError {
-    ApiError::NotFound("Order not found".into())
+    ApiError::not_found("Order")
 }
 
 /// The intake's refusals as HTTP answers, mapped here only.

@@ -110,7 +110,7 @@ async fn order_saga(
     let owned = repo::owned_timeline(state.store.pool(), id)
         .await?
         .filter(|owned| caller.may_see(&owned.customer_id))
-        .ok_or_else(|| ApiError::NotFound("Order not found".into()))?;
+        .ok_or_else(super::orders::not_found)?;
     let audited = audit::saga_of(&state.store, id).await?;
     let mut steps = merge(owned.timeline, audited);
     if !steps.iter().any(|step| answers_the_order(&step.event_type)) {

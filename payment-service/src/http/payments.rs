@@ -70,5 +70,5 @@ async fn get_payment(
     payments::find(state.store.pool(), order_id)
         .await?
         .map(|row| axum::Json(row.into()))
-        .ok_or_else(|| ApiError::NotFound("Payment not found".into()))
+        .ok_or_else(|| ApiError::not_found("Payment"))
 }
