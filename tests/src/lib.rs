@@ -10,6 +10,8 @@
 //! - [`browser`]: headless Chromium over WebDriver, for the dashboard.
 //! - [`broker`]: the test's own view of RabbitMQ — tap every event and read queues; publish
 //!   duplicates, contract-shaped events and poison; `rabbitmqctl` counts; cleanup.
+//! - [`cluster`]: a three-node RabbitMQ cluster for `cluster.rs` — killing, stopping and
+//!   partitioning its nodes, its quorum queues' leaders.
 //! - [`contract`]: CONTRACT §4's names (and §13's) as literal strings.
 //! - [`inflight`]: what a fault test asserts at the moment it strikes.
 //! - [`invariants`]: CONTRACT §6, checked once the system goes quiet: collects what
@@ -33,6 +35,7 @@ pub mod api;
 pub mod auth;
 pub mod broker;
 pub mod browser;
+pub mod cluster;
 pub mod contract;
 pub mod db_faults;
 pub mod dead_letters;
