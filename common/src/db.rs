@@ -141,7 +141,7 @@ pub async fn prepare(
 
 /// The shared outbox and inbox tables, with their own history table so that their version
 /// numbers never collide with a service's.
-fn messaging_migrator() -> Migrator {
+pub fn messaging_migrator() -> Migrator {
     let mut migrator = sqlx::migrate!("../migrations/messaging");
     migrator.dangerous_set_table_name("_sqlx_migrations_messaging");
     migrator

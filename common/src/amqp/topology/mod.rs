@@ -41,6 +41,15 @@ impl FromStr for QueueType {
 /// shutdowns also return messages, so it is generous; 20 is RabbitMQ 4's default.
 pub const DELIVERY_LIMIT: i64 = 20;
 
+/// Every queue survives a broker restart.
+const DURABLE: QueueDeclareOptions = QueueDeclareOptions {
+    passive: false,
+    durable: true,
+    exclusive: false,
+    auto_delete: false,
+    nowait: false,
+};
+
 /// How many event copies a [`CopyQueue`] holds at most.
 pub(crate) const COPY_MAX_LENGTH: i64 = 100_000;
 
@@ -79,10 +88,22 @@ impl Topology {
         channel: &Channel,
         own: &ConsumerQueue,
     ) -> lapin::Result<()> {
-        let durable = QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
+        self.declare_layout(channel).await?;
+        for delay in &self.retry_delays {
+            channel
+                .queue_declare(
+                    self.retry_queue(own, *delay).as_str().into(),
+                    DURABLE,
+                    self.retry_queue_arguments(own, *delay),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Declares the exchange and every queue of the layout, without any service's retry
+    /// queues: what a stand-in for the whole system (loadgen's calibration) declares.
+    pub async fn declare_layout(&self, channel: &Channel) -> lapin::Result<()> {
         channel
             .exchange_declare(
                 self.exchange.as_str().into(),
@@ -98,7 +119,7 @@ impl Topology {
             channel
                 .queue_declare(
                     queue.name.as_str().into(),
-                    durable,
+                    DURABLE,
                     self.queue_arguments(queue),
                 )
                 .await?;
@@ -106,7 +127,7 @@ impl Topology {
             channel
                 .queue_declare(
                     queue.dead_letters.as_str().into(),
-                    durable,
+                    DURABLE,
                     self.dead_letter_queue_arguments(),
                 )
                 .await?;
@@ -115,7 +136,7 @@ impl Topology {
             channel
                 .queue_declare(
                     copy.name.as_str().into(),
-                    durable,
+                    DURABLE,
                     self.copy_queue_arguments(),
                 )
                 .await?;
@@ -130,15 +151,6 @@ impl Topology {
                     )
                     .await?;
             }
-        }
-        for delay in &self.retry_delays {
-            channel
-                .queue_declare(
-                    self.retry_queue(own, *delay).as_str().into(),
-                    durable,
-                    self.retry_queue_arguments(own, *delay),
-                )
-                .await?;
         }
         Ok(())
     }

@@ -1,76 +1,64 @@
-//! The broker side: one durable topic exchange and durable queues named for the run, bound
-//! as the real system binds them for the happy path ([`Hop::bindings`]), and the publisher
-//! each service sends its committed events through.
+//! The broker side: one durable topic exchange and durable queues named for the run, laid
+//! out and bound as the real system's ([`Topology`]), and the publisher each service sends
+//! its committed events through.
 
 use super::failure::Failure;
 use super::hops::Hop;
 use super::message::Outgoing;
 use super::outbox::Cleaner;
+use common::amqp::topology::{self, QueueType};
+use contract::queues;
 use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
-    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeleteOptions,
 };
-use lapin::types::FieldTable;
-use lapin::{Channel, Confirmation, Connection, ExchangeKind, PublisherConfirm};
+use lapin::{Channel, Confirmation, Connection, PublisherConfirm};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-/// The exchange and queues of one run.
+/// The exchange and queues of one run: the real system's layout from the contract
+/// (every service's queue with its bindings and dead-letter queue, and the audit copy),
+/// declared by the services' own topology code, so the happy path's 4 publishes fan out to
+/// the same 5 deliveries as there.
 #[derive(Debug, Clone)]
 pub struct Topology {
     pub exchange: String,
 }
 
 impl Topology {
+    /// The queue `hop` consumes from.
     pub fn queue(&self, hop: Hop) -> String {
-        format!("{}.{}", self.exchange, hop.queue())
+        queues::queue(&self.exchange, hop.service().service())
     }
 
+    /// Every queue the run declares.
+    pub fn queues(&self) -> Vec<String> {
+        let layout = queues::layout(&self.exchange);
+        let consumers = layout
+            .consumers
+            .into_iter()
+            .flat_map(|queue| [queue.name, queue.dead_letters]);
+        let copies = layout.copies.into_iter().map(|queue| queue.name);
+        consumers.chain(copies).collect()
+    }
+
+    /// As a service declares it at start, with classic queues and no retry queues (the
+    /// happy path never retries).
     pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
-        let durable = QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
+        let topology = topology::Topology {
+            exchange: self.exchange.clone(),
+            retry_delays: Vec::new(),
+            queue_type: QueueType::Classic,
+            layout: queues::layout(&self.exchange),
         };
-        channel
-            .exchange_declare(
-                self.exchange.as_str().into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        for hop in Hop::ALL {
-            let queue = self.queue(hop);
-            channel
-                .queue_declare(queue.as_str().into(), durable, FieldTable::default())
-                .await?;
-            for kind in hop.bindings() {
-                channel
-                    .queue_bind(
-                        queue.as_str().into(),
-                        self.exchange.as_str().into(),
-                        kind.routing_key().into(),
-                        QueueBindOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await?;
-            }
-        }
-        Ok(())
+        topology.declare_layout(channel).await
     }
 
     /// Deletes the queues (with whatever they still hold) and the exchange.
     pub async fn delete(&self, channel: &Channel) -> Result<(), lapin::Error> {
-        for hop in Hop::ALL {
+        for queue in self.queues() {
             channel
-                .queue_delete(
-                    self.queue(hop).as_str().into(),
-                    QueueDeleteOptions::default(),
-                )
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
                 .await?;
         }
         channel

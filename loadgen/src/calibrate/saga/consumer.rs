@@ -44,7 +44,7 @@ impl Consumer {
     pub async fn run(self) {
         if let Err(error) = self.consume().await {
             self.failure
-                .fail(format!("the {} hop stopped: {error}", self.hop.queue()));
+                .fail(format!("the {} hop stopped: {error}", self.hop.name()));
         }
     }
 
@@ -62,7 +62,7 @@ impl Consumer {
         let mut deliveries = channel
             .basic_consume(
                 self.queue.as_str().into(),
-                format!("loadgen-calibration-{}", self.hop.queue()).into(),
+                format!("loadgen-calibration-{}", self.hop.name()).into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
@@ -89,7 +89,7 @@ impl Consumer {
                 if let Err(error) = consumer.apply(batch).await {
                     consumer
                         .failure
-                        .fail(format!("the {} hop failed: {error}", consumer.hop.queue()));
+                        .fail(format!("the {} hop failed: {error}", consumer.hop.name()));
                 }
                 drop(slot);
             });

@@ -41,24 +41,9 @@ impl Hop {
         Self::Notification,
     ];
 
-    /// Its queue's name within the run's exchange, as `<exchange>.<name>`.
-    pub fn queue(self) -> &'static str {
-        match self {
-            Self::Inventory => "inventory",
-            Self::Payment => "payment",
-            Self::Order => "order",
-            Self::Notification => "notification",
-        }
-    }
-
-    /// The events its queue is bound to: 4 publishes fan out to 5 deliveries per saga.
-    pub fn bindings(self) -> &'static [Kind] {
-        match self {
-            Self::Inventory => &[Kind::OrderCreated],
-            Self::Payment => &[Kind::InventoryReserved],
-            Self::Order => &[Kind::PaymentProcessed],
-            Self::Notification => &[Kind::PaymentProcessed, Kind::OrderConfirmed],
-        }
+    /// Its name in errors and consumer tags: its service's short name.
+    pub fn name(self) -> &'static str {
+        self.service().short_name()
     }
 
     /// The service it runs in: its database, connection and publisher.
@@ -206,8 +191,8 @@ async fn confirm(conn: &mut PgConnection, events: &[&Event]) -> Result<Vec<Outgo
         .zip(&confirmed)
         .map(|(paid, confirmed)| {
             Json(json!([
-                paid.timeline_entry("payment-service"),
-                confirmed.event.timeline_entry("order-service"),
+                paid.timeline_entry(contract::Service::Payment),
+                confirmed.event.timeline_entry(contract::Service::Order),
             ]))
         })
         .collect();
@@ -231,12 +216,15 @@ async fn confirm(conn: &mut PgConnection, events: &[&Event]) -> Result<Vec<Outgo
 async fn notify(conn: &mut PgConnection, events: &[&Event]) -> Result<(), sqlx::Error> {
     let messages: Vec<String> = events
         .iter()
-        .map(|e| match e.event_type.as_str() {
-            "PaymentProcessed" => format!(
-                "Payment of {:.2} received for order {}.",
-                e.total_amount, e.order_id
-            ),
-            _ => format!("Your order {} is confirmed.", e.order_id),
+        .map(|e| {
+            if e.event_type == Kind::PaymentProcessed.name() {
+                format!(
+                    "Payment of {:.2} received for order {}.",
+                    e.total_amount, e.order_id
+                )
+            } else {
+                format!("Your order {} is confirmed.", e.order_id)
+            }
         })
         .collect();
     sqlx::query(

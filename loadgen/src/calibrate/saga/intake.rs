@@ -86,7 +86,7 @@ async fn write(order: &Service, batch: &[Request]) -> Result<Vec<Outgoing>, sqlx
         .collect();
     let timelines: Vec<Json<serde_json::Value>> = events
         .iter()
-        .map(|o| Json(json!([o.event.timeline_entry("order-service")])))
+        .map(|o| Json(json!([o.event.timeline_entry(contract::Service::Order)])))
         .collect();
     let mut tx = order.pool.begin().await?;
     sqlx::query(
@@ -94,7 +94,7 @@ async fn write(order: &Service, batch: &[Request]) -> Result<Vec<Outgoing>, sqlx
          SELECT id, customer, item, total, 'PENDING', key, line
          FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::jsonb[])
               AS new(id, customer, item, total, key, line)
-         ON CONFLICT (idempotency_key) DO NOTHING",
+         ON CONFLICT (customer_id, idempotency_key) DO NOTHING",
     )
     .bind(events.iter().map(|o| o.event.order_id).collect::<Vec<_>>())
     .bind(events.iter().map(|o| o.event.customer_id.as_str()).collect::<Vec<_>>())

@@ -2,6 +2,8 @@
 //! common `event_id`, `event_type`, `timestamp`, then the order's fields; 270–345
 //! bytes) and the AMQP properties the services set on every publish.
 
+use contract::Service;
+use contract::events::{self, EventKind, KINDS};
 use lapin::BasicProperties;
 use lapin::message::Delivery;
 use lapin::types::{AMQPValue, FieldTable};
@@ -25,31 +27,32 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The published language's entry for this kind: its name, routing key and publisher
+    /// are the contract's, never restated here.
+    fn contract(self) -> &'static EventKind {
+        let name = match self {
+            Self::OrderCreated => <events::OrderCreated as wire::event::Kind>::NAME,
+            Self::InventoryReserved => <events::InventoryReserved as wire::event::Kind>::NAME,
+            Self::PaymentProcessed => <events::PaymentProcessed as wire::event::Kind>::NAME,
+            Self::OrderConfirmed => <events::OrderConfirmed as wire::event::Kind>::NAME,
+        };
+        KINDS
+            .iter()
+            .find(|kind| kind.name == name)
+            .expect("every event of the happy path is in the contract")
+    }
+
     pub fn name(self) -> &'static str {
-        match self {
-            Self::OrderCreated => "OrderCreated",
-            Self::InventoryReserved => "InventoryReserved",
-            Self::PaymentProcessed => "PaymentProcessed",
-            Self::OrderConfirmed => "OrderConfirmed",
-        }
+        self.contract().name
     }
 
     pub fn routing_key(self) -> &'static str {
-        match self {
-            Self::OrderCreated => "order.created",
-            Self::InventoryReserved => "inventory.reserved",
-            Self::PaymentProcessed => "payment.processed",
-            Self::OrderConfirmed => "order.confirmed",
-        }
+        self.contract().routing_key
     }
 
     /// The `app_id` of its messages: the service that publishes it.
     fn publisher(self) -> &'static str {
-        match self {
-            Self::OrderCreated | Self::OrderConfirmed => "order-service",
-            Self::InventoryReserved => "inventory-service",
-            Self::PaymentProcessed => "payment-service",
-        }
+        self.contract().publisher.name()
     }
 }
 
@@ -109,12 +112,12 @@ impl Event {
     }
 
     /// Its entry in the order's timeline, as order-service appends them.
-    pub fn timeline_entry(&self, source: &str) -> serde_json::Value {
+    pub fn timeline_entry(&self, source: Service) -> serde_json::Value {
         serde_json::json!({
             "event_type": self.event_type,
             "event_id": self.event_id,
             "occurred_at": self.timestamp,
-            "source": source,
+            "source": source.name(),
         })
     }
 

@@ -46,7 +46,6 @@ mod tracker;
 use crate::calibrate::cpu::CpuUse;
 use broker::Topology;
 use drive::{CLIENTS, ClosedLoop, PACED_RATE, Paced};
-use hops::Hop;
 use schema::Database;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -115,7 +114,7 @@ impl SagaShape {
         };
         json!({
             "exchange": topology.exchange,
-            "queues": Hop::ALL.map(|hop| topology.queue(hop)),
+            "queues": topology.queues(),
             "schemas": Database::ALL.map(|database| database.schema(&self.run)),
         })
     }
