@@ -8,6 +8,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::convert::Infallible;
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::SchemaType;
+use utoipa::openapi::{ObjectBuilder, Required, Type};
 
 /// What every tagged read sends as `Cache-Control`.
 pub const CACHE_CONTROL: &str = "private, no-cache";
@@ -31,6 +35,26 @@ impl IfNoneMatch {
         value.split(',').map(str::trim).any(|candidate| {
             candidate == "*" || (!candidate.is_empty() && opaque(candidate) == tag)
         })
+    }
+}
+
+/// Documents the header for every read that takes it: `params(IfNoneMatch)` in a route's
+/// `#[utoipa::path]`, so the description is written once.
+impl IntoParams for IfNoneMatch {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let text =
+            ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]));
+        vec![
+            ParameterBuilder::new()
+                .name("If-None-Match")
+                .parameter_in(ParameterIn::Header)
+                .description(Some(
+                    "An ETag of an earlier answer: 304 while it is still current",
+                ))
+                .required(Required::False)
+                .schema(Some(text))
+                .build(),
+        ]
     }
 }
 

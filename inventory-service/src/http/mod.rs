@@ -40,7 +40,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
 
 /// Every product with its stock. With authentication on, any valid token may read it.
 #[utoipa::path(get, path = "/api/inventory", tag = "inventory",
-    params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
+    params(IfNoneMatch),
     responses(
     (status = 200, description = "Every product, by id", body = Vec<Product>, headers(
         ("ETag" = String, description = "Strong tag of this answer; changes when any stock does"),
@@ -63,7 +63,7 @@ async fn list_products(
 /// One product's stock. With authentication on, any valid token may read it.
 #[utoipa::path(get, path = "/api/inventory/{product_id}", tag = "inventory",
     params(("product_id" = inline(ProductId), Path),
-        ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
+        IfNoneMatch),
     responses(
         (status = 200, description = "The product", body = Product, headers(
             ("ETag" = String, description = "Strong tag of this answer; changes when the stock does"),
@@ -92,7 +92,7 @@ async fn get_product(
 /// answers 404, like an unknown order); `orders:admin` reads every one.
 #[utoipa::path(get, path = "/api/inventory/reservations/{order_id}", tag = "inventory",
     params(("order_id" = Uuid, Path, description = "The order id"),
-        ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
+        IfNoneMatch),
     responses(
         (status = 200, description = "The reservation", body = ReservationView, headers(
             ("ETag" = String, description = "Strong tag of this answer; changes with the reservation"),

@@ -2,7 +2,8 @@
 //! operator steps in. The body is optional: `{"reason": "…"}`, at most 500 characters.
 
 use super::AppState;
-use super::orders::{OrderView, not_found};
+use super::orders::OrderView;
+use super::orders::read::not_found;
 use crate::ending::cancel::{self, CancelRequest, Cancellation, Canceller};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;

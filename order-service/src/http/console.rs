@@ -7,6 +7,7 @@
 //! ([`super::edit`]) of §16 build on the helpers here.
 
 use super::AppState;
+use super::action_failures::ActionFailures;
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
@@ -85,7 +86,7 @@ pub struct MessagePath {
 /// Tagged (CONTRACT §14): a poll whose `If-None-Match` names the current tag gets 304.
 /// Admin route: `Authorization: Bearer $ADMIN_TOKEN` (or an `orders:admin` JWT).
 #[utoipa::path(get, path = "/admin/dead-letters", tag = "dead letters", params(ListParams,
-    ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
+    IfNoneMatch),
     responses(
     (status = 200, description = "Every service's dead letters", body = DeadLetters, headers(
         ("ETag" = String, description = "Strong tag of this answer"),
@@ -136,11 +137,8 @@ async fn list(
 #[utoipa::path(post, path = "/admin/dead-letters/{service}/replay", tag = "dead letters",
     params(ServicePath), responses(
     (status = 200, description = "How many were moved", body = Replayed),
-    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
-    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
     (status = 404, description = "No such service", body = ErrorBody),
-    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
-    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    ActionFailures),
     security(("admin_token" = [])))]
 async fn replay_all(
     Admin(actor): Admin,
@@ -165,27 +163,15 @@ async fn replay_all(
 #[utoipa::path(post, path = "/admin/dead-letters/{service}/{message_id}/replay",
     tag = "dead letters", params(MessagePath), responses(
     (status = 200, description = "How many were moved (more than one if the id repeats)", body = Replayed),
-    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
-    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
     (status = 404, description = "No such service, or no dead letter with that id", body = ErrorBody),
-    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
-    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    ActionFailures),
     security(("admin_token" = [])))]
 async fn replay_one(
     Admin(actor): Admin,
     State(state): State<AppState>,
     Path(path): Path<MessagePath>,
 ) -> Result<Json<Replayed>, ApiError> {
-    let service = service(&path.service)?;
-    let link = link(&state)?;
-    let _walking = WALKING.lock().await;
-    let replayed = dead_letters::replay_one(&link, &queue_of(&state, service), &path.message_id)
-        .await
-        .map_err(broken)?;
-    found(replayed, service, &path.message_id)?;
-    let target = format!("{}/{}", service.short_name(), path.message_id);
-    let result = json!({ "replayed": replayed });
-    record(&state, &actor, "replay", &target, json!({}), result).await?;
+    let replayed = act_on_one(&state, &actor, &path, Act::Replay).await?;
     Ok(Json(Replayed { replayed }))
 }
 
@@ -194,28 +180,66 @@ async fn replay_one(
 #[utoipa::path(post, path = "/admin/dead-letters/{service}/{message_id}/discard",
     tag = "dead letters", params(MessagePath), responses(
     (status = 200, description = "How many were removed (more than one if the id repeats)", body = Discarded),
-    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
-    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
     (status = 404, description = "No such service, or no dead letter with that id", body = ErrorBody),
-    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
-    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    ActionFailures),
     security(("admin_token" = [])))]
 async fn discard_one(
     Admin(actor): Admin,
     State(state): State<AppState>,
     Path(path): Path<MessagePath>,
 ) -> Result<Json<Discarded>, ApiError> {
-    let service = service(&path.service)?;
-    let link = link(&state)?;
-    let _walking = WALKING.lock().await;
-    let discarded = dead_letters::discard(&link, &queue_of(&state, service), &path.message_id)
-        .await
-        .map_err(broken)?;
-    found(discarded, service, &path.message_id)?;
-    let target = format!("{}/{}", service.short_name(), path.message_id);
-    let result = json!({ "discarded": discarded });
-    record(&state, &actor, "discard", &target, json!({}), result).await?;
+    let discarded = act_on_one(&state, &actor, &path, Act::Discard).await?;
     Ok(Json(Discarded { discarded }))
+}
+
+/// What an operator does with dead letters: one, or a group ([`super::groups`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Act {
+    Replay,
+    Discard,
+}
+
+impl Act {
+    /// The operator log's `action` (a group's adds `-group`).
+    pub(super) fn action(self) -> &'static str {
+        match self {
+            Self::Replay => "replay",
+            Self::Discard => "discard",
+        }
+    }
+
+    /// The key of the count in the operator log's `result`.
+    pub(super) fn counted(self) -> &'static str {
+        match self {
+            Self::Replay => "replayed",
+            Self::Discard => "discarded",
+        }
+    }
+}
+
+/// Replays or discards the dead letter `path` names (404 when there is none) and records
+/// it; how many messages it was (more than one if the id repeats).
+async fn act_on_one(
+    state: &AppState,
+    actor: &Actor,
+    path: &MessagePath,
+    act: Act,
+) -> Result<u32, ApiError> {
+    let service = service(&path.service)?;
+    let link = link(state)?;
+    let _walking = WALKING.lock().await;
+    let queue = queue_of(state, service);
+    let count = match act {
+        Act::Replay => dead_letters::replay_one(&link, &queue, &path.message_id).await,
+        Act::Discard => dead_letters::discard(&link, &queue, &path.message_id).await,
+    }
+    .map_err(broken)?;
+    found(count, service, &path.message_id)?;
+    let target = format!("{}/{}", service.short_name(), path.message_id);
+    let counted = act.counted();
+    let result = json!({ counted: count });
+    record(state, actor, act.action(), &target, json!({}), result).await?;
+    Ok(count)
 }
 
 /// Appends an action that has happened on the broker to the operator log. The action

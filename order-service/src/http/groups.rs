@@ -5,7 +5,8 @@
 //! arrives meanwhile waits for the next action.
 
 use super::AppState;
-use super::console::{WALKING, broken, link, queue_of, record};
+use super::action_failures::ActionFailures;
+use super::console::{Act, WALKING, broken, link, queue_of, record};
 use crate::cause;
 use axum::Json;
 use axum::extract::State;
@@ -164,7 +165,7 @@ fn give_back_later(walking: tokio::sync::MutexGuard<'static, ()>, held: Vec<Held
 /// group first. Tagged (CONTRACT §14): a poll whose `If-None-Match` names the current tag
 /// gets 304. Admin route: `Authorization: Bearer $ADMIN_TOKEN` (or an `orders:admin` JWT).
 #[utoipa::path(get, path = "/admin/dead-letters/groups", tag = "dead letters",
-    params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
+    params(IfNoneMatch),
     responses(
     (status = 200, description = "The groups", body = Vec<Group>, headers(
         ("ETag" = String, description = "Strong tag of this answer"),
@@ -213,18 +214,15 @@ fn cause_of(group: &Group) -> serde_json::Value {
 #[utoipa::path(post, path = "/admin/dead-letters/groups/{group}/replay", tag = "dead letters",
     params(GroupPath), responses(
     (status = 200, description = "How many were moved", body = Replayed),
-    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
-    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
     (status = 404, description = "No dead letters in that group", body = ErrorBody),
-    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
-    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    ActionFailures),
     security(("admin_token" = [])))]
 async fn replay_group(
     Admin(actor): Admin,
     State(state): State<AppState>,
     Path(path): Path<GroupPath>,
 ) -> Result<Json<Replayed>, ApiError> {
-    let replayed = act_on_group(&state, &actor, &path.group, GroupAction::Replay).await?;
+    let replayed = act_on_group(&state, &actor, &path.group, Act::Replay).await?;
     Ok(Json(Replayed { replayed }))
 }
 
@@ -233,26 +231,16 @@ async fn replay_group(
 #[utoipa::path(post, path = "/admin/dead-letters/groups/{group}/discard", tag = "dead letters",
     params(GroupPath), responses(
     (status = 200, description = "How many were removed", body = Discarded),
-    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
-    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
     (status = 404, description = "No dead letters in that group", body = ErrorBody),
-    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
-    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    ActionFailures),
     security(("admin_token" = [])))]
 async fn discard_group(
     Admin(actor): Admin,
     State(state): State<AppState>,
     Path(path): Path<GroupPath>,
 ) -> Result<Json<Discarded>, ApiError> {
-    let discarded = act_on_group(&state, &actor, &path.group, GroupAction::Discard).await?;
+    let discarded = act_on_group(&state, &actor, &path.group, Act::Discard).await?;
     Ok(Json(Discarded { discarded }))
-}
-
-/// What a group action does with the group's letters.
-#[derive(Debug, Clone, Copy)]
-enum GroupAction {
-    Replay,
-    Discard,
 }
 
 /// Replays or discards every dead letter of `group_id` now in its queue (a letter that
@@ -262,7 +250,7 @@ async fn act_on_group(
     state: &AppState,
     actor: &Actor,
     group_id: &str,
-    action: GroupAction,
+    action: Act,
 ) -> Result<u32, ApiError> {
     let (service, group) = find(state, group_id).await?;
     let link = link(state)?;
@@ -271,16 +259,15 @@ async fn act_on_group(
     let count = {
         let _walking = WALKING.lock().await;
         match action {
-            GroupAction::Replay => dead_letters::replay_where(&link, &queue, in_group).await,
-            GroupAction::Discard => dead_letters::discard_where(&link, &queue, in_group).await,
+            Act::Replay => dead_letters::replay_where(&link, &queue, in_group).await,
+            Act::Discard => dead_letters::discard_where(&link, &queue, in_group).await,
         }
         .map_err(broken)?
     };
-    let (name, result) = match action {
-        GroupAction::Replay => ("replay-group", json!({ "replayed": count })),
-        GroupAction::Discard => ("discard-group", json!({ "discarded": count })),
-    };
+    let name = format!("{}-group", action.action());
+    let counted = action.counted();
     let target = format!("group/{group_id}");
-    record(state, actor, name, &target, cause_of(&group), result).await?;
+    let result = json!({ counted: count });
+    record(state, actor, &name, &target, cause_of(&group), result).await?;
     Ok(count)
 }

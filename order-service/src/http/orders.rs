@@ -1,7 +1,9 @@
 //! `POST /api/orders`, `GET /api/orders/{id}`; `GET /api/orders` (the filtered list) in
-//! `list`, `GET /api/orders/{id}/events` in `timeline`.
+//! `list`, `GET /api/orders/{id}/events` in `timeline`; what the reads of one order share in
+//! `read`.
 
 mod list;
+pub(super) mod read;
 mod timeline;
 
 use super::AppState;
@@ -18,6 +20,7 @@ use common::http::{
 };
 use common::timestamp::Timestamp;
 use contract::events::{CancellationReason, LineItem};
+use read::ReadFailures;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -131,12 +134,6 @@ fn customer_for(caller: &Caller, named: Option<String>) -> Result<Option<String>
     }
 }
 
-/// The answer to another customer's order: the same as to an unknown one, so a customer
-/// cannot learn which ids exist.
-pub(super) fn not_found() -> ApiError {
-    ApiError::not_found("Order")
-}
-
 /// The intake's refusals as HTTP answers, mapped here only.
 impl From<IntakeError> for ApiError {
     fn from(error: IntakeError) -> Self {
@@ -170,16 +167,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// One order; a customer sees only its own (another's is "not found").
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "orders",
     params(("id" = Uuid, Path, description = "The order id"),
-        ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
+        IfNoneMatch),
     responses(
         (status = 200, description = "The order", body = OrderView, headers(
             ("ETag" = String, description = "Strong tag of this answer; changes when the order does"),
             ("Cache-Control" = String, description = "private, no-cache"))),
-        (status = 304, description = "Not modified: If-None-Match names the current ETag"),
-        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
-        (status = 404, description = "No such order (or another customer's)", body = ErrorBody),
-        (status = 422, description = "Not a UUID", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+        ReadFailures),
     security((), ("bearer" = [])))]
 async fn get_order(
     caller: Caller,
@@ -187,9 +180,7 @@ async fn get_order(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
-    let order = repo::find(state.store.pool(), id)
-        .await?
-        .filter(|order| caller.may_see(&order.customer_id))
-        .ok_or_else(not_found)?;
+    let found = repo::find(state.store.pool(), id).await?;
+    let order = read::visible(found, &caller, |order| &order.customer_id)?;
     Ok(tagged_json(&condition, &OrderView::from(order)))
 }

@@ -4,6 +4,7 @@
 //! inventory-service's reservation when asked ([`peers::reservation`]), and the rare
 //! `PaymentRefunded` reaches it through the audit queue ([`crate::audit`]).
 
+use super::orders::read::{self, ReadFailures};
 use super::{AppState, peers};
 use crate::audit::{self, SagaEvent};
 use crate::repo;
@@ -12,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use common::auth::Caller;
 use common::event::Kind;
-use common::http::{ApiError, ErrorBody, IfNoneMatch, Path, ValidationErrorBody, tagged_json};
+use common::http::{ApiError, IfNoneMatch, Path, tagged_json};
 use common::timestamp::Timestamp;
 use contract::events::{InventoryReserved, InventoryUnavailable};
 use contract::reads::ReservedEvent;
@@ -89,16 +90,12 @@ impl From<SagaEvent> for SagaStep {
 /// exchange a moment after it is published, and kept for `SAGA_AUDIT_RETENTION_HOURS`.
 #[utoipa::path(get, path = "/api/orders/{id}/saga", tag = "orders",
     params(("id" = Uuid, Path, description = "The order id"),
-        ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
+        IfNoneMatch),
     responses(
         (status = 200, description = "The saga's events, oldest first", body = Vec<SagaStep>, headers(
             ("ETag" = String, description = "Strong tag of this answer; changes with every new event"),
             ("Cache-Control" = String, description = "private, no-cache"))),
-        (status = 304, description = "Not modified: If-None-Match names the current ETag"),
-        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
-        (status = 404, description = "No such order (or another customer's)", body = ErrorBody),
-        (status = 422, description = "Not a UUID", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+        ReadFailures),
     security((), ("bearer" = [])))]
 async fn order_saga(
     caller: Caller,
@@ -107,10 +104,7 @@ async fn order_saga(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
-    let owned = repo::owned_timeline(state.store.pool(), id)
-        .await?
-        .filter(|owned| caller.may_see(&owned.customer_id))
-        .ok_or_else(super::orders::not_found)?;
+    let owned = read::timeline(&state, &caller, id).await?;
     let audited = audit::saga_of(&state.store, id).await?;
     let mut steps = merge(owned.timeline, audited);
     if !steps.iter().any(|step| answers_the_order(&step.event_type)) {

@@ -1,12 +1,12 @@
 //! `GET /api/orders/{id}/events`: the saga's timeline as order-service saw it.
 
-use super::not_found;
+use super::read::{self, ReadFailures};
 use crate::http::AppState;
 use crate::repo;
 use axum::extract::State;
 use axum::response::Response;
 use common::auth::Caller;
-use common::http::{ApiError, ErrorBody, IfNoneMatch, Path, ValidationErrorBody, tagged_json};
+use common::http::{ApiError, IfNoneMatch, Path, tagged_json};
 use common::timestamp::Timestamp;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -37,16 +37,12 @@ impl From<repo::TimelineEntry> for TimelineEntry {
 /// The saga's timeline: the events order-service published and consumed, in order.
 #[utoipa::path(get, path = "/api/orders/{id}/events", tag = "orders",
     params(("id" = Uuid, Path, description = "The order id"),
-        ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 while it is still current")),
+        IfNoneMatch),
     responses(
         (status = 200, description = "The events, oldest first", body = Vec<TimelineEntry>, headers(
             ("ETag" = String, description = "Strong tag of this answer; changes with every new event"),
             ("Cache-Control" = String, description = "private, no-cache"))),
-        (status = 304, description = "Not modified: If-None-Match names the current ETag"),
-        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
-        (status = 404, description = "No such order (or another customer's)", body = ErrorBody),
-        (status = 422, description = "Not a UUID", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+        ReadFailures),
     security((), ("bearer" = [])))]
 pub(super) async fn order_timeline(
     caller: Caller,
@@ -54,10 +50,7 @@ pub(super) async fn order_timeline(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
-    let owned = repo::owned_timeline(state.store.pool(), id)
-        .await?
-        .filter(|owned| caller.may_see(&owned.customer_id))
-        .ok_or_else(not_found)?;
+    let owned = read::timeline(&state, &caller, id).await?;
     let entries: Vec<TimelineEntry> = owned
         .timeline
         .into_iter()
