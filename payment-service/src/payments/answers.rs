@@ -2,7 +2,7 @@
 //! the row locks the worker holds: processed, declined, unknown, refunded, or failed. A
 //! [`Batch`] gathers the answers of one transaction and writes each kind in one statement.
 
-use sqlx::PgConnection;
+use sqlx::{AssertSqlSafe, PgConnection};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -50,81 +50,74 @@ impl Batch {
         self.refunded.push((order_id, refund_id.to_owned()));
     }
 
-    /// One statement per kind present.
+    /// One statement per kind present, in this order.
     pub async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        if !self.processed.is_empty() {
-            let (ids, charges): (Vec<Uuid>, Vec<String>) = self.processed.into_iter().unzip();
-            sqlx::query(
-                "UPDATE payments p SET status = 'PROCESSED', charge_id = a.charge_id,
-                        attempt_open = false, unknown_tries = 0, last_error = NULL, lease = NULL,
-                        updated_at = now(),
-                        due_at = CASE WHEN p.cancel_requested THEN now() ELSE NULL END
-                 FROM unnest($1::uuid[], $2::text[]) AS a(order_id, charge_id)
-                 WHERE p.order_id = a.order_id",
-            )
-            .bind(ids)
-            .bind(charges)
-            .execute(&mut *conn)
-            .await?;
-        }
-        if !self.failed.is_empty() {
-            let (ids, notes): (Vec<Uuid>, Vec<String>) = self.failed.into_iter().unzip();
-            sqlx::query(
-                "UPDATE payments p SET status = 'FAILED', last_error = a.note, attempt_open = false,
-                        due_at = NULL, lease = NULL, updated_at = now()
-                 FROM unnest($1::uuid[], $2::text[]) AS a(order_id, note)
-                 WHERE p.order_id = a.order_id",
-            )
-            .bind(ids)
-            .bind(notes)
-            .execute(&mut *conn)
-            .await?;
-        }
-        if !self.declined.is_empty() {
-            let (ids, notes, delays) = split(self.declined);
-            sqlx::query(
-                "UPDATE payments p SET attempt_open = false, last_error = a.note, lease = NULL,
-                        updated_at = now(), due_at = now() + make_interval(secs => a.delay)
-                 FROM unnest($1::uuid[], $2::text[], $3::float8[]) AS a(order_id, note, delay)
-                 WHERE p.order_id = a.order_id",
-            )
-            .bind(ids)
-            .bind(notes)
-            .bind(delays)
-            .execute(&mut *conn)
-            .await?;
-        }
-        if !self.unknown.is_empty() {
-            let (ids, notes, delays) = split(self.unknown);
-            sqlx::query(
-                "UPDATE payments p SET unknown_tries = p.unknown_tries + 1, last_error = a.note,
-                        lease = NULL, updated_at = now(),
-                        due_at = now() + make_interval(secs => a.delay)
-                 FROM unnest($1::uuid[], $2::text[], $3::float8[]) AS a(order_id, note, delay)
-                 WHERE p.order_id = a.order_id",
-            )
-            .bind(ids)
-            .bind(notes)
-            .bind(delays)
-            .execute(&mut *conn)
-            .await?;
-        }
-        if !self.refunded.is_empty() {
-            let (ids, refunds): (Vec<Uuid>, Vec<String>) = self.refunded.into_iter().unzip();
-            sqlx::query(
-                "UPDATE payments p SET status = 'REFUNDED', refund_id = a.refund_id,
-                        unknown_tries = 0, last_error = 'order cancelled after payment',
-                        due_at = NULL, lease = NULL, updated_at = now()
-                 FROM unnest($1::uuid[], $2::text[]) AS a(order_id, refund_id)
-                 WHERE p.order_id = a.order_id",
-            )
-            .bind(ids)
-            .bind(refunds)
-            .execute(&mut *conn)
-            .await?;
-        }
-        Ok(())
+        let processed = "status = 'PROCESSED', charge_id = a.charge_id, attempt_open = false,
+            unknown_tries = 0, last_error = NULL, lease = NULL, updated_at = now(),
+            due_at = CASE WHEN p.cancel_requested THEN now() ELSE NULL END";
+        set_each(conn, processed, "charge_id", self.processed).await?;
+        let failed = "status = 'FAILED', last_error = a.note, attempt_open = false,
+            due_at = NULL, lease = NULL, updated_at = now()";
+        set_each(conn, failed, "note", self.failed).await?;
+        let declined = "attempt_open = false, last_error = a.note, lease = NULL,
+            updated_at = now(), due_at = now() + make_interval(secs => a.delay)";
+        set_each_later(conn, declined, self.declined).await?;
+        let unknown = "unknown_tries = p.unknown_tries + 1, last_error = a.note, lease = NULL,
+            updated_at = now(), due_at = now() + make_interval(secs => a.delay)";
+        set_each_later(conn, unknown, self.unknown).await?;
+        let refunded = "status = 'REFUNDED', refund_id = a.refund_id, unknown_tries = 0,
+            last_error = 'order cancelled after payment', due_at = NULL, lease = NULL,
+            updated_at = now()";
+        set_each(conn, refunded, "refund_id", self.refunded).await
     }
+}
+
+/// One kind of answer in one statement: `set` on the payment of each row, whose text it
+/// reads as `a.<column>`. Nothing when there are none.
+async fn set_each(
+    conn: &mut PgConnection,
+    set: &str,
+    column: &str,
+    rows: Vec<(Uuid, String)>,
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let (ids, texts): (Vec<Uuid>, Vec<String>) = rows.into_iter().unzip();
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE payments p SET {set}
+         FROM unnest($1::uuid[], $2::text[]) AS a(order_id, {column})
+         WHERE p.order_id = a.order_id"
+    )))
+    .bind(ids)
+    .bind(texts)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// As [`set_each`], for answers that make the payment due again: each row's note as
+/// `a.note` and its delay in seconds as `a.delay`.
+async fn set_each_later(
+    conn: &mut PgConnection,
+    set: &str,
+    rows: Vec<(Uuid, String, f64)>,
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let (ids, notes, delays) = split(rows);
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE payments p SET {set}
+         FROM unnest($1::uuid[], $2::text[], $3::float8[]) AS a(order_id, note, delay)
+         WHERE p.order_id = a.order_id"
+    )))
+    .bind(ids)
+    .bind(notes)
+    .bind(delays)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 type Columns = (Vec<Uuid>, Vec<String>, Vec<f64>);

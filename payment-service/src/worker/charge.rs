@@ -2,7 +2,7 @@
 //! unknown) or the next one, which the claim started and committed; the answer then goes
 //! to the recorder ([`super::record`]).
 
-use super::record::{Answer, Said};
+use super::record::Said;
 use super::{Left, PaymentWorker, StepResult};
 use crate::breaker::Permit;
 use crate::payments::{self, PaymentRow};
@@ -11,8 +11,7 @@ use uuid::Uuid;
 
 impl PaymentWorker {
     /// One try of the attempt the claim started, or again of one whose outcome is unknown,
-    /// on the breaker's leave (`probe`, if taken already: the half-open breaker's probe, or a closed
-    /// breaker's leave for a first attempt the consumer started).
+    /// on the breaker's leave ([`Self::permit`]).
     pub(super) async fn charge(
         &self,
         row: PaymentRow,
@@ -42,17 +41,11 @@ impl PaymentWorker {
             amount: row.amount(),
         };
         let answer = self.provider.charge(&request, permit).await;
-        self.recorder
-            .record(Answer {
-                order_id,
-                lease,
-                span: tracing::Span::current(),
-                said: Said::Charge {
-                    attempt,
-                    key: request.key,
-                    answer,
-                },
-            })
-            .await
+        let said = Said::Charge {
+            attempt,
+            key: request.key,
+            answer,
+        };
+        self.answered(order_id, lease, said).await
     }
 }

@@ -185,6 +185,18 @@ impl PaymentWorker {
         probe.or_else(|| self.breaker.let_through())
     }
 
+    /// Hands what the provider said about `order_id` to the recorder, in this step's span.
+    async fn answered(&self, order_id: Uuid, lease: Uuid, said: record::Said) -> StepResult {
+        let span = tracing::Span::current();
+        let answer = record::Answer {
+            order_id,
+            lease,
+            span,
+            said,
+        };
+        self.recorder.record(answer).await
+    }
+
     /// The breaker opened between the claim and the call: the row goes back as it was —
     /// its open attempt and key kept, nothing asked — due again, for when it closes.
     async fn wait_for_breaker(&self, row: &PaymentRow, lease: Uuid) -> StepResult {

@@ -1,7 +1,7 @@
 //! One step of a refund that is due: a cancelled order's charge given back under the
 //! order's one refund key; the answer then goes to the recorder ([`super::record`]).
 
-use super::record::{Answer, Said};
+use super::record::Said;
 use super::{PaymentWorker, StepResult};
 use crate::breaker::Permit;
 use crate::payments::PaymentRow;
@@ -10,8 +10,7 @@ use uuid::Uuid;
 
 impl PaymentWorker {
     /// Gives back a cancelled order's charge, under the order's one refund key, on the
-    /// breaker's leave (`probe`, if taken already: the half-open breaker's probe, or a closed
-    /// breaker's leave for a first attempt the consumer started).
+    /// breaker's leave ([`Self::permit`]).
     pub(super) async fn refund(
         &self,
         row: PaymentRow,
@@ -32,16 +31,10 @@ impl PaymentWorker {
             amount: row.amount(),
         };
         let answer = self.provider.refund(&request, permit).await;
-        self.recorder
-            .record(Answer {
-                order_id,
-                lease,
-                span: tracing::Span::current(),
-                said: Said::Refund {
-                    key: request.key,
-                    answer,
-                },
-            })
-            .await
+        let said = Said::Refund {
+            key: request.key,
+            answer,
+        };
+        self.answered(order_id, lease, said).await
     }
 }
