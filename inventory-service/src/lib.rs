@@ -4,7 +4,6 @@
 //! # Layout
 //! - [`SERVICE`]: its name, port, database, API description and the broker layout of the
 //!   published language (`contract`), for `common`.
-//! - [`config`]: its settings (only the common ones).
 //! - [`startup`]: wires database, broker, HTTP and consumer.
 //! - [`stock`]: the SQL that reserves and releases, locking products in a fixed order.
 //! - [`handlers`]: one file per consumed event —
@@ -12,7 +11,6 @@
 //! - [`http`]: the `/api/inventory` endpoints (the `product_id` in the path is a
 //!   `common::ids::ProductId`, checked by its extractor).
 
-pub mod config;
 pub mod handlers;
 pub mod http;
 pub mod startup;

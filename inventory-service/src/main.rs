@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    common::host::main(inventory_service::startup::run)
+    common::host::main(inventory_service::SERVICE, inventory_service::startup::run)
 }

@@ -4,7 +4,6 @@
 //! # Layout
 //! - [`SERVICE`]: its name, port, database, API description and the broker layout of the
 //!   published language (`contract`), for `common`.
-//! - [`config`]: its settings (only the common ones).
 //! - [`handlers`]: records and logs one notification per (order, event type); one file per
 //!   consumed event, with the text it tells the customer — [`handlers::order_confirmed`],
 //!   [`handlers::order_cancelled`], [`handlers::payment_processed`],
@@ -12,7 +11,6 @@
 //! - [`http`]: `GET /api/notifications?order_id=`.
 //! - [`startup`]: wires it together.
 
-pub mod config;
 pub mod handlers;
 pub mod http;
 pub mod startup;

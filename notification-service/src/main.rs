@@ -1,3 +1,6 @@
 fn main() -> std::process::ExitCode {
-    common::host::main(notification_service::startup::run)
+    common::host::main(
+        notification_service::SERVICE,
+        notification_service::startup::run,
+    )
 }

@@ -1,8 +1,8 @@
 //! Wires notification-service together; `main` starts it through [`run`].
 
-use crate::config::Config;
 use crate::handlers::NotificationHandler;
 use crate::http::{AppState, router};
+use common::config::CommonConfig;
 use common::host::{Host, StartupError};
 use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
@@ -10,15 +10,7 @@ use tokio_util::sync::CancellationToken;
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations/notification");
 
 /// Runs notification-service until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartupError> {
-    let host = Host::build(config.common, &MIGRATOR, shutdown).await?;
-    let store = host.store.clone();
-    host.run(
-        router(AppState {
-            store: store.clone(),
-        }),
-        NotificationHandler,
-        Vec::new(),
-    )
-    .await
+pub async fn run(config: CommonConfig, shutdown: CancellationToken) -> Result<(), StartupError> {
+    let api = |store| router(AppState { store });
+    Host::serve(config, &MIGRATOR, shutdown, api, NotificationHandler).await
 }

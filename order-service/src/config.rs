@@ -2,6 +2,7 @@
 
 use common::config::{CommonConfig, ConfigError, Vars, invalid, positive};
 use common::host::ServiceConfig;
+use common::service::Descriptor;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -44,9 +45,9 @@ fn service_url(vars: &Vars, name: &str, default: &str) -> Result<reqwest::Url, C
 }
 
 impl ServiceConfig for Config {
-    fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+    fn from_vars(service: Descriptor, vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            common: CommonConfig::from_vars(crate::SERVICE, vars)?,
+            common: CommonConfig::from_vars(service, vars)?,
             saga_timeout: Duration::from_secs(positive(vars, "SAGA_TIMEOUT_SECS", 60u64)?),
             inventory_url: service_url(vars, "INVENTORY_URL", "http://127.0.0.1:8001")?,
             payment_url: service_url(vars, "PAYMENT_URL", "http://127.0.0.1:8002")?,
@@ -73,7 +74,7 @@ mod tests {
 
     #[test]
     fn the_dashboard_reads_the_other_services_at_their_local_ports_by_default() {
-        let config = Config::from_vars(&Vars::from_pairs([])).unwrap();
+        let config = Config::from_vars(crate::SERVICE, &Vars::from_pairs([])).unwrap();
         assert_eq!(config.inventory_url.as_str(), "http://127.0.0.1:8001/");
         assert_eq!(config.payment_url.as_str(), "http://127.0.0.1:8002/");
     }
@@ -82,7 +83,8 @@ mod tests {
     fn a_service_url_that_is_not_http_names_its_variable() {
         for name in ["INVENTORY_URL", "PAYMENT_URL"] {
             for value in ["ftp://payment:8002", "not a url"] {
-                let error = Config::from_vars(&Vars::from_pairs([(name, value)])).unwrap_err();
+                let error = Config::from_vars(crate::SERVICE, &Vars::from_pairs([(name, value)]))
+                    .unwrap_err();
                 assert_eq!(error.name, name);
             }
         }

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    common::host::main(order_service::startup::run)
+    common::host::main(order_service::SERVICE, order_service::startup::run)
 }

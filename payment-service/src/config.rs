@@ -3,6 +3,7 @@
 use crate::breaker::{self, MAX_OPEN};
 use common::config::{CommonConfig, ConfigError, Vars, invalid, positive};
 use common::host::ServiceConfig;
+use common::service::Descriptor;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -27,7 +28,7 @@ pub struct Config {
 }
 
 impl ServiceConfig for Config {
-    fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+    fn from_vars(service: Descriptor, vars: &Vars) -> Result<Self, ConfigError> {
         let success_rate: f64 = vars.get_or("PAYMENT_SUCCESS_RATE", 0.8)?;
         if !(0.0..=1.0).contains(&success_rate) {
             return Err(invalid(
@@ -59,7 +60,7 @@ impl ServiceConfig for Config {
         let timeout_ms = positive(vars, "PAYMENT_PROVIDER_TIMEOUT_MS", 5_000u64)?;
         Ok(Self {
             breaker: breaker_settings(vars)?,
-            common: CommonConfig::from_vars(crate::SERVICE, vars)?,
+            common: CommonConfig::from_vars(service, vars)?,
             provider_url,
             provider_timeout: Duration::from_millis(timeout_ms),
             success_rate,
@@ -97,7 +98,7 @@ mod tests {
 
     #[test]
     fn defaults_follow_the_contract() {
-        let config = Config::from_vars(&Vars::from_pairs([])).unwrap();
+        let config = Config::from_vars(crate::SERVICE, &Vars::from_pairs([])).unwrap();
         assert_eq!(config.success_rate, 0.8);
         assert_eq!(config.max_attempts, 3);
         assert_eq!(config.retry_base, Duration::from_millis(200));
@@ -125,7 +126,8 @@ mod tests {
             ("PAYMENT_BREAKER_OPEN_MS", "0"),
             ("PAYMENT_BREAKER_OPEN_MS", "60001"),
         ] {
-            let error = Config::from_vars(&Vars::from_pairs([(name, value)])).unwrap_err();
+            let error =
+                Config::from_vars(crate::SERVICE, &Vars::from_pairs([(name, value)])).unwrap_err();
             assert_eq!(error.name, name);
         }
     }

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    common::host::main(payment_service::startup::run)
+    common::host::main(payment_service::SERVICE, payment_service::startup::run)
 }

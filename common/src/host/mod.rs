@@ -13,10 +13,12 @@
 //! - `start`: spawning the broker, relay, HTTP server and workers; the `ready` line.
 //! - `stop`: stopping them in order, each step against a deadline.
 //! - `process`: the process around it — configuration, logging, signals, exit code.
+//! - `serve`: [`Host::serve`], the whole start of a service with no workers.
 
 mod app;
 mod error;
 mod process;
+mod serve;
 mod start;
 mod stop;
 

@@ -8,16 +8,34 @@
 
 use super::StartupError;
 use crate::config::CommonConfig;
+use crate::service::Descriptor;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// How long the runtime waits for blocking tasks once `main` is done.
 const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 
-/// A service's configuration: its own settings plus the common ones.
+/// A service's configuration: its own settings plus the common ones, read for `service`.
 pub trait ServiceConfig: Sized {
-    fn from_vars(vars: &crate::config::Vars) -> Result<Self, crate::config::ConfigError>;
+    fn from_vars(
+        service: Descriptor,
+        vars: &crate::config::Vars,
+    ) -> Result<Self, crate::config::ConfigError>;
     fn common(&self) -> &CommonConfig;
+}
+
+/// The configuration of a service with no settings of its own: the common ones.
+impl ServiceConfig for CommonConfig {
+    fn from_vars(
+        service: Descriptor,
+        vars: &crate::config::Vars,
+    ) -> Result<Self, crate::config::ConfigError> {
+        CommonConfig::from_vars(service, vars)
+    }
+
+    fn common(&self) -> &CommonConfig {
+        self
+    }
 }
 
 /// Exit code of a configuration that cannot work: a bad variable, an unknown argument, a
@@ -29,7 +47,7 @@ pub const CHECK_CONFIG: &str = "--check-config";
 
 /// The body of every service's `main`: read the configuration (exit 2 naming the bad
 /// variable), set up logging, run until SIGTERM or SIGINT, exit 0 after a clean stop.
-pub fn main<C, F, Fut>(run: F) -> std::process::ExitCode
+pub fn main<C, F, Fut>(service: Descriptor, run: F) -> std::process::ExitCode
 where
     C: ServiceConfig,
     F: FnOnce(C, CancellationToken) -> Fut,
@@ -44,7 +62,7 @@ where
         }
     };
     let vars = crate::config::Vars::from_env();
-    let config = match C::from_vars(&vars) {
+    let config = match C::from_vars(service, &vars) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("configuration error: {error}");
