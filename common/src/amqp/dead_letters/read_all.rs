@@ -4,10 +4,9 @@
 
 use super::{DeadLetter, depth, give_back};
 use crate::amqp::broker::Link;
+use crate::amqp::link::Subscription;
 use futures_util::StreamExt;
 use lapin::Channel;
-use lapin::options::{BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
 use std::time::Duration;
 
 /// Most letters one read holds unacknowledged: AMQP's prefetch count is 16 bits.
@@ -57,20 +56,12 @@ pub async fn read_and_hold(
     if waiting == 0 {
         return Ok((Vec::new(), None));
     }
-    let channel = link.connection.create_channel().await?;
     let prefetch = u16::try_from(waiting).unwrap_or(u16::MAX);
-    channel
-        .basic_qos(prefetch, BasicQosOptions::default())
-        .await?;
-    let tag = format!("dead-letter-read-{}", uuid::Uuid::new_v4());
-    let mut deliveries = channel
-        .basic_consume(
-            queue.into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let Subscription {
+        channel,
+        mut deliveries,
+        ..
+    } = link.consume(queue, prefetch, "dead-letter-read").await?;
     let mut letters = Vec::with_capacity(waiting as usize);
     while letters.len() < waiting as usize {
         match tokio::time::timeout(DELIVERY_WAIT, deliveries.next()).await {

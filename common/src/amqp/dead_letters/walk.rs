@@ -7,11 +7,12 @@
 use super::read_all::{DELIVERY_WAIT, MAX_READ};
 use super::{DeadLetter, copy_to, depth, give_back, replay_headers};
 use crate::amqp::broker::Link;
+use crate::amqp::link::Subscription;
 use crate::amqp::publish::PublishError;
 use crate::amqp::topology::ConsumerQueue;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::BasicAckOptions;
 use lapin::types::FieldTable;
 
 /// How many replayed letters share one publish and its confirms.
@@ -95,19 +96,13 @@ async fn walk(
     if waiting == 0 {
         return Ok(0);
     }
-    let channel = link.connection.create_channel().await?;
     let prefetch = u16::try_from(waiting).unwrap_or(u16::MAX);
-    channel
-        .basic_qos(prefetch, BasicQosOptions::default())
-        .await?;
-    let tag = format!("dead-letter-walk-{}", uuid::Uuid::new_v4());
-    let mut deliveries = channel
-        .basic_consume(
-            dead_letters.as_str().into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
+    let Subscription {
+        channel,
+        mut deliveries,
+        ..
+    } = link
+        .consume(dead_letters, prefetch, "dead-letter-walk")
         .await?;
     let mut seen = 0;
     let mut matched = 0;
