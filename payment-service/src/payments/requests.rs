@@ -6,7 +6,8 @@ use super::{COLUMNS, DUE_CHANNEL, PaymentRow};
 use crate::provider::charge_key;
 use common::trace::TraceHeaders;
 use contract::money::Money;
-use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, PgConnection};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -52,23 +53,23 @@ pub async fn want(
     let inserted = match lease {
         None => want_due(conn, order_id, amount, caused_by, trace).await?,
         Some(lease) => {
-            let started: Option<PaymentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO payments (order_id, payment_id, amount_cents, status, due_at,
+            let mut arguments = new_payment(order_id, amount, caused_by, trace)?;
+            let encoded = arguments
+                .add(lease.as_secs_f64())
+                .and_then(|()| arguments.add(charge_key(order_id, 1)));
+            encoded.map_err(sqlx::Error::Encode)?;
+            let started: Option<PaymentRow> = sqlx::query_as_with(
+                sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO payments (order_id, payment_id, amount_cents, status, due_at,
                                        reserved_event_id, traceparent, tracestate, attempts,
                                        attempt_open, attempt_key, lease)
                  VALUES ($1, $2, $3, 'PENDING', now() + make_interval(secs => $7), $4, $5, $6,
                          1, true, $8, gen_random_uuid())
                  ON CONFLICT (order_id) DO NOTHING
                  RETURNING {COLUMNS}, true AS attempt_started"
-            )))
-            .bind(order_id)
-            .bind(Uuid::now_v7())
-            .bind(amount.cents())
-            .bind(caused_by)
-            .bind(&trace.traceparent)
-            .bind(&trace.tracestate)
-            .bind(lease.as_secs_f64())
-            .bind(charge_key(order_id, 1))
+                )),
+                arguments,
+            )
             .fetch_optional(&mut *conn)
             .await?;
             if let Some(row) = started {
@@ -98,25 +99,42 @@ async fn want_due(
     caused_by: Uuid,
     trace: &TraceHeaders,
 ) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
+    let mut arguments = new_payment(order_id, amount, caused_by, trace)?;
+    arguments.add(DUE_CHANNEL).map_err(sqlx::Error::Encode)?;
+    let inserted = sqlx::query_with(
         "WITH inserted AS (
              INSERT INTO payments (order_id, payment_id, amount_cents, status, due_at,
                                    reserved_event_id, traceparent, tracestate)
              VALUES ($1, $2, $3, 'PENDING', now(), $4, $5, $6)
              ON CONFLICT (order_id) DO NOTHING RETURNING order_id)
          SELECT pg_notify($7, '') FROM inserted",
+        arguments,
     )
-    .bind(order_id)
-    .bind(Uuid::now_v7())
-    .bind(amount.cents())
-    .bind(caused_by)
-    .bind(&trace.traceparent)
-    .bind(&trace.tracestate)
-    .bind(DUE_CHANNEL)
     .execute(conn)
     .await?
     .rows_affected();
     Ok(inserted == 1)
+}
+
+/// $1 to $6 of both inserts of a wanted payment: the order, a new payment id, the amount,
+/// the event that asked for it and that event's trace.
+fn new_payment(
+    order_id: Uuid,
+    amount: Money,
+    caused_by: Uuid,
+    trace: &TraceHeaders,
+) -> Result<PgArguments, sqlx::Error> {
+    let mut arguments = PgArguments::default();
+    let encoded = (|| {
+        arguments.add(order_id)?;
+        arguments.add(Uuid::now_v7())?;
+        arguments.add(amount.cents())?;
+        arguments.add(caused_by)?;
+        arguments.add(&trace.traceparent)?;
+        arguments.add(&trace.tracestate)
+    })();
+    encoded.map_err(sqlx::Error::Encode)?;
+    Ok(arguments)
 }
 
 /// Locks the order's payment row, leaving a `VOID` tombstone if there is none.
