@@ -9,34 +9,17 @@ the command is loadgen with --json.
 """
 import json, os, subprocess, sys, time
 
+import procstat
+
 HZ = os.sysconf("SC_CLK_TCK")
 GROUPS = ("order-service", "inventory-service", "payment-service",
           "notification-service", "postgres", "beam.smp", "loadgen", "kworker")
 
 
-def group(comm):
-    for g in GROUPS:
-        if comm.startswith(g[:15]):
-            return g
-    return None
-
-
 def sample():
     """pid -> (group, cpu ticks, rss kB) for the processes we care about."""
     out = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        g = group(comm)
-        if g is None:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
+    for pid, g, fields in procstat.grouped(GROUPS):
         ticks = int(fields[11]) + int(fields[12])  # utime + stime
         rss_kb = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024
         out[pid] = (g, ticks, rss_kb)

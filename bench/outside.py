@@ -25,6 +25,8 @@ ADMIN_TOKEN (sent with the restock; older builds ignore it).
 import argparse, asyncio, datetime, json, os, re, subprocess, sys, tempfile, time
 import urllib.request
 
+import procstat
+
 ORDER_URL = os.environ.get("ORDER_URL", "http://127.0.0.1:8000")
 INVENTORY_URL = os.environ.get("INVENTORY_URL", "http://127.0.0.1:8001")
 BODY = json.dumps({"customer_id": "customer-bench",
@@ -71,18 +73,8 @@ class Cpu:
     @staticmethod
     def sample():
         out = {}
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            comm = stat[stat.index("(") + 1:stat.rindex(")")]
-            group = next((g for g in GROUPS if comm.startswith(g[:15])), None)
-            if group and ours(pid, group):
-                fields = stat[stat.rindex(")") + 2:].split()
+        for pid, group, fields in procstat.grouped(GROUPS):
+            if ours(pid, group):
                 out[pid] = (group, int(fields[11]) + int(fields[12]))
         return out
 
