@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use common::auth::AdminCaller;
+use common::http::responses::{BearerRequired, DatabaseDown};
 use common::http::{ApiError, ErrorBody, Query, ValidationErrorBody};
 use common::store::Store;
 use common::timestamp::Timestamp;
@@ -52,10 +53,10 @@ struct Params {
 #[utoipa::path(get, path = "/api/notifications", tag = "notifications", params(Params),
     responses(
         (status = 200, description = "Oldest first", body = Vec<Notification>),
-        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+        BearerRequired,
         (status = 403, description = "The token lacks scope orders:admin", body = ErrorBody),
         (status = 422, description = "A bad parameter", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+        DatabaseDown),
     security((), ("bearer" = ["orders:admin"])))]
 async fn list_notifications(
     _admin: AdminCaller,

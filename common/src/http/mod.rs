@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod ops;
 pub mod readiness;
+pub mod responses;
 pub mod timeout;
 
 pub use admin::{Actor, Admin, AdminAccess, AdminToken, TokenAdmin};

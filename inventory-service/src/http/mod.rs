@@ -7,6 +7,7 @@ use crate::stock::{self, Product};
 use axum::extract::State;
 use axum::response::Response;
 use common::auth::Caller;
+use common::http::responses::{BearerRequired, DatabaseDown, NotModified};
 use common::http::{
     Actor, ApiError, ErrorBody, FieldError, IfNoneMatch, Json, Path, TokenAdmin,
     ValidationErrorBody, tagged_json,
@@ -45,9 +46,9 @@ pub fn router(state: AppState) -> OpenApiRouter {
     (status = 200, description = "Every product, by id", body = Vec<Product>, headers(
         ("ETag" = String, description = "Strong tag of this answer; changes when any stock does"),
         ("Cache-Control" = String, description = "private, no-cache"))),
-    (status = 304, description = "Not modified: If-None-Match names the current ETag"),
-    (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
-    (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    NotModified,
+    BearerRequired,
+    DatabaseDown),
     security((), ("bearer" = [])))]
 async fn list_products(
     _caller: Caller,
@@ -68,11 +69,11 @@ async fn list_products(
         (status = 200, description = "The product", body = Product, headers(
             ("ETag" = String, description = "Strong tag of this answer; changes when the stock does"),
             ("Cache-Control" = String, description = "private, no-cache"))),
-        (status = 304, description = "Not modified: If-None-Match names the current ETag"),
-        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+        NotModified,
+        BearerRequired,
         (status = 404, description = "No such product", body = ErrorBody),
         (status = 422, description = "Not a product id", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+        DatabaseDown),
     security((), ("bearer" = [])))]
 async fn get_product(
     _caller: Caller,
@@ -97,11 +98,11 @@ async fn get_product(
         (status = 200, description = "The reservation", body = ReservationView, headers(
             ("ETag" = String, description = "Strong tag of this answer; changes with the reservation"),
             ("Cache-Control" = String, description = "private, no-cache"))),
-        (status = 304, description = "Not modified: If-None-Match names the current ETag"),
-        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+        NotModified,
+        BearerRequired,
         (status = 404, description = "inventory-service has not seen this order, or it is another customer's", body = ErrorBody),
         (status = 422, description = "Not a UUID", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+        DatabaseDown),
     security((), ("bearer" = [])))]
 async fn get_reservation(
     caller: Caller,
@@ -140,7 +141,7 @@ struct SetStock {
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "A bad value", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+        DatabaseDown),
     security(("admin_token" = [])))]
 async fn set_stock(
     _admin: TokenAdmin,

@@ -4,7 +4,8 @@
 use super::AppState;
 use axum::Json;
 use axum::extract::State;
-use common::http::{Admin, ApiError, ErrorBody, Query, ValidationErrorBody};
+use common::http::responses::{AdminRequired, DatabaseDown};
+use common::http::{Admin, ApiError, Query, ValidationErrorBody};
 use common::operator_log::{Entry, PageParams, page};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,10 +23,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/admin/operator-log", tag = "inventory", params(PageParams),
     responses(
     (status = 200, description = "The entries, newest first", body = Vec<Entry>),
-    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
-    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
+    AdminRequired,
     (status = 422, description = "A bad limit or before", body = ValidationErrorBody),
-    (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    DatabaseDown),
     security(("admin_token" = [])))]
 async fn operator_log(
     _admin: Admin,

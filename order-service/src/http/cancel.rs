@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use common::auth::Caller;
 use common::http::Actor;
 use common::http::extract::parse_json;
+use common::http::responses::BearerRequired;
 use common::http::{ApiError, ErrorBody, FieldError, Path, ValidationErrorBody};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -47,7 +48,7 @@ pub struct CancelOrderRequest {
     responses(
         (status = 200, description = "The order, CANCELLED (now or before)", body = OrderView),
         (status = 400, description = "A body that is not JSON", body = ErrorBody),
-        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+        BearerRequired,
         (status = 404, description = "No such order (or another customer's)", body = ErrorBody),
         (status = 409, description = "It completed longer ago than the cancel window: nothing changed", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),

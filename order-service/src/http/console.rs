@@ -7,7 +7,6 @@
 //! ([`super::edit`]) of §16 build on the helpers here.
 
 use super::AppState;
-use super::action_failures::ActionFailures;
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
@@ -15,6 +14,7 @@ use common::amqp::broker::Link;
 use common::amqp::dead_letters::{self, DeadLetter};
 use common::amqp::topology::ConsumerQueue;
 use common::http::ops::{Discarded, Replayed};
+use common::http::responses::{AdminRequired, BrokerDown, NotModified};
 use common::http::{
     Actor, Admin, ApiError, ErrorBody, IfNoneMatch, Path, Query, ValidationErrorBody, tagged_json,
 };
@@ -91,11 +91,10 @@ pub struct MessagePath {
     (status = 200, description = "Every service's dead letters", body = DeadLetters, headers(
         ("ETag" = String, description = "Strong tag of this answer"),
         ("Cache-Control" = String, description = "private, no-cache"))),
-    (status = 304, description = "Not modified: If-None-Match names the current ETag"),
-    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
-    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
+    NotModified,
+    AdminRequired,
     (status = 422, description = "A bad parameter", body = ValidationErrorBody),
-    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    BrokerDown),
     security(("admin_token" = [])))]
 async fn list(
     _admin: Admin,
@@ -138,7 +137,9 @@ async fn list(
     params(ServicePath), responses(
     (status = 200, description = "How many were moved", body = Replayed),
     (status = 404, description = "No such service", body = ErrorBody),
-    ActionFailures),
+    AdminRequired,
+    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    BrokerDown),
     security(("admin_token" = [])))]
 async fn replay_all(
     Admin(actor): Admin,
@@ -164,7 +165,9 @@ async fn replay_all(
     tag = "dead letters", params(MessagePath), responses(
     (status = 200, description = "How many were moved (more than one if the id repeats)", body = Replayed),
     (status = 404, description = "No such service, or no dead letter with that id", body = ErrorBody),
-    ActionFailures),
+    AdminRequired,
+    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    BrokerDown),
     security(("admin_token" = [])))]
 async fn replay_one(
     Admin(actor): Admin,
@@ -181,7 +184,9 @@ async fn replay_one(
     tag = "dead letters", params(MessagePath), responses(
     (status = 200, description = "How many were removed (more than one if the id repeats)", body = Discarded),
     (status = 404, description = "No such service, or no dead letter with that id", body = ErrorBody),
-    ActionFailures),
+    AdminRequired,
+    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    BrokerDown),
     security(("admin_token" = [])))]
 async fn discard_one(
     Admin(actor): Admin,

@@ -13,7 +13,8 @@ use axum::response::{Html, Response};
 use chrono::Utc;
 use common::amqp::dead_letters;
 use common::auth::Caller;
-use common::http::{ApiError, ErrorBody, IfNoneMatch, weakly_tagged_json};
+use common::http::responses::{BearerRequired, DatabaseDown};
+use common::http::{ApiError, IfNoneMatch, weakly_tagged_json};
 use common::timestamp::Timestamp;
 use contract::Service;
 use serde::{Deserialize, Serialize};
@@ -84,8 +85,8 @@ pub struct DeadLetterDepth {
         ("ETag" = String, description = "Weak tag: changes when anything but generated_at does"),
         ("Cache-Control" = String, description = "private, no-cache"))),
     (status = 304, description = "Not modified: nothing shown has changed since If-None-Match's ETag"),
-    (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
-    (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    BearerRequired,
+    DatabaseDown),
     security((), ("bearer" = [])))]
 async fn dashboard_state(
     caller: Caller,

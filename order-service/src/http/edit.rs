@@ -13,6 +13,7 @@ use axum::Json;
 use axum::extract::State;
 use common::amqp::dead_letters::{self, DeadLetter};
 use common::http::ops::Replayed;
+use common::http::responses::{AdminRequired, BrokerDown};
 use common::http::{Admin, ApiError, ErrorBody, FieldError, LocPart, Path, ValidationErrorBody};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -41,12 +42,11 @@ pub struct Edit {
     tag = "dead letters", params(MessagePath), request_body = Edit, responses(
     (status = 200, description = "The edited message is back on the queue", body = Replayed),
     (status = 400, description = "Not JSON", body = ErrorBody),
-    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
-    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
+    AdminRequired,
     (status = 404, description = "No such service, or no dead letter with that id", body = ErrorBody),
     (status = 415, description = "Not application/json", body = ErrorBody),
     (status = 422, description = "The body does not match the event's schema (each error located), or the event type has no schema; nothing moved", body = ValidationErrorBody),
-    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    BrokerDown),
     security(("admin_token" = [])))]
 async fn edit(
     Admin(actor): Admin,

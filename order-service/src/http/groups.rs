@@ -5,7 +5,6 @@
 //! arrives meanwhile waits for the next action.
 
 use super::AppState;
-use super::action_failures::ActionFailures;
 use super::console::{Act, WALKING, broken, link, queue_of, record};
 use crate::cause;
 use axum::Json;
@@ -13,6 +12,7 @@ use axum::extract::State;
 use axum::response::Response;
 use common::amqp::dead_letters::{self, DeadLetter, Held};
 use common::http::ops::{Discarded, Replayed};
+use common::http::responses::{AdminRequired, BrokerDown, NotModified};
 use common::http::{Actor, Admin, ApiError, ErrorBody, IfNoneMatch, Path, tagged_json};
 use contract::Service;
 use serde::{Deserialize, Serialize};
@@ -170,10 +170,9 @@ fn give_back_later(walking: tokio::sync::MutexGuard<'static, ()>, held: Vec<Held
     (status = 200, description = "The groups", body = Vec<Group>, headers(
         ("ETag" = String, description = "Strong tag of this answer"),
         ("Cache-Control" = String, description = "private, no-cache"))),
-    (status = 304, description = "Not modified: If-None-Match names the current ETag"),
-    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
-    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
-    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    NotModified,
+    AdminRequired,
+    BrokerDown),
     security(("admin_token" = [])))]
 async fn list_groups(
     _admin: Admin,
@@ -215,7 +214,9 @@ fn cause_of(group: &Group) -> serde_json::Value {
     params(GroupPath), responses(
     (status = 200, description = "How many were moved", body = Replayed),
     (status = 404, description = "No dead letters in that group", body = ErrorBody),
-    ActionFailures),
+    AdminRequired,
+    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    BrokerDown),
     security(("admin_token" = [])))]
 async fn replay_group(
     Admin(actor): Admin,
@@ -232,7 +233,9 @@ async fn replay_group(
     params(GroupPath), responses(
     (status = 200, description = "How many were removed", body = Discarded),
     (status = 404, description = "No dead letters in that group", body = ErrorBody),
-    ActionFailures),
+    AdminRequired,
+    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    BrokerDown),
     security(("admin_token" = [])))]
 async fn discard_group(
     Admin(actor): Admin,

@@ -2,7 +2,6 @@
 //! failed-message console (`/admin/dead-letters…`: one by one, by group, edited; and the
 //! operator log), and the AsyncAPI document of the saga's messages (`/asyncapi.json`).
 
-pub mod action_failures;
 pub mod asyncapi;
 pub mod cancel;
 pub mod console;

@@ -6,6 +6,7 @@ use super::{AppState, peers};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
+use common::http::responses::AdminRequired;
 use common::http::{Admin, ApiError, ErrorBody, Query, ValidationErrorBody};
 use common::operator_log::{Entry, PageParams, merge};
 use utoipa_axum::router::OpenApiRouter;
@@ -23,8 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/admin/operator-log", tag = "dead letters", params(PageParams),
     responses(
     (status = 200, description = "The entries, newest first", body = Vec<Entry>),
-    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
-    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
+    AdminRequired,
     (status = 422, description = "A bad limit or before", body = ValidationErrorBody),
     (status = 503, description = "A database, or inventory-service, does not answer", body = ErrorBody)),
     security(("admin_token" = [])))]

@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use common::auth::Caller;
+use common::http::responses::BearerRequired;
 use common::http::timeout::Budget;
 use common::http::{
     ApiError, ErrorBody, IfNoneMatch, Json, Path, ValidationErrorBody, tagged_json,
@@ -80,7 +81,7 @@ impl From<OrderRow> for OrderView {
             headers(("Location" = String, description = "/api/orders/{id} of the new order"))),
         (status = 200, description = "A repeated request: the order its key created", body = OrderView),
         (status = 400, description = "Not JSON", body = ErrorBody),
-        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+        BearerRequired,
         (status = 403, description = "The body names another customer than the token's", body = ErrorBody),
         (status = 409, description = "The customer used the key with another body", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),

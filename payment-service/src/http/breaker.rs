@@ -10,7 +10,8 @@ use crate::breaker::State as BreakerState;
 use crate::breaker::replicas::{self, ReplicaRow};
 use axum::Json;
 use axum::extract::State;
-use common::http::{Admin, ApiError, ErrorBody};
+use common::http::responses::DatabaseDown;
+use common::http::{Admin, ApiError};
 use common::timestamp::Timestamp;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -101,7 +102,7 @@ impl ReplicaBreaker {
 /// it) only with `Authorization: Bearer $ADMIN_TOKEN`; without it the same states, no detail.
 #[utoipa::path(get, path = "/breaker", tag = "operations", responses(
     (status = 200, description = "Every live replica's breaker", body = Breakers),
-    (status = 503, description = "The database is unavailable", body = ErrorBody)),
+    DatabaseDown),
     security((), ("admin_token" = [])))]
 async fn get_breakers(
     admin: Result<Admin, ApiError>,

@@ -4,6 +4,7 @@ use super::AppState;
 use crate::payments::{self, PaymentRow, PaymentStatus};
 use axum::extract::State;
 use common::auth::AdminCaller;
+use common::http::responses::{BearerRequired, DatabaseDown};
 use common::http::{ApiError, ErrorBody, Path, ValidationErrorBody};
 use common::timestamp::Timestamp;
 use serde::Serialize;
@@ -56,11 +57,11 @@ impl From<PaymentRow> for PaymentView {
     params(("order_id" = Uuid, Path)),
     responses(
         (status = 200, description = "The payment", body = PaymentView),
-        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+        BearerRequired,
         (status = 403, description = "The token lacks scope orders:admin", body = ErrorBody),
         (status = 404, description = "No payment for this order", body = ErrorBody),
         (status = 422, description = "Not a UUID", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+        DatabaseDown),
     security((), ("bearer" = ["orders:admin"])))]
 async fn get_payment(
     _admin: AdminCaller,

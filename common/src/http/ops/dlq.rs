@@ -6,6 +6,7 @@ use crate::amqp::dead_letters;
 use crate::http::admin::Admin;
 use crate::http::error::{ApiError, ErrorBody, ValidationErrorBody};
 use crate::http::extract::{Json as JsonBody, Query};
+use crate::http::responses::{AdminRequired, BrokerDown};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -47,10 +48,9 @@ pub struct Replayed {
 /// Admin route: `Authorization: Bearer $ADMIN_TOKEN`.
 #[utoipa::path(get, path = "/admin/dlq", tag = "operations", params(PeekParams), responses(
     (status = 200, description = "The queue and its first messages", body = DeadLetterQueue),
-    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
-    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
+    AdminRequired,
     (status = 422, description = "A bad parameter", body = ValidationErrorBody),
-    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    BrokerDown),
     security(("admin_token" = [])))]
 async fn list_dead_letters(
     _admin: Admin,
@@ -88,10 +88,9 @@ async fn list_dead_letters(
 /// `X-Requested-By` header (a cross-site form has neither).
 #[utoipa::path(post, path = "/admin/dlq/replay", tag = "operations", responses(
     (status = 200, description = "How many were moved", body = Replayed),
-    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
-    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
+    AdminRequired,
     (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
-    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    BrokerDown),
     security(("admin_token" = [])))]
 async fn replay_dead_letters(
     _admin: Admin,
@@ -127,11 +126,10 @@ pub struct Discarded {
     responses(
     (status = 200, description = "How many were removed", body = Discarded),
     (status = 400, description = "Not JSON", body = ErrorBody),
-    (status = 401, description = "No or a wrong admin token", body = ErrorBody),
-    (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
+    AdminRequired,
     (status = 415, description = "Not application/json", body = ErrorBody),
     (status = 422, description = "A bad message id", body = ValidationErrorBody),
-    (status = 503, description = "RabbitMQ is not connected", body = ErrorBody)),
+    BrokerDown),
     security(("admin_token" = [])))]
 async fn discard_dead_letter(
     _admin: Admin,

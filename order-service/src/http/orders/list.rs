@@ -6,7 +6,8 @@ use crate::http::AppState;
 use crate::repo::{self, OrderFilter};
 use axum::extract::State;
 use common::auth::Caller;
-use common::http::{ApiError, ErrorBody, Query, ValidationErrorBody};
+use common::http::responses::{BearerRequired, DatabaseDown};
+use common::http::{ApiError, Query, ValidationErrorBody};
 use common::ids::CustomerId;
 use common::text_enum::TextEnum;
 use serde::Deserialize;
@@ -85,9 +86,9 @@ impl ListParams {
 #[utoipa::path(get, path = "/api/orders", tag = "orders", params(ListParams),
     responses(
         (status = 200, description = "The orders, newest first", body = Vec<OrderView>),
-        (status = 401, description = "Authentication is on and no valid bearer token was sent", body = ErrorBody),
+        BearerRequired,
         (status = 422, description = "A bad parameter", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody)),
+        DatabaseDown),
     security((), ("bearer" = [])))]
 pub(super) async fn list_orders(
     caller: Caller,
