@@ -8,27 +8,16 @@ use common::auth::Caller;
 use common::http::{ApiError, ErrorBody, ValidationErrorBody};
 use uuid::Uuid;
 
-/// The answers of a read of one order besides its 200, for `responses(…)` in its
-/// `#[utoipa::path]`. Only described: the handlers answer with [`ApiError`].
+/// The answers only a read of one order gives, for `responses(…)` in its `#[utoipa::path]`
+/// beside the common ones ([`common::http::responses`]). Only described: the handlers
+/// answer with [`ApiError`].
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
 pub enum ReadFailures {
-    #[response(
-        status = 304,
-        description = "Not modified: If-None-Match names the current ETag"
-    )]
-    NotModified,
-    #[response(
-        status = 401,
-        description = "Authentication is on and no valid bearer token was sent"
-    )]
-    Unauthenticated(ErrorBody),
     #[response(status = 404, description = "No such order (or another customer's)")]
     NotFound(ErrorBody),
     #[response(status = 422, description = "Not a UUID")]
     NotAUuid(ValidationErrorBody),
-    #[response(status = 503, description = "The database is unavailable")]
-    Unavailable(ErrorBody),
 }
 
 /// The answer to another customer's order: the same as to an unknown one.
