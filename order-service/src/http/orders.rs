@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use common::auth::Caller;
-use common::http::responses::{BearerRequired, DatabaseDown, NotModified};
+use common::http::responses::BearerRequired;
 use common::http::timeout::Budget;
 use common::http::{
     ApiError, ErrorBody, IfNoneMatch, Json, Path, ValidationErrorBody, tagged_json,
@@ -173,10 +173,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         (status = 200, description = "The order", body = OrderView, headers(
             ("ETag" = String, description = "Strong tag of this answer; changes when the order does"),
             ("Cache-Control" = String, description = "private, no-cache"))),
-        NotModified,
-        BearerRequired,
-        ReadFailures,
-        DatabaseDown),
+        ReadFailures),
     security((), ("bearer" = [])))]
 async fn get_order(
     caller: Caller,

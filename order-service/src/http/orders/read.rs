@@ -5,15 +5,36 @@
 use crate::http::AppState;
 use crate::repo::{self, OwnedTimeline};
 use common::auth::Caller;
+use common::http::responses::{BearerRequired, DatabaseDown, NotModified};
 use common::http::{ApiError, ErrorBody, ValidationErrorBody};
+use std::collections::BTreeMap;
+use utoipa::IntoResponses;
+use utoipa::openapi::{RefOr, Response};
 use uuid::Uuid;
 
-/// The answers only a read of one order gives, for `responses(…)` in its `#[utoipa::path]`
-/// beside the common ones ([`common::http::responses`]). Only described: the handlers
-/// answer with [`ApiError`].
-#[derive(utoipa::IntoResponses)]
+/// Every answer of a read of one order besides its 200, for `responses(…)` in its
+/// `#[utoipa::path]`: the common ones ([`common::http::responses`]) and its own.
+pub struct ReadFailures;
+
+impl IntoResponses for ReadFailures {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        [
+            NotModified::responses(),
+            BearerRequired::responses(),
+            OwnFailures::responses(),
+            DatabaseDown::responses(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+/// The answers only a read of one order gives. Only described: the handlers answer with
+/// [`ApiError`].
+#[derive(IntoResponses)]
 #[allow(dead_code)]
-pub enum ReadFailures {
+enum OwnFailures {
     #[response(status = 404, description = "No such order (or another customer's)")]
     NotFound(ErrorBody),
     #[response(status = 422, description = "Not a UUID")]

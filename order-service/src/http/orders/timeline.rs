@@ -6,7 +6,6 @@ use crate::repo;
 use axum::extract::State;
 use axum::response::Response;
 use common::auth::Caller;
-use common::http::responses::{BearerRequired, DatabaseDown, NotModified};
 use common::http::{ApiError, IfNoneMatch, Path, tagged_json};
 use common::timestamp::Timestamp;
 use serde::Serialize;
@@ -43,10 +42,7 @@ impl From<repo::TimelineEntry> for TimelineEntry {
         (status = 200, description = "The events, oldest first", body = Vec<TimelineEntry>, headers(
             ("ETag" = String, description = "Strong tag of this answer; changes with every new event"),
             ("Cache-Control" = String, description = "private, no-cache"))),
-        NotModified,
-        BearerRequired,
-        ReadFailures,
-        DatabaseDown),
+        ReadFailures),
     security((), ("bearer" = [])))]
 pub(super) async fn order_timeline(
     caller: Caller,
