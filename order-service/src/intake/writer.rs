@@ -96,7 +96,7 @@ impl Failure {
                         .to_owned(),
                 )
             }
-            Self::Retry(error) | Self::NotWritten(error) => IntakeError::Failed(error.to_string()),
+            Self::Retry(error) | Self::NotWritten(error) => IntakeError::Failed(error.into()),
         }
     }
 }
