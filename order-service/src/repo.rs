@@ -53,9 +53,9 @@ impl OrderRow {
 
     /// Whether this stored order is what `order` asks for (same idempotency key, same body).
     pub fn matches(&self, order: &NewOrder) -> bool {
-        self.customer_id == order.customer_id.as_str()
-            && self.items.0 == order.items
-            && self.total() == order.total
+        self.customer_id == order.customer_id().as_str()
+            && self.items.0 == order.items()
+            && self.total() == order.total()
     }
 }
 

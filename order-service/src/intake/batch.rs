@@ -89,7 +89,7 @@ pub(super) async fn write_once(store: &Store, batch: &[Request]) -> Result<Vec<A
             continue;
         }
         let key = (
-            request.order.customer_id.as_str().to_owned(),
+            request.order.customer_id().as_str().to_owned(),
             request.idempotency_key.clone().unwrap_or_default(),
         );
         answers.push(match earlier.get(&key) {
