@@ -32,7 +32,7 @@ impl Handle<OrderCreated> for InventoryHandler {
             let envelope = Envelope {
                 event_id: announced.event_id,
                 event: reply,
-                timestamp: announced.occurred_at.0,
+                timestamp: announced.occurred_at.to_utc(),
             };
             uow.publish_envelope(envelope, Some(cause));
         }
