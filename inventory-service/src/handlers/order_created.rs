@@ -13,6 +13,7 @@ use contract::reads::ReservedEvent;
 use uuid::Uuid;
 
 impl Handle<OrderCreated> for InventoryHandler {
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order.order_id))]
     async fn handle(
         &self,
         uow: &mut UnitOfWork,

@@ -15,6 +15,7 @@ use tokio::time::timeout;
 use uuid::Uuid;
 
 /// Writes a batch in one transaction; one answer per request, in order.
+#[tracing::instrument(level = "debug", skip_all, fields(orders = batch.len()))]
 pub(super) async fn write_once(store: &Store, batch: &[Request]) -> Result<Vec<Answer>, Failure> {
     let created_at = Utc::now();
     let planned: Vec<(Uuid, Uuid)> = batch

@@ -30,6 +30,7 @@ impl Insertion<'_> {
 /// Inserts `PENDING` orders in one statement and returns those written. An order whose
 /// idempotency key its customer already used (or uses twice in the list) is skipped; a
 /// concurrent insert with the same customer and key waits for the first to commit.
+#[tracing::instrument(level = "debug", skip_all, fields(orders = orders.len()))]
 pub async fn insert_all(
     conn: &mut PgConnection,
     orders: &[Insertion<'_>],
@@ -70,6 +71,7 @@ pub struct CustomerKey<'a> {
 }
 
 /// The orders created with these customers' keys.
+#[tracing::instrument(level = "debug", skip_all, fields(keys = keys.len()))]
 pub async fn find_by_idempotency_keys(
     conn: &mut PgConnection,
     keys: &[CustomerKey<'_>],
