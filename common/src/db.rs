@@ -20,8 +20,11 @@ use tokio_util::sync::CancellationToken;
 /// Why a database could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum DbSetupError {
+    /// Not a PostgreSQL URL; the parser's error is kept as the source.
     #[error("bad DATABASE_URL: {0}")]
-    Url(String),
+    Url(#[source] sqlx::Error),
+    #[error("bad DATABASE_URL: {NO_DATABASE}")]
+    NoDatabase,
     /// The server answered, but not with a TLS connection this service can trust.
     #[error("DATABASE_URL: the TLS connection to {server} failed: {meaning}")]
     Tls { server: String, meaning: String },
@@ -56,10 +59,16 @@ pub fn check_url(url: &str) -> Result<String, String> {
 /// The database name in a connection URL.
 pub fn database_name(url: &str) -> Result<String, String> {
     let options = PgConnectOptions::from_str(url).map_err(|error| error.to_string())?;
-    match options.get_database() {
-        Some(name) if !name.is_empty() => Ok(name.to_owned()),
-        _ => Err("the URL names no database".to_owned()),
-    }
+    named(&options)
+        .map(str::to_owned)
+        .ok_or_else(|| NO_DATABASE.to_owned())
+}
+
+const NO_DATABASE: &str = "the URL names no database";
+
+/// The database the options name, if they name one.
+fn named(options: &PgConnectOptions) -> Option<&str> {
+    options.get_database().filter(|name| !name.is_empty())
 }
 
 /// Connects to the service database, creating and migrating it first. Retries with
@@ -71,9 +80,9 @@ pub async fn prepare(
     shutdown: &CancellationToken,
 ) -> Result<PgPool, DbSetupError> {
     let options = PgConnectOptions::from_str(url)
-        .map_err(|error| DbSetupError::Url(error.to_string()))?
+        .map_err(DbSetupError::Url)?
         .application_name("order-saga");
-    let name = database_name(url).map_err(DbSetupError::Url)?;
+    let name = named(&options).ok_or(DbSetupError::NoDatabase)?.to_owned();
 
     /// A pooled connection idle longer than this is pinged before it is lent.
     const CHECK_IDLE_AFTER: Duration = Duration::from_secs(10);

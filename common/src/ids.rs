@@ -74,7 +74,7 @@ async fn path_param<S: Send + Sync>(
         crate::http::Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
     params
         .remove(name)
-        .ok_or_else(|| ApiError::Internal(format!("the route has no path parameter {name}")))
+        .ok_or_else(|| ApiError::internal(format!("the route has no path parameter {name}")))
 }
 
 macro_rules! id_type {

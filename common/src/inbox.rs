@@ -10,6 +10,7 @@ use uuid::Uuid;
 /// not processed before (each once, even if it appears twice). A message left out has
 /// its effects committed already, so the caller must do nothing more with it. A
 /// concurrent duplicate waits here for the first one's transaction and is left out.
+#[tracing::instrument(level = "debug", skip_all, fields(messages = message_ids.len()))]
 pub(crate) async fn claim_all(
     conn: &mut PgConnection,
     message_ids: &[Uuid],
@@ -24,6 +25,7 @@ pub(crate) async fn claim_all(
 }
 
 /// Gives back claims of messages that are not finished yet (they will be applied again).
+#[tracing::instrument(level = "debug", skip_all, fields(messages = message_ids.len()))]
 pub(crate) async fn release_claims(
     conn: &mut PgConnection,
     message_ids: &[Uuid],

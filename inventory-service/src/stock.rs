@@ -98,6 +98,7 @@ pub struct OrderRef<'a> {
 /// Reserves every need of the order, or none; a reservation made records the
 /// `InventoryReserved` that will announce it (chosen beforehand, so the statement that
 /// claims the order records it too).
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %order.order_id, products = needs.len()))]
 pub async fn reserve(
     conn: &mut PgConnection,
     order: OrderRef<'_>,
@@ -168,6 +169,7 @@ pub enum Release {
 }
 
 /// Releases what the order holds, once.
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %order.order_id))]
 pub async fn release(conn: &mut PgConnection, order: OrderRef<'_>) -> Result<Release, sqlx::Error> {
     let row: Option<(ReservationStatus, Json<Vec<Need>>)> = sqlx::query_as(
         "INSERT INTO reservations (order_id, status, customer_id) VALUES ($1, 'CANCELLED', $2)
@@ -209,6 +211,7 @@ async fn lock_products(
 
 /// Locks these products (any order, repeats allowed) in product-id order, so that
 /// transactions touching several products never wait on each other in a cycle.
+#[tracing::instrument(level = "debug", skip_all, fields(products = products.len()))]
 pub async fn lock_products_in_order(
     conn: &mut PgConnection,
     products: &[&str],

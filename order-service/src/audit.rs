@@ -209,6 +209,7 @@ impl AuditRecorder {
 }
 
 /// Deletes audit rows recorded longer than `retention` ago.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn prune(store: &Store, retention: Duration) -> Result<u64, sqlx::Error> {
     let seconds = retention.as_secs_f64();
     let done = sqlx::query(
@@ -221,6 +222,7 @@ pub async fn prune(store: &Store, retention: Duration) -> Result<u64, sqlx::Erro
 }
 
 /// The saga of one order, in the order its events happened.
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn saga_of(store: &Store, order_id: Uuid) -> Result<Vec<SagaEvent>, sqlx::Error> {
     sqlx::query_as(
         "SELECT event_id, order_id, event_type, causation_id, publisher, occurred_at \

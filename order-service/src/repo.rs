@@ -53,12 +53,13 @@ impl OrderRow {
 
     /// Whether this stored order is what `order` asks for (same idempotency key, same body).
     pub fn matches(&self, order: &NewOrder) -> bool {
-        self.customer_id == order.customer_id.as_str()
-            && self.items.0 == order.items
-            && self.total() == order.total
+        self.customer_id == order.customer_id().as_str()
+            && self.items.0 == order.items()
+            && self.total() == order.total()
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %id))]
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<OrderRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM orders WHERE id = $1"
@@ -70,6 +71,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<OrderRow>,
 
 /// [`find`], locking the row until the transaction ends: concurrent cancellations of one
 /// order, and the saga's own ending, take turns.
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %id))]
 pub async fn find_for_update(
     conn: &mut PgConnection,
     id: Uuid,
@@ -92,6 +94,7 @@ pub struct OrderFilter {
 }
 
 /// Newest first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     db: impl PgExecutor<'_>,
     filter: &OrderFilter,
@@ -111,6 +114,7 @@ pub async fn list(
 }
 
 /// How many orders have each status (of one customer's, or of all).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn count_by_status(
     db: impl PgExecutor<'_>,
     customer_id: Option<&str>,
@@ -127,6 +131,7 @@ pub async fn count_by_status(
 /// Ends a `PENDING` order and appends `timeline` to its timeline. Returns the updated
 /// order, or `None` when it had already ended (or does not exist): the row lock makes
 /// concurrent endings take turns, and only the first finds it `PENDING`.
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %id, status = outcome.status().as_str()))]
 pub async fn finish(
     conn: &mut PgConnection,
     id: Uuid,
@@ -149,6 +154,7 @@ pub async fn finish(
 
 /// Cancels an order that is `PENDING` or `COMPLETED` (the caller has checked the window,
 /// under the row lock) and appends `entry` to its timeline.
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %id))]
 pub async fn cancel(
     conn: &mut PgConnection,
     id: Uuid,
@@ -170,6 +176,7 @@ pub async fn cancel(
 
 /// Appends an event to the timeline of an order whose status it does not change; returns
 /// the order's status, or `None` if the order is unknown.
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %id))]
 pub async fn note(
     conn: &mut PgConnection,
     id: Uuid,
@@ -184,6 +191,7 @@ pub async fn note(
 
 /// Locks up to `limit` orders `PENDING` for longer than `timeout`, oldest first, skipping
 /// rows another replica's sweeper or a consumer holds; returns their ids.
+#[tracing::instrument(level = "debug", skip_all, fields(limit = limit))]
 pub async fn expired(
     conn: &mut PgConnection,
     timeout: Duration,

@@ -43,6 +43,7 @@ impl TimeoutSweeper {
     }
 
     /// Cancels one batch of expired orders, each through [`ending::end`]; returns how many.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn sweep_once(&self) -> Result<usize, sqlx::Error> {
         let mut uow = self.store.begin().await?;
         let expired = repo::expired(uow.conn(), self.timeout, BATCH).await?;

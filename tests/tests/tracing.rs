@@ -156,6 +156,71 @@ async fn one_order_is_one_trace_across_four_services_continuing_the_callers_trac
     stack.cleanup().await;
 }
 
+/// At `debug`, the handlers' and repositories' spans join the trace (issue 32.5): it shows
+/// each service's database steps under the consumer span of the message that caused them.
+#[tokio::test]
+async fn at_debug_the_trace_shows_the_database_steps_of_the_saga() {
+    let receiver = OtlpReceiver::start().await;
+    let stack = TestStack::builder()
+        .env("PAYMENT_SUCCESS_RATE", "1")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env(
+            "RUST_LOG",
+            "info,order_service=debug,inventory_service=debug,payment_service=debug",
+        )
+        .start()
+        .await;
+    let trace_id = "5cf92f3577b34da6a3ce929d0e0e4737";
+    let id = &*post_traced(&stack, &format!("00-{trace_id}-10f067aa0ba902b8-01")).await;
+    assert_eq!(stack.final_order(id).await["status"], "COMPLETED");
+
+    // A step of each consuming service, named after its function. (The intake's insert is
+    // not among them: it writes a batch of requests, outside any one request's trace.)
+    let steps = [
+        ("inventory-service", "reserve"),
+        ("payment-service", "charge_first_attempt"),
+        ("order-service", "end"),
+        ("order-service", "finish"),
+    ];
+    let spans = eventually(
+        "the saga's database steps",
+        Duration::from_secs(30),
+        || async {
+            let spans = receiver.trace(trace_id);
+            let missing: Vec<_> = steps
+                .iter()
+                .filter(|(service, name)| {
+                    !spans
+                        .iter()
+                        .any(|span| span.service == *service && span.name == *name)
+                })
+                .collect();
+            if missing.is_empty() {
+                Ok(spans)
+            } else {
+                Err(format!("no span for {missing:?} in {spans:#?}"))
+            }
+        },
+    )
+    .await;
+    // inventory's reservation runs in its handler, inside the consumer span.
+    let parent = |child: &ReceivedSpan| {
+        spans
+            .iter()
+            .find(|span| span.span_id == child.parent_span_id)
+            .unwrap_or_else(|| panic!("no parent of {child:?} in {spans:#?}"))
+    };
+    let reserve = spans.iter().find(|span| span.name == "reserve").unwrap();
+    let handler = parent(reserve);
+    assert_eq!(handler.name, "handle", "{spans:#?}");
+    assert_eq!(parent(handler).kind, SpanKind::Consumer, "{spans:#?}");
+    let finish = spans.iter().find(|span| span.name == "finish").unwrap();
+    assert_eq!(parent(finish).name, "end", "{spans:#?}");
+    stack.assert_invariants().await;
+    stack.cleanup().await;
+}
+
 #[tokio::test]
 async fn without_an_endpoint_nothing_is_exported_but_the_context_still_travels() {
     let receiver = OtlpReceiver::start().await;

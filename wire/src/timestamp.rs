@@ -11,14 +11,27 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
 
 /// A moment, written in the contract's format; read from and written to PostgreSQL as a
-/// `timestamptz`.
+/// `timestamptz`. The field is private so the type stays free to change its insides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(transparent))]
-pub struct Timestamp(pub DateTime<Utc>);
+pub struct Timestamp(DateTime<Utc>);
+
+impl Timestamp {
+    /// The moment, for arithmetic and comparisons with other times.
+    pub fn to_utc(self) -> DateTime<Utc> {
+        self.0
+    }
+}
 
 impl From<DateTime<Utc>> for Timestamp {
     fn from(at: DateTime<Utc>) -> Self {
         Self(at)
+    }
+}
+
+impl From<Timestamp> for DateTime<Utc> {
+    fn from(at: Timestamp) -> Self {
+        at.0
     }
 }
 

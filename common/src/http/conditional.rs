@@ -90,9 +90,7 @@ pub fn tagged_json<T: Serialize>(condition: &IfNoneMatch, body: &T) -> Response 
             let tag = strong_tag(&bytes);
             respond(condition, tag, bytes)
         }
-        Err(error) => {
-            super::ApiError::Internal(format!("cannot serialize: {error}")).into_response()
-        }
+        Err(error) => super::ApiError::internal(error).into_response(),
     }
 }
 
@@ -108,9 +106,7 @@ pub fn weakly_tagged_json<T: Serialize, V: Serialize>(
             let tag = format!("W/{}", strong_tag(&version));
             respond(condition, tag, bytes)
         }
-        (Err(error), _) | (_, Err(error)) => {
-            super::ApiError::Internal(format!("cannot serialize: {error}")).into_response()
-        }
+        (Err(error), _) | (_, Err(error)) => super::ApiError::internal(error).into_response(),
     }
 }
 

@@ -41,10 +41,15 @@ pub enum ApiError {
     Busy(String, std::time::Duration),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// A failure that is ours, not the client's; logged, answered with a bare 500.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A failure that is ours, not the client's: answered with a bare 500, logged with its
+    /// cause chain. Build it with [`ApiError::internal`].
+    #[error("internal error")]
+    Internal(#[source] Cause),
 }
+
+/// What an [`ApiError::Internal`] keeps of its cause: the error itself (so the log can
+/// follow its sources), or a sentence where no error value exists.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// One validation problem, located like FastAPI does: `["body", "items", 0, "quantity"]`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -115,6 +120,11 @@ impl ApiError {
         Self::NotFound(format!("{what} not found"))
     }
 
+    /// A 500 whose cause is kept for the log, never shown to the client.
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        Self::Internal(cause.into())
+    }
+
     pub fn invalid(loc: Vec<LocPart>, msg: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(loc, msg)])
     }
@@ -146,8 +156,8 @@ impl IntoResponse for ApiError {
                 tracing::error!(%error, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, json!("internal error"))
             }
-            Self::Internal(error) => {
-                tracing::error!(%error, "request failed");
+            Self::Internal(cause) => {
+                tracing::error!(error = %Causes(cause.as_ref()), "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, json!("internal error"))
             }
             Self::Auth(error) => return auth_response(error),
@@ -169,6 +179,21 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+/// An error followed by its sources, `: `-separated, for a log line that says why.
+struct Causes<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(source) = next {
+            write!(f, ": {source}")?;
+            next = source.source();
+        }
+        Ok(())
     }
 }
 
@@ -207,4 +232,31 @@ fn auth_response(error: &crate::auth::AuthError) -> Response {
             .insert(header::WWW_AUTHENTICATE, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// A write that failed, wrapped as the intake wraps it.
+    #[derive(Debug, thiserror::Error)]
+    #[error("the order was not written")]
+    struct NotWritten(#[source] std::io::Error);
+
+    #[tokio::test]
+    async fn an_internal_error_keeps_its_causes_and_shows_the_client_none() {
+        let error = ApiError::internal(NotWritten(std::io::Error::other("disk full")));
+        let cause = error.source().expect("the cause is kept");
+        assert_eq!(
+            Causes(cause).to_string(),
+            "the order was not written: disk full"
+        );
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], br#"{"detail":"internal error"}"#);
+    }
 }

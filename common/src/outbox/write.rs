@@ -39,6 +39,7 @@ impl Outgoing {
 
 /// One multi-row insert for all the events of a unit of work; returns the rows written,
 /// for publishing once the transaction has committed.
+#[tracing::instrument(level = "debug", skip_all, fields(events = outgoing.len()))]
 pub(crate) async fn write(
     conn: &mut PgConnection,
     outgoing: Vec<Outgoing>,

@@ -10,6 +10,7 @@ use contract::Event;
 use contract::events::{InventoryReleased, OrderCancelled};
 
 impl Handle<OrderCancelled> for InventoryHandler {
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %cancelled.order_id))]
     async fn handle(
         &self,
         uow: &mut UnitOfWork,

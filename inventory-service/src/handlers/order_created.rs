@@ -13,6 +13,7 @@ use contract::reads::ReservedEvent;
 use uuid::Uuid;
 
 impl Handle<OrderCreated> for InventoryHandler {
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order.order_id))]
     async fn handle(
         &self,
         uow: &mut UnitOfWork,
@@ -32,7 +33,7 @@ impl Handle<OrderCreated> for InventoryHandler {
             let envelope = Envelope {
                 event_id: announced.event_id,
                 event: reply,
-                timestamp: announced.occurred_at.0,
+                timestamp: announced.occurred_at.to_utc(),
             };
             uow.publish_envelope(envelope, Some(cause));
         }

@@ -13,6 +13,7 @@ pub struct Product {
     pub updated_at: Timestamp,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Product>, sqlx::Error> {
     sqlx::query_as(
         "SELECT product_id, available, reserved, updated_at FROM products ORDER BY product_id",
@@ -21,6 +22,7 @@ pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Product>, sqlx::Error> 
     .await
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(product_id = product_id))]
 pub async fn find(
     db: impl PgExecutor<'_>,
     product_id: &str,
@@ -34,6 +36,7 @@ pub async fn find(
 }
 
 /// A product's stock, locked until the transaction ends: what a restock replaces.
+#[tracing::instrument(level = "debug", skip_all, fields(product_id = product_id))]
 pub async fn find_for_update(
     conn: &mut PgConnection,
     product_id: &str,
@@ -49,6 +52,7 @@ pub async fn find_for_update(
 
 /// Sets the available stock of a product, creating it if needed. Reserved stock is not
 /// touched: it belongs to orders.
+#[tracing::instrument(level = "debug", skip_all, fields(product_id = product_id, available = available))]
 pub async fn set_available(
     db: impl PgExecutor<'_>,
     product_id: &str,

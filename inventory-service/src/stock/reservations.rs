@@ -28,6 +28,7 @@ pub struct OwnedReservation {
 
 /// An order's reservation and the `InventoryReserved` it was announced with (none when
 /// nothing was reserved, or for reservations older than the record).
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn reservation(
     db: impl PgExecutor<'_>,
     order_id: Uuid,

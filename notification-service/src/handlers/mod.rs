@@ -22,6 +22,7 @@ impl MessageHandler for NotificationHandler {
 
 /// Records the notification `text` for `message`, unless its order was already notified of
 /// this event type, and logs it.
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %message.event.order_id(), event_id = %message.event_id))]
 async fn notify(
     uow: &mut UnitOfWork,
     message: &Envelope,

@@ -9,6 +9,7 @@ use contract::Event;
 use contract::events::{CancellationReason, OrderCancelled};
 
 impl Handle<OrderCancelled> for NotificationHandler {
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %e.order_id))]
     async fn handle(
         &self,
         uow: &mut UnitOfWork,

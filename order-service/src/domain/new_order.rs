@@ -48,15 +48,29 @@ fn whole(number: &serde_json::Number) -> Option<i64> {
     })
 }
 
-/// An order that passed every rule of CONTRACT §2.
+/// An order that passed every rule of CONTRACT §2. Its fields are private, so
+/// [`NewOrder::parse`] is the only way to have one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOrder {
-    pub customer_id: CustomerId,
-    pub items: Vec<LineItem>,
-    pub total: Money,
+    customer_id: CustomerId,
+    items: Vec<LineItem>,
+    total: Money,
 }
 
 impl NewOrder {
+    pub fn customer_id(&self) -> &CustomerId {
+        &self.customer_id
+    }
+
+    /// The lines as the client sent them: one per line, the same product possibly twice.
+    pub fn items(&self) -> &[LineItem] {
+        &self.items
+    }
+
+    pub fn total(&self) -> Money {
+        self.total
+    }
+
     /// Checks every field and reports all problems at once, located like FastAPI.
     pub fn parse(request: CreateOrderRequest) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();

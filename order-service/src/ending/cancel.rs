@@ -74,6 +74,7 @@ pub enum Cancellation {
 
 /// Cancels `request.order_id` in `uow` if it may be; `may_see` says whose orders the caller
 /// may act on (another customer's order is "not found", as for reads).
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %request.order_id))]
 pub async fn cancel(
     uow: &mut UnitOfWork,
     request: CancelRequest,

@@ -51,6 +51,7 @@ impl Cause<'_> {
 /// Ends a `PENDING` order with `outcome` and announces it, in `uow`. Returns the ended
 /// order, or `None` when it had ended already (a consumed event is then only noted in its
 /// timeline) or is unknown.
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn end(
     uow: &mut UnitOfWork,
     order_id: Uuid,

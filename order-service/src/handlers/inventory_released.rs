@@ -9,6 +9,7 @@ use contract::Event;
 use contract::events::InventoryReleased;
 
 impl Handle<InventoryReleased> for OrderSaga {
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %released.order_id))]
     async fn handle(
         &self,
         uow: &mut UnitOfWork,

@@ -8,6 +8,7 @@ use contract::Event;
 use contract::events::{CancellationReason, InventoryUnavailable};
 
 impl Handle<InventoryUnavailable> for OrderSaga {
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %message.envelope.event.order_id()))]
     async fn handle(
         &self,
         uow: &mut UnitOfWork,

@@ -149,7 +149,7 @@ async fn dashboard_state(
     // The page polls every second: what it shows, without the moment it was made, is the
     // version (a weak tag: the same data made at another moment is "the same").
     let generated_at = body.generated_at;
-    body.generated_at = Timestamp(chrono::DateTime::<Utc>::UNIX_EPOCH);
+    body.generated_at = Timestamp::from(chrono::DateTime::<Utc>::UNIX_EPOCH);
     let version = serde_json::to_value(&body).unwrap_or_default();
     body.generated_at = generated_at;
     Ok(weakly_tagged_json(&condition, &body, &version))

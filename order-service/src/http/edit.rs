@@ -73,8 +73,7 @@ async fn edit(
     let mut body = request.body;
     keep_event_id(&mut body, &path.message_id)?;
     schema_check::check(&event_type, &body).map_err(refused)?;
-    let bytes = serde_json::to_vec(&body)
-        .map_err(|error| ApiError::Internal(format!("cannot serialize: {error}")))?;
+    let bytes = serde_json::to_vec(&body).map_err(ApiError::internal)?;
     let replaced = dead_letters::replace(&link, &queue, &path.message_id, &bytes, actor.name())
         .await
         .map_err(broken)?

@@ -103,7 +103,7 @@ async fn create_order(
         Placed::Created(row) => {
             tracing::info!(order_id = %row.id, customer_id = %row.customer_id, total_amount = %row.total(), "order created (PENDING)");
             let location = HeaderValue::from_str(&format!("/api/orders/{}", row.id))
-                .map_err(|error| ApiError::Internal(error.to_string()))?;
+                .map_err(ApiError::internal)?;
             let view: OrderView = row.into();
             Ok((
                 StatusCode::CREATED,
@@ -142,7 +142,7 @@ impl From<IntakeError> for ApiError {
             IntakeError::Unavailable(why) => Self::Unavailable(why),
             IntakeError::Busy { why, retry_after } => Self::Busy(why, retry_after),
             IntakeError::KeyConflict(why) => Self::Conflict(why),
-            IntakeError::Failed(why) => Self::Internal(why),
+            failed @ IntakeError::Failed(_) => Self::internal(failed),
         }
     }
 }

@@ -110,7 +110,7 @@ async fn order_saga(
     if !steps.iter().any(|step| answers_the_order(&step.event_type)) {
         let token = peers::forwarded_token(&caller, &headers);
         steps.extend(reserved_step(&state, id, token.as_ref()).await);
-        steps.sort_by_key(|step| step.occurred_at.0);
+        steps.sort_by_key(|step| step.occurred_at);
     }
     Ok(tagged_json(&condition, &steps))
 }
@@ -149,6 +149,6 @@ fn merge(timeline: Vec<repo::TimelineEntry>, audited: Vec<SagaEvent>) -> Vec<Sag
             .filter(|event| seen.insert(event.event_id))
             .map(SagaStep::from),
     );
-    steps.sort_by_key(|step| step.occurred_at.0);
+    steps.sort_by_key(|step| step.occurred_at);
     steps
 }

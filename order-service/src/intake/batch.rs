@@ -15,6 +15,7 @@ use tokio::time::timeout;
 use uuid::Uuid;
 
 /// Writes a batch in one transaction; one answer per request, in order.
+#[tracing::instrument(level = "debug", skip_all, fields(orders = batch.len()))]
 pub(super) async fn write_once(store: &Store, batch: &[Request]) -> Result<Vec<Answer>, Failure> {
     let created_at = Utc::now();
     let planned: Vec<(Uuid, Uuid)> = batch
@@ -89,7 +90,7 @@ pub(super) async fn write_once(store: &Store, batch: &[Request]) -> Result<Vec<A
             continue;
         }
         let key = (
-            request.order.customer_id.as_str().to_owned(),
+            request.order.customer_id().as_str().to_owned(),
             request.idempotency_key.clone().unwrap_or_default(),
         );
         answers.push(match earlier.get(&key) {

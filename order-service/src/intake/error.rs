@@ -1,6 +1,7 @@
 //! Why the intake did not take an order, in its own words; the HTTP layer turns these
 //! into status codes (`http::orders`), so the intake knows nothing of HTTP.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why an order was not placed. Whatever the variant, nothing was created (CONTRACT §9).
@@ -18,7 +19,8 @@ pub enum IntakeError {
     /// being written.
     #[error("{0}")]
     KeyConflict(String),
-    /// A fault of ours, not the client's.
-    #[error("{0}")]
-    Failed(String),
+    /// A fault of ours, not the client's: the database error, kept for the log (shared,
+    /// since every request of a failed batch gets the same answer).
+    #[error("the order was not written")]
+    Failed(#[source] Arc<sqlx::Error>),
 }

@@ -27,8 +27,8 @@ pub(super) async fn write_loop(store: Store, mut requests: mpsc::Receiver<Reques
         // other's idempotency keys in opposite orders (a deadlock). The unique index is on
         // (customer, key), so that is the order.
         batch.sort_by(|a, b| {
-            (a.order.customer_id.as_str(), &a.idempotency_key)
-                .cmp(&(b.order.customer_id.as_str(), &b.idempotency_key))
+            (a.order.customer_id().as_str(), &a.idempotency_key)
+                .cmp(&(b.order.customer_id().as_str(), &b.idempotency_key))
         });
         let answers = write_isolated(&store, &batch).await;
         for (request, answer) in batch.into_iter().zip(answers) {
@@ -51,7 +51,7 @@ fn claim(waiting: &mut Vec<Request>) -> Vec<Request> {
             let claimed = !request.reply.is_closed() && request.budget.commit();
             if !claimed {
                 tracing::info!(
-                    customer_id = %request.order.customer_id,
+                    customer_id = %request.order.customer_id(),
                     "order not written: its caller gave up before it was taken"
                 );
                 metrics::counter!("intake_abandoned_total").increment(1);
@@ -96,7 +96,7 @@ impl Failure {
                         .to_owned(),
                 )
             }
-            Self::Retry(error) | Self::NotWritten(error) => IntakeError::Failed(error.to_string()),
+            Self::Retry(error) | Self::NotWritten(error) => IntakeError::Failed(error.into()),
         }
     }
 }

@@ -21,7 +21,7 @@ impl Insertion<'_> {
     /// Its customer's idempotency key, if it came with one.
     pub fn customer_key(&self) -> Option<CustomerKey<'_>> {
         Some(CustomerKey {
-            customer_id: self.order.customer_id.as_str(),
+            customer_id: self.order.customer_id().as_str(),
             key: self.idempotency_key?,
         })
     }
@@ -30,6 +30,7 @@ impl Insertion<'_> {
 /// Inserts `PENDING` orders in one statement and returns those written. An order whose
 /// idempotency key its customer already used (or uses twice in the list) is skipped; a
 /// concurrent insert with the same customer and key waits for the first to commit.
+#[tracing::instrument(level = "debug", skip_all, fields(orders = orders.len()))]
 pub async fn insert_all(
     conn: &mut PgConnection,
     orders: &[Insertion<'_>],
@@ -37,10 +38,10 @@ pub async fn insert_all(
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
     let customers: Vec<&str> = orders
         .iter()
-        .map(|o| o.order.customer_id.as_str())
+        .map(|o| o.order.customer_id().as_str())
         .collect();
-    let items: Vec<Json<&Vec<LineItem>>> = orders.iter().map(|o| Json(&o.order.items)).collect();
-    let totals: Vec<i64> = orders.iter().map(|o| o.order.total.cents()).collect();
+    let items: Vec<Json<&[LineItem]>> = orders.iter().map(|o| Json(o.order.items())).collect();
+    let totals: Vec<i64> = orders.iter().map(|o| o.order.total().cents()).collect();
     let keys: Vec<Option<&str>> = orders.iter().map(|o| o.idempotency_key).collect();
     let timelines: Vec<Json<[&TimelineEntry; 1]>> =
         orders.iter().map(|o| Json([&o.created])).collect();
@@ -70,6 +71,7 @@ pub struct CustomerKey<'a> {
 }
 
 /// The orders created with these customers' keys.
+#[tracing::instrument(level = "debug", skip_all, fields(keys = keys.len()))]
 pub async fn find_by_idempotency_keys(
     conn: &mut PgConnection,
     keys: &[CustomerKey<'_>],

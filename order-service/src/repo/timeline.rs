@@ -102,6 +102,7 @@ pub struct OwnedTimeline {
 }
 
 /// [`timeline`] and the order's customer; `None` for an unknown order.
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %id))]
 pub async fn owned_timeline(
     db: impl PgExecutor<'_>,
     id: Uuid,

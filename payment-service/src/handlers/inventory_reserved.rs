@@ -12,6 +12,7 @@ use contract::events::{Event, InventoryReserved, PaymentFailed, PaymentProcessed
 use uuid::Uuid;
 
 impl Handle<InventoryReserved> for PaymentHandler {
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %reserved.order_id))]
     async fn handle(
         &self,
         uow: &mut UnitOfWork,

@@ -11,6 +11,7 @@ use contract::events::OrderCancelled;
 use uuid::Uuid;
 
 impl Handle<OrderCancelled> for PaymentHandler {
+    #[tracing::instrument(level = "debug", skip_all, fields(order_id = %cancelled.order_id))]
     async fn handle(
         &self,
         uow: &mut UnitOfWork,

@@ -44,6 +44,7 @@ pub enum FirstAttempt {
 
 /// Charges the order's first attempt and records the answer, unless the order already has
 /// a payment row (a duplicate, or a `VOID` tombstone that wins), which it returns instead.
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn charge_first_attempt(
     conn: &mut PgConnection,
     simulator: &InlineSimulator,

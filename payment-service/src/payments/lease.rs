@@ -17,6 +17,7 @@ use uuid::Uuid;
 /// The rows are chosen in a CTE, which runs once: as `WHERE order_id IN (SELECT … LIMIT
 /// … SKIP LOCKED)` the planner may run the subquery again and claim more than `limit`
 /// rows, and the worker, out of slots, then left the extra ones to wait out their lease.
+#[tracing::instrument(level = "debug", skip_all, fields(limit = limit))]
 pub async fn claim_due(
     db: impl PgExecutor<'_>,
     limit: i64,
@@ -54,6 +55,7 @@ pub async fn unfinished(db: impl PgExecutor<'_>) -> Result<Vec<PaymentRow>, sqlx
 
 /// Locks, in one statement and in a fixed order, the rows of `held` (order id and lease)
 /// that this worker still holds; a row whose lease another worker took is left out.
+#[tracing::instrument(level = "debug", skip_all, fields(payments = held.len()))]
 pub async fn lock_leased_all(
     conn: &mut PgConnection,
     held: &[(Uuid, Uuid)],
@@ -72,6 +74,7 @@ pub async fn lock_leased_all(
 
 /// Gives a claimed row back without having asked the provider (its circuit breaker is
 /// open): due again at once, and everything else — an open attempt, its key — as it was.
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn hand_back(
     db: impl PgExecutor<'_>,
     order_id: Uuid,
@@ -88,6 +91,7 @@ pub async fn hand_back(
 }
 
 /// Gives up a row the worker has nothing to do with (its state moved on meanwhile).
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn release(
     db: impl PgExecutor<'_>,
     order_id: Uuid,

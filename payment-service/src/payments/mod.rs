@@ -120,6 +120,7 @@ const COLUMNS: &str = "order_id, payment_id, amount_cents, status, attempts, las
     cancel_requested, lease, reserved_event_id, cancel_event_id, traceparent, tracestate";
 
 /// The payment of an order, as the API shows it (a `VOID` tombstone is not a payment).
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn find(
     db: impl PgExecutor<'_>,
     order_id: Uuid,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 /// Takes a transaction-scoped lock per order, in one fixed order, so that two batches
 /// touching the same orders in opposite orders wait for each other instead of deadlocking.
+#[tracing::instrument(level = "debug", skip_all, fields(orders = order_ids.len()))]
 pub async fn lock_orders(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<(), sqlx::Error> {
     sqlx::query(
         "SELECT count(pg_advisory_xact_lock(k)) FROM
@@ -42,6 +43,7 @@ pub enum Wanted {
 /// held for that long by the caller, who asks the provider right after the commit — the
 /// workers' wake-up, claim and commit spared; without, it is due now and the workers are
 /// woken at commit. The worker's steps join `trace`, the trace of the message that asked.
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn want(
     conn: &mut PgConnection,
     order_id: Uuid,
@@ -138,6 +140,7 @@ fn new_payment(
 }
 
 /// Locks the order's payment row, leaving a `VOID` tombstone if there is none.
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn void(
     conn: &mut PgConnection,
     order_id: Uuid,
@@ -158,6 +161,7 @@ pub async fn void(
 
 /// Marks a cancelled order whose next step is up to the worker: an open attempt finishes
 /// first; a success is refunded (due now when `refund_now`).
+#[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn request_cancel(
     conn: &mut PgConnection,
     order_id: Uuid,
