@@ -4,15 +4,14 @@
 //! queue over its own broker link, since every queue name derives from the exchange.
 //! Every route is an admin route, and every action is recorded in the operator log
 //! ([`crate::operator_log`]). The groups ([`super::groups`]) and the edit
-//! ([`super::edit`]) of §16 build on the helpers here.
+//! ([`super::edit`]) of §16 share its [`Act`] and the helpers of [`super::letters`].
 
 use super::AppState;
+use super::letters::{broken, link, no_dead_letter, queue_of, record, service};
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
-use common::amqp::broker::Link;
 use common::amqp::dead_letters::{self, DeadLetter};
-use common::amqp::topology::ConsumerQueue;
 use common::http::ops::{Discarded, Replayed};
 use common::http::responses::{AdminRequired, BrokerDown, NotModified};
 use common::http::{
@@ -20,7 +19,7 @@ use common::http::{
 };
 use contract::Service;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -247,66 +246,9 @@ async fn act_on_one(
     Ok(count)
 }
 
-/// Appends an action that has happened on the broker to the operator log. The action
-/// cannot share the entry's transaction; an entry that fails to commit is an error the
-/// operator sees, though the action stands.
-pub(super) async fn record(
-    state: &AppState,
-    actor: &Actor,
-    action: &str,
-    target: &str,
-    detail: Value,
-    result: Value,
-) -> Result<(), ApiError> {
-    crate::operator_log::append(state.store.pool(), actor, action, target, detail, result)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, action, target, "an operator action was not logged");
-            ApiError::Unavailable(format!(
-                "the {action} of {target} happened but its operator log entry failed: {error}"
-            ))
-        })
-}
-
-/// `service`'s queue on order-service's exchange.
-pub(super) fn queue_of(state: &AppState, service: Service) -> ConsumerQueue {
-    contract::queues::consumer_queue(&state.broker.topology().exchange, service)
-}
-
-/// The service a path names, by its short or full name.
-pub(super) fn service(name: &str) -> Result<Service, ApiError> {
-    Service::ALL
-        .into_iter()
-        .find(|service| name == service.short_name() || name == service.name())
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "no service {name:?}: expected order, inventory, payment or notification"
-            ))
-        })
-}
-
 fn found(count: u32, service: Service, message_id: &str) -> Result<(), ApiError> {
     if count == 0 {
         return Err(no_dead_letter(service, message_id));
     }
     Ok(())
-}
-
-/// The 404 of a message id that is not (or no longer) among the service's dead letters.
-pub(super) fn no_dead_letter(service: Service, message_id: &str) -> ApiError {
-    ApiError::NotFound(format!(
-        "no dead letter {message_id:?} in {}'s queue",
-        service.name()
-    ))
-}
-
-pub(super) fn link(state: &AppState) -> Result<Link, ApiError> {
-    state
-        .broker
-        .current()
-        .ok_or_else(|| ApiError::Unavailable("RabbitMQ is not connected".into()))
-}
-
-pub(super) fn broken(error: impl std::fmt::Display) -> ApiError {
-    ApiError::Unavailable(format!("RabbitMQ: {error}"))
 }

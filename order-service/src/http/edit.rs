@@ -5,9 +5,8 @@
 //! operator log.
 
 use super::AppState;
-use super::console::{
-    MessagePath, WALKING, broken, link, no_dead_letter, queue_of, record, service,
-};
+use super::console::{MessagePath, WALKING};
+use super::letters::{broken, link, no_dead_letter, queue_of, record, service};
 use crate::schema_check::{self, SchemaCheckError};
 use axum::Json;
 use axum::extract::State;

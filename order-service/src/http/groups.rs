@@ -5,7 +5,8 @@
 //! arrives meanwhile waits for the next action.
 
 use super::AppState;
-use super::console::{Act, WALKING, broken, link, queue_of, record};
+use super::console::{Act, WALKING};
+use super::letters::{broken, link, queue_of, record};
 use crate::cause;
 use axum::Json;
 use axum::extract::State;

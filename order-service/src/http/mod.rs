@@ -8,6 +8,7 @@ pub mod console;
 pub mod dashboard;
 pub mod edit;
 pub mod groups;
+mod letters;
 pub mod operator_log;
 pub mod orders;
 pub mod peers;
