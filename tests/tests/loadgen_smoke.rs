@@ -147,7 +147,25 @@ async fn loadgen_calibrate_measures_the_saga_shape_and_leaves_nothing_behind() {
         .await;
     assert!(declared.is_err(), "exchange {exchange} was left behind");
     let queues = scratch["queues"].as_array().unwrap();
-    assert_eq!(queues.len(), 4, "{scratch}");
+    // Declared by the services' own topology code: each consumer queue with its dead
+    // letters, and the audit copy.
+    let mut expected: Vec<String> = ["order", "inventory", "payment", "notification"]
+        .into_iter()
+        .flat_map(|service| {
+            [
+                format!("{exchange}.{service}"),
+                format!("{exchange}.{service}.dlq"),
+            ]
+        })
+        .collect();
+    expected.push(format!("{exchange}.audit"));
+    let mut named: Vec<String> = queues
+        .iter()
+        .map(|q| q.as_str().unwrap().to_owned())
+        .collect();
+    expected.sort();
+    named.sort();
+    assert_eq!(named, expected, "{scratch}");
     for queue in queues {
         let channel = broker.create_channel().await.unwrap();
         let declared = channel
