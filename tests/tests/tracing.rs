@@ -50,20 +50,27 @@ async fn post_traced(stack: &TestStack, traceparent: &str) -> String {
     order["id"].as_str().expect("an id").to_owned()
 }
 
-#[tokio::test]
-async fn one_order_is_one_trace_across_four_services_continuing_the_callers_traceparent() {
-    let receiver = OtlpReceiver::start().await;
-    let stack = TestStack::builder()
+/// A stack whose every payment succeeds, exporting its spans to `receiver` at once, with
+/// `rust_log` as its log filter.
+async fn exporting_to(receiver: &OtlpReceiver, rust_log: &str) -> TestStack {
+    TestStack::builder()
         .env("PAYMENT_SUCCESS_RATE", "1")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        // Logs quiet where the spans are made: the log filter must not decide what is traced.
-        .env(
-            "RUST_LOG",
-            "info,common::amqp::consumer=warn,common::trace=warn",
-        )
+        .env("RUST_LOG", rust_log)
         .start()
-        .await;
+        .await
+}
+
+#[tokio::test]
+async fn one_order_is_one_trace_across_four_services_continuing_the_callers_traceparent() {
+    let receiver = OtlpReceiver::start().await;
+    // Logs quiet where the spans are made: the log filter must not decide what is traced.
+    let stack = exporting_to(
+        &receiver,
+        "info,common::amqp::consumer=warn,common::trace=warn",
+    )
+    .await;
 
     // The caller's own trace: its span is the parent of order-service's server span.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -161,16 +168,11 @@ async fn one_order_is_one_trace_across_four_services_continuing_the_callers_trac
 #[tokio::test]
 async fn at_debug_the_trace_shows_the_database_steps_of_the_saga() {
     let receiver = OtlpReceiver::start().await;
-    let stack = TestStack::builder()
-        .env("PAYMENT_SUCCESS_RATE", "1")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .env(
-            "RUST_LOG",
-            "info,order_service=debug,inventory_service=debug,payment_service=debug",
-        )
-        .start()
-        .await;
+    let stack = exporting_to(
+        &receiver,
+        "info,order_service=debug,inventory_service=debug,payment_service=debug",
+    )
+    .await;
     let trace_id = "5cf92f3577b34da6a3ce929d0e0e4737";
     let id = &*post_traced(&stack, &format!("00-{trace_id}-10f067aa0ba902b8-01")).await;
     assert_eq!(stack.final_order(id).await["status"], "COMPLETED");
