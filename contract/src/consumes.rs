@@ -7,6 +7,8 @@
 //! [`crate::queues::layout`]), since every service declares every queue at start.
 
 use crate::events::*;
+use crate::service::Service;
+use wire::event::Kinds;
 
 /// order-service ends each saga, and notes in its timeline the stock a cancellation
 /// returned.
@@ -31,3 +33,17 @@ pub type Notification = (
     PaymentFailed,
     PaymentRefunded,
 );
+
+impl Service {
+    /// The routing keys this service's queue is bound to (CONTRACT §4): those of its tuple
+    /// above. Here, not in `service.rs`, so that the names of the services need not know
+    /// the events (events name their publisher).
+    pub const fn subscriptions(self) -> &'static [&'static str] {
+        match self {
+            Self::Order => <Order as Kinds>::ROUTING_KEYS,
+            Self::Inventory => <Inventory as Kinds>::ROUTING_KEYS,
+            Self::Payment => <Payment as Kinds>::ROUTING_KEYS,
+            Self::Notification => <Notification as Kinds>::ROUTING_KEYS,
+        }
+    }
+}

@@ -1,9 +1,6 @@
 //! The four services of the saga by name. The names are part of the wire contract: queue
 //! names, the AMQP `app_id`, who publishes each event (CONTRACT §4).
 
-use crate::consumes;
-use wire::event::Kinds;
-
 /// The four services of the saga.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Service {
@@ -38,17 +35,6 @@ impl Service {
             Self::Inventory => "inventory-service",
             Self::Payment => "payment-service",
             Self::Notification => "notification-service",
-        }
-    }
-
-    /// The routing keys this service's queue is bound to (CONTRACT §4): those of its
-    /// [`consumes`] list, the one place a subscription is written.
-    pub const fn subscriptions(self) -> &'static [&'static str] {
-        match self {
-            Self::Order => <consumes::Order as Kinds>::ROUTING_KEYS,
-            Self::Inventory => <consumes::Inventory as Kinds>::ROUTING_KEYS,
-            Self::Payment => <consumes::Payment as Kinds>::ROUTING_KEYS,
-            Self::Notification => <consumes::Notification as Kinds>::ROUTING_KEYS,
         }
     }
 
