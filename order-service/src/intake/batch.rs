@@ -2,8 +2,8 @@
 //! the outbox, one commit — each step bounded in time, and a `COMMIT` without an answer
 //! settled by asking the database (see [`super::in_doubt`]).
 
+use super::failure::Failure;
 use super::in_doubt::{Backend, in_doubt, resolve};
-use super::writer::Failure;
 use super::{Answer, COMMIT_TIMEOUT, IntakeError, Placed, Request, WRITE_TIMEOUT};
 use crate::repo::{self, CustomerKey, Insertion, OrderRow, TimelineEntry};
 use chrono::Utc;

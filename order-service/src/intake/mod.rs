@@ -32,6 +32,7 @@
 
 mod batch;
 mod error;
+mod failure;
 mod in_doubt;
 mod limit;
 mod pending;

@@ -4,7 +4,8 @@
 //! does not fail its neighbours.
 
 use super::batch::write_once;
-use super::{Answer, IntakeError, Placed, Request};
+use super::failure::Failure;
+use super::{Answer, Placed, Request};
 use common::store::Store;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -59,46 +60,6 @@ fn claim(waiting: &mut Vec<Request>) -> Vec<Request> {
             claimed
         })
         .collect()
-}
-
-/// How a write went wrong.
-#[derive(Debug)]
-pub(super) enum Failure {
-    /// Nothing was committed; trying again may work (deadlock, serialization failure).
-    Retry(sqlx::Error),
-    /// Nothing was committed.
-    NotWritten(sqlx::Error),
-    /// The database did not answer in time; nothing was committed.
-    TimedOut,
-}
-
-impl Failure {
-    /// Sorts a database error: retry, or not written.
-    pub(super) fn classify(error: sqlx::Error) -> Self {
-        let retry = matches!(&error, sqlx::Error::Database(db)
-            if matches!(db.code().as_deref(), Some("40P01" | "40001")));
-        if retry {
-            Self::Retry(error)
-        } else {
-            Self::NotWritten(error)
-        }
-    }
-
-    /// What every request of the failed batch is told.
-    fn answer(self) -> IntakeError {
-        match self {
-            Self::TimedOut => IntakeError::Unavailable(
-                "the database did not answer in time; nothing was written, try again".to_owned(),
-            ),
-            Self::Retry(error) | Self::NotWritten(error) if common::db::is_unreachable(&error) => {
-                IntakeError::Unavailable(
-                    "the database is unavailable; nothing was written, try again shortly"
-                        .to_owned(),
-                )
-            }
-            Self::Retry(error) | Self::NotWritten(error) => IntakeError::Failed(error.into()),
-        }
-    }
 }
 
 /// Writes the batch; a failure that is not the database's (or the link's) is isolated by
