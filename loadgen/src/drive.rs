@@ -6,11 +6,11 @@
 mod order;
 
 use crate::args::Args;
-use crate::check::Stock;
 use crate::watch::Watcher;
 use indicatif::{ProgressBar, ProgressStyle};
 use order::{Retry, cancel, new_order, pick_items, place};
 use rand::RngExt;
+use saga_invariants::Stock;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
