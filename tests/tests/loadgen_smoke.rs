@@ -5,7 +5,7 @@
 
 use lapin::options::{ExchangeDeclareOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use saga_tests::{Service, TestStack, stack};
+use saga_tests::{Service, TestStack, contract, stack};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -149,12 +149,12 @@ async fn loadgen_calibrate_measures_the_saga_shape_and_leaves_nothing_behind() {
     let queues = scratch["queues"].as_array().unwrap();
     // Declared by the services' own topology code: each consumer queue with its dead
     // letters, and the audit copy.
-    let mut expected: Vec<String> = ["order", "inventory", "payment", "notification"]
+    let mut expected: Vec<String> = Service::ALL
         .into_iter()
         .flat_map(|service| {
             [
-                format!("{exchange}.{service}"),
-                format!("{exchange}.{service}.dlq"),
+                contract::queue(exchange, service),
+                contract::dead_letter_queue(exchange, service),
             ]
         })
         .collect();
