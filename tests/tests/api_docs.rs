@@ -134,7 +134,11 @@ async fn every_documented_operation_is_served_and_every_endpoint_documented() {
             {
                 request = request.json(&json!({}));
             }
-            let status = request.send().await.unwrap().status();
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            if method == "get" && status == StatusCode::OK {
+                assert_tagged_reads_documented(&document, &template, &method, &response);
+            }
             if template.ends_with("/cancel") {
                 // Its stock is back before the PUT below counts what is held.
                 saga_tests::eventually(
@@ -178,4 +182,36 @@ async fn every_documented_operation_is_served_and_every_endpoint_documented() {
     }
     stack.assert_invariants().await;
     stack.cleanup().await;
+}
+
+/// A read that answers with an `ETag` takes `If-None-Match` and documents both, its
+/// `Cache-Control` and its 304 (CONTRACT §14); one without documents none of them.
+fn assert_tagged_reads_documented(
+    document: &Value,
+    template: &str,
+    method: &str,
+    response: &reqwest::Response,
+) {
+    let operation = &document["paths"][template][method];
+    let takes_condition = operation["parameters"]
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["name"] == "If-None-Match" && p["in"] == "header"));
+    let tagged = response.headers().contains_key(reqwest::header::ETAG);
+    assert_eq!(
+        tagged, takes_condition,
+        "{method} {template}: ETag sent {tagged}, If-None-Match documented {takes_condition}"
+    );
+    let ok_headers = &operation["responses"]["200"]["headers"];
+    for header in ["ETag", "Cache-Control"] {
+        assert_eq!(
+            ok_headers.get(header).is_some(),
+            tagged,
+            "{method} {template}: {header} documented on its 200 is not {tagged}"
+        );
+    }
+    assert_eq!(
+        operation["responses"].get("304").is_some(),
+        tagged,
+        "{method} {template}: 304 documented is not {tagged}"
+    );
 }

@@ -3,7 +3,7 @@
 
 use crate::auth::{Authentication, Authenticator};
 use crate::config::CommonConfig;
-use crate::http::{AdminAccess, ApiError, MAX_BODY_BYTES, ops, timeout};
+use crate::http::{AdminAccess, ApiError, MAX_BODY_BYTES, ops, responses, timeout};
 use crate::service::Descriptor;
 use axum::extract::DefaultBodyLimit;
 use axum::{Extension, Router};
@@ -87,6 +87,7 @@ fn describe(mut openapi: OpenApi, service: &Descriptor) -> OpenApi {
                 .build(),
         ),
     );
+    responses::document_tagged_reads(&mut openapi);
     // utoipa fills these from its own crate metadata otherwise.
     openapi.info.license = None;
     openapi.info.contact = None;

@@ -7,7 +7,7 @@ use crate::stock::{self, Product};
 use axum::extract::State;
 use axum::response::Response;
 use common::auth::Caller;
-use common::http::responses::{BearerRequired, DatabaseDown, NotModified};
+use common::http::responses::{BearerRequired, DatabaseDown, JsonBodyRejected};
 use common::http::{
     Actor, ApiError, ErrorBody, FieldError, IfNoneMatch, Json, Path, TokenAdmin,
     ValidationErrorBody, tagged_json,
@@ -43,10 +43,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
 #[utoipa::path(get, path = "/api/inventory", tag = "inventory",
     params(IfNoneMatch),
     responses(
-    (status = 200, description = "Every product, by id", body = Vec<Product>, headers(
-        ("ETag" = String, description = "Strong tag of this answer; changes when any stock does"),
-        ("Cache-Control" = String, description = "private, no-cache"))),
-    NotModified,
+    (status = 200, description = "Every product, by id", body = Vec<Product>),
     BearerRequired,
     DatabaseDown),
     security((), ("bearer" = [])))]
@@ -66,10 +63,7 @@ async fn list_products(
     params(("product_id" = inline(ProductId), Path),
         IfNoneMatch),
     responses(
-        (status = 200, description = "The product", body = Product, headers(
-            ("ETag" = String, description = "Strong tag of this answer; changes when the stock does"),
-            ("Cache-Control" = String, description = "private, no-cache"))),
-        NotModified,
+        (status = 200, description = "The product", body = Product),
         BearerRequired,
         (status = 404, description = "No such product", body = ErrorBody),
         (status = 422, description = "Not a product id", body = ValidationErrorBody),
@@ -95,10 +89,7 @@ async fn get_product(
     params(("order_id" = Uuid, Path, description = "The order id"),
         IfNoneMatch),
     responses(
-        (status = 200, description = "The reservation", body = ReservationView, headers(
-            ("ETag" = String, description = "Strong tag of this answer; changes with the reservation"),
-            ("Cache-Control" = String, description = "private, no-cache"))),
-        NotModified,
+        (status = 200, description = "The reservation", body = ReservationView),
         BearerRequired,
         (status = 404, description = "inventory-service has not seen this order, or it is another customer's", body = ErrorBody),
         (status = 422, description = "Not a UUID", body = ValidationErrorBody),
@@ -135,11 +126,9 @@ struct SetStock {
     request_body = SetStock,
     responses(
         (status = 200, description = "The product after the change", body = Product),
-        (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 401, description = "No or a wrong admin token (a JWT is not it)", body = ErrorBody),
         (status = 403, description = "Admin routes are off (ADMIN_TOKEN unset)", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Not application/json", body = ErrorBody),
+        JsonBodyRejected,
         (status = 422, description = "A bad value", body = ValidationErrorBody),
         DatabaseDown),
     security(("admin_token" = [])))]

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::response::Response;
 use common::amqp::dead_letters::{self, DeadLetter};
 use common::http::ops::{Discarded, Replayed};
-use common::http::responses::{AdminRequired, BrokerDown, NotModified};
+use common::http::responses::{AdminAction, AdminRequired, BrokerDown};
 use common::http::{
     Actor, Admin, ApiError, ErrorBody, IfNoneMatch, Path, Query, ValidationErrorBody, tagged_json,
 };
@@ -87,10 +87,7 @@ pub struct MessagePath {
 #[utoipa::path(get, path = "/admin/dead-letters", tag = "dead letters", params(ListParams,
     IfNoneMatch),
     responses(
-    (status = 200, description = "Every service's dead letters", body = DeadLetters, headers(
-        ("ETag" = String, description = "Strong tag of this answer"),
-        ("Cache-Control" = String, description = "private, no-cache"))),
-    NotModified,
+    (status = 200, description = "Every service's dead letters", body = DeadLetters),
     AdminRequired,
     (status = 422, description = "A bad parameter", body = ValidationErrorBody),
     BrokerDown),
@@ -136,8 +133,7 @@ async fn list(
     params(ServicePath), responses(
     (status = 200, description = "How many were moved", body = Replayed),
     (status = 404, description = "No such service", body = ErrorBody),
-    AdminRequired,
-    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    AdminAction,
     BrokerDown),
     security(("admin_token" = [])))]
 async fn replay_all(
@@ -164,8 +160,7 @@ async fn replay_all(
     tag = "dead letters", params(MessagePath), responses(
     (status = 200, description = "How many were moved (more than one if the id repeats)", body = Replayed),
     (status = 404, description = "No such service, or no dead letter with that id", body = ErrorBody),
-    AdminRequired,
-    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    AdminAction,
     BrokerDown),
     security(("admin_token" = [])))]
 async fn replay_one(
@@ -183,8 +178,7 @@ async fn replay_one(
     tag = "dead letters", params(MessagePath), responses(
     (status = 200, description = "How many were removed (more than one if the id repeats)", body = Discarded),
     (status = 404, description = "No such service, or no dead letter with that id", body = ErrorBody),
-    AdminRequired,
-    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    AdminAction,
     BrokerDown),
     security(("admin_token" = [])))]
 async fn discard_one(

@@ -12,7 +12,7 @@ use axum::Json;
 use axum::extract::State;
 use common::amqp::dead_letters::{self, DeadLetter};
 use common::http::ops::Replayed;
-use common::http::responses::{AdminRequired, BrokerDown};
+use common::http::responses::{AdminRequired, BrokerDown, JsonBodyRejected};
 use common::http::{Admin, ApiError, ErrorBody, FieldError, LocPart, Path, ValidationErrorBody};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -40,10 +40,9 @@ pub struct Edit {
 #[utoipa::path(post, path = "/admin/dead-letters/{service}/{message_id}/edit",
     tag = "dead letters", params(MessagePath), request_body = Edit, responses(
     (status = 200, description = "The edited message is back on the queue", body = Replayed),
-    (status = 400, description = "Not JSON", body = ErrorBody),
     AdminRequired,
+    JsonBodyRejected,
     (status = 404, description = "No such service, or no dead letter with that id", body = ErrorBody),
-    (status = 415, description = "Not application/json", body = ErrorBody),
     (status = 422, description = "The body does not match the event's schema (each error located), or the event type has no schema; nothing moved", body = ValidationErrorBody),
     BrokerDown),
     security(("admin_token" = [])))]

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::response::Response;
 use common::amqp::dead_letters::{self, DeadLetter, Held};
 use common::http::ops::{Discarded, Replayed};
-use common::http::responses::{AdminRequired, BrokerDown, NotModified};
+use common::http::responses::{AdminAction, AdminRequired, BrokerDown};
 use common::http::{Actor, Admin, ApiError, ErrorBody, IfNoneMatch, Path, tagged_json};
 use contract::Service;
 use serde::{Deserialize, Serialize};
@@ -168,10 +168,7 @@ fn give_back_later(walking: tokio::sync::MutexGuard<'static, ()>, held: Vec<Held
 #[utoipa::path(get, path = "/admin/dead-letters/groups", tag = "dead letters",
     params(IfNoneMatch),
     responses(
-    (status = 200, description = "The groups", body = Vec<Group>, headers(
-        ("ETag" = String, description = "Strong tag of this answer"),
-        ("Cache-Control" = String, description = "private, no-cache"))),
-    NotModified,
+    (status = 200, description = "The groups", body = Vec<Group>),
     AdminRequired,
     BrokerDown),
     security(("admin_token" = [])))]
@@ -215,8 +212,7 @@ fn cause_of(group: &Group) -> serde_json::Value {
     params(GroupPath), responses(
     (status = 200, description = "How many were moved", body = Replayed),
     (status = 404, description = "No dead letters in that group", body = ErrorBody),
-    AdminRequired,
-    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    AdminAction,
     BrokerDown),
     security(("admin_token" = [])))]
 async fn replay_group(
@@ -234,8 +230,7 @@ async fn replay_group(
     params(GroupPath), responses(
     (status = 200, description = "How many were removed", body = Discarded),
     (status = 404, description = "No dead letters in that group", body = ErrorBody),
-    AdminRequired,
-    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    AdminAction,
     BrokerDown),
     security(("admin_token" = [])))]
 async fn discard_group(

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use common::auth::Caller;
-use common::http::responses::BearerRequired;
+use common::http::responses::{BearerRequired, JsonBodyRejected};
 use common::http::timeout::Budget;
 use common::http::{
     ApiError, ErrorBody, IfNoneMatch, Json, Path, ValidationErrorBody, tagged_json,
@@ -80,12 +80,10 @@ impl From<OrderRow> for OrderView {
         (status = 201, description = "Created, PENDING", body = OrderView,
             headers(("Location" = String, description = "/api/orders/{id} of the new order"))),
         (status = 200, description = "A repeated request: the order its key created", body = OrderView),
-        (status = 400, description = "Not JSON", body = ErrorBody),
         BearerRequired,
         (status = 403, description = "The body names another customer than the token's", body = ErrorBody),
         (status = 409, description = "The customer used the key with another body", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Not application/json", body = ErrorBody),
+        JsonBodyRejected,
         (status = 422, description = "JSON that breaks a rule", body = ValidationErrorBody),
         (status = 503, description = "Nothing was created: the database is unavailable or slow, or too many orders are waiting", body = ErrorBody)),
     security((), ("bearer" = [])))]
@@ -170,9 +168,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     params(("id" = Uuid, Path, description = "The order id"),
         IfNoneMatch),
     responses(
-        (status = 200, description = "The order", body = OrderView, headers(
-            ("ETag" = String, description = "Strong tag of this answer; changes when the order does"),
-            ("Cache-Control" = String, description = "private, no-cache"))),
+        (status = 200, description = "The order", body = OrderView),
         ReadFailures),
     security((), ("bearer" = [])))]
 async fn get_order(

@@ -4,9 +4,9 @@
 use super::OpsState;
 use crate::amqp::dead_letters;
 use crate::http::admin::Admin;
-use crate::http::error::{ApiError, ErrorBody, ValidationErrorBody};
+use crate::http::error::{ApiError, ValidationErrorBody};
 use crate::http::extract::{Json as JsonBody, Query};
-use crate::http::responses::{AdminRequired, BrokerDown};
+use crate::http::responses::{AdminAction, AdminRequired, BrokerDown, JsonBodyRejected};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -88,8 +88,7 @@ async fn list_dead_letters(
 /// `X-Requested-By` header (a cross-site form has neither).
 #[utoipa::path(post, path = "/admin/dlq/replay", tag = "operations", responses(
     (status = 200, description = "How many were moved", body = Replayed),
-    AdminRequired,
-    (status = 415, description = "Neither a JSON content type nor X-Requested-By", body = ErrorBody),
+    AdminAction,
     BrokerDown),
     security(("admin_token" = [])))]
 async fn replay_dead_letters(
@@ -125,9 +124,8 @@ pub struct Discarded {
 #[utoipa::path(post, path = "/admin/dlq/discard", tag = "operations", request_body = Discard,
     responses(
     (status = 200, description = "How many were removed", body = Discarded),
-    (status = 400, description = "Not JSON", body = ErrorBody),
     AdminRequired,
-    (status = 415, description = "Not application/json", body = ErrorBody),
+    JsonBodyRejected,
     (status = 422, description = "A bad message id", body = ValidationErrorBody),
     BrokerDown),
     security(("admin_token" = [])))]

@@ -5,7 +5,7 @@
 use crate::http::AppState;
 use crate::repo::{self, OwnedTimeline};
 use common::auth::Caller;
-use common::http::responses::{BearerRequired, DatabaseDown, NotModified};
+use common::http::responses::{BearerRequired, DatabaseDown};
 use common::http::{ApiError, ErrorBody, ValidationErrorBody};
 use std::collections::BTreeMap;
 use utoipa::IntoResponses;
@@ -19,7 +19,6 @@ pub struct ReadFailures;
 impl IntoResponses for ReadFailures {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         [
-            NotModified::responses(),
             BearerRequired::responses(),
             OwnFailures::responses(),
             DatabaseDown::responses(),

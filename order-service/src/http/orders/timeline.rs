@@ -39,9 +39,7 @@ impl From<repo::TimelineEntry> for TimelineEntry {
     params(("id" = Uuid, Path, description = "The order id"),
         IfNoneMatch),
     responses(
-        (status = 200, description = "The events, oldest first", body = Vec<TimelineEntry>, headers(
-            ("ETag" = String, description = "Strong tag of this answer; changes with every new event"),
-            ("Cache-Control" = String, description = "private, no-cache"))),
+        (status = 200, description = "The events, oldest first", body = Vec<TimelineEntry>),
         ReadFailures),
     security((), ("bearer" = [])))]
 pub(super) async fn order_timeline(
