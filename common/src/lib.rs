@@ -3,7 +3,7 @@
 //!
 //! Each service hands `common` a [`service::Descriptor`] (its name, port, database, API
 //! description, and the broker layout of its published language) and a
-//! [`amqp::consumer::MessageHandler`] to dispatch to. The events themselves, the services'
+//! [`consumer::MessageHandler`] to dispatch to. The events themselves, the services'
 //! names, who consumes what and the queue names are the published language's (the
 //! `contract` crate), which implements the traits of [`event`].
 //!
@@ -13,7 +13,9 @@
 //!   enum, [`event::Kind`] naming each kind as a type, [`event::Kinds`] for a tuple of
 //!   them — and the flat JSON [`event::Envelope`] around each.
 //! - [`auth`]: customer authentication — bearer JWTs, their keys, the caller extractors.
-//! - [`config`]: reads environment variables once, into typed structs, naming the bad one.
+//! - [`vars`]: reading one environment variable, the error that names a bad one, and
+//!   passwords kept out of messages.
+//! - [`config`]: reads the environment once at start, into typed structs.
 //! - [`telemetry`]: `tracing` set-up (`pretty` or `json`, `RUST_LOG`).
 //! - [`text_enum`]: statuses kept as `TEXT`, read back strictly.
 //! - [`trace`]: W3C trace context across HTTP and AMQP, and the OTLP exporter.
@@ -40,6 +42,7 @@
 pub mod amqp;
 pub mod auth;
 pub mod config;
+pub mod consumer;
 pub mod db;
 pub mod event;
 pub mod host;
@@ -57,3 +60,4 @@ pub mod text_enum;
 pub mod timestamp;
 pub mod tls;
 pub mod trace;
+pub mod vars;

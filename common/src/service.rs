@@ -3,11 +3,11 @@
 //!
 //! `common` knows no service by name. The names, who consumes what and the queue names are
 //! the published language's (the `contract` crate), which gives each service its
-//! [`Descriptor::name`] and the broker [`Layout`](crate::amqp::topology::Layout) every
+//! [`Descriptor::name`] and the broker [`Layout`](wire::layout::Layout) every
 //! service declares; everything else about a service — its port, its database, its API's
 //! description — lives in its own crate.
 
-use crate::amqp::topology::Layout;
+use wire::layout::Layout;
 
 /// Who a service is, for `common`; each service crate has one `const`.
 #[derive(Debug, Clone, Copy)]

@@ -68,7 +68,7 @@ async fn one_order_is_one_trace_across_four_services_continuing_the_callers_trac
     // Logs quiet where the spans are made: the log filter must not decide what is traced.
     let stack = exporting_to(
         &receiver,
-        "info,common::amqp::consumer=warn,common::trace=warn",
+        "info,common::consumer=warn,common::trace=warn",
     )
     .await;
 
@@ -230,7 +230,7 @@ async fn without_an_endpoint_nothing_is_exported_but_the_context_still_travels()
         // Logs quiet where the spans are made: the context must travel all the same.
         .env(
             "RUST_LOG",
-            "info,common::amqp::consumer=warn,common::trace=warn",
+            "info,common::consumer=warn,common::trace=warn",
         )
         .start()
         .await;

@@ -31,7 +31,7 @@ pub use super::open_error::{Misconfigured, OpenError};
 mod connect;
 
 use super::nodes::Nodes;
-use super::open_error::Unusable;
+use super::open_error::{CLOSE_TIMEOUT, OPEN_TIMEOUT, Unusable};
 use super::topology::{ConsumerQueue, Topology};
 use crate::retry::Backoff;
 use crate::service::Descriptor;
@@ -57,11 +57,6 @@ struct Inner {
     heal: Arc<Notify>,
 }
 
-/// How long connecting to one node and declaring the topology may take before the next
-/// node is tried: a node cut off by the network never refuses, it just does not answer.
-pub(super) const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long closing a connection may take; a dead one may never answer.
-pub(super) const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a connected service declares the topology again, so that a queue or binding
 /// deleted by hand comes back even when nothing noticed.
 pub const HEAL_EVERY: Duration = Duration::from_secs(10);

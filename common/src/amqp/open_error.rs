@@ -1,10 +1,15 @@
 //! Why a RabbitMQ node could not be used ([`OpenError`]), and telling a failure that waiting
 //! cannot fix (a TLS setting, a TLS port named by a plaintext URL) from one it can.
 
-use super::broker::{CLOSE_TIMEOUT, OPEN_TIMEOUT};
 use super::nodes::Node;
 use lapin::{Connection, ConnectionProperties};
 use std::time::Duration;
+
+/// How long connecting to one node and declaring the topology may take before the next
+/// node is tried: a node cut off by the network never refuses, it just does not answer.
+pub(super) const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long closing a connection may take; a dead one may never answer.
+pub(super) const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why a node could not be used. Names the node by `host:port`, never by its URL.
 #[derive(Debug, thiserror::Error)]

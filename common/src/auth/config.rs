@@ -3,7 +3,7 @@
 
 use super::discovery::{check_key_url, discovery_url};
 use super::keys::KeySet;
-use crate::config::{ConfigError, Vars, invalid, positive};
+use crate::vars::{ConfigError, Vars, invalid, positive};
 use std::time::Duration;
 
 /// The audience a token must name when `AUTH_AUDIENCE` is unset.

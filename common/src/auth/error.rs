@@ -1,5 +1,5 @@
-//! Why a request was not let in. [`crate::http::ApiError`] maps these to HTTP in its one
-//! place: 401 with `WWW-Authenticate: Bearer` (and `error="invalid_token"` when a token
+//! Why a request was not let in. The HTTP layer's `ApiError` maps these to HTTP in its
+//! one place: 401 with `WWW-Authenticate: Bearer` (and `error="invalid_token"` when a token
 //! was sent), 403 with `error="insufficient_scope"`, 503 while no keys are loaded.
 
 /// A request that authentication turned away.

@@ -9,18 +9,19 @@
 //! - [`keys`]: a key set from a JWKS document or a PEM key, each key bound to its algorithm.
 //! - [`store`]: the set in force, fetched, refreshed and rate-limited.
 //! - [`verify`]: checking one token ([`Authenticator`]) into an [`Identity`].
-//! - [`extract`]: the [`Caller`] and [`AdminCaller`] extractors handlers take.
-//! - [`error`]: [`AuthError`], mapped to 401/403 by [`crate::http::ApiError`].
+//! - [`caller`]: who calls — [`Caller`], [`AdminCaller`] — and what each may see; the
+//!   HTTP layer finds them in a request.
+//! - [`error`]: [`AuthError`], which the HTTP layer's one error mapping turns into 401/403.
 
+pub mod caller;
 pub mod config;
 pub mod discovery;
 pub mod error;
-pub mod extract;
 pub mod keys;
 pub mod store;
 pub mod verify;
 
 pub use config::{AuthConfig, AuthSetting};
 pub use error::AuthError;
-pub use extract::{AdminCaller, Authentication, Caller};
+pub use caller::{AdminCaller, Authentication, Caller};
 pub use verify::{ADMIN_SCOPE, Authenticator, Identity};

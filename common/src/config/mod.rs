@@ -2,9 +2,8 @@
 //! structs. A bad value stops the service with a message that names the variable.
 
 mod placeholders;
-mod vars;
 
-pub use vars::{ConfigError, Vars, invalid, positive, redact_urls};
+pub use crate::vars::{ConfigError, Vars, invalid, positive, redact_urls};
 
 use crate::amqp::nodes::Nodes;
 use crate::amqp::topology::QueueType;
@@ -188,7 +187,7 @@ impl CommonConfig {
             prefetch: positive(
                 vars,
                 "AMQP_PREFETCH",
-                crate::amqp::consumer::DEFAULT_PREFETCH,
+                crate::consumer::DEFAULT_PREFETCH,
             )?,
             db_pool_size: positive(vars, "DATABASE_POOL_SIZE", 10)?,
             otel_endpoint: vars

@@ -2,7 +2,7 @@
 //! does.
 
 use crate::amqp::broker::{Misconfigured, NotInLayout};
-use crate::amqp::consumer::MessageHandler;
+use crate::consumer::MessageHandler;
 use crate::amqp::topology::ConsumerQueue;
 use crate::db::DbSetupError;
 use crate::event::Kinds;
@@ -64,7 +64,7 @@ pub(super) fn check_subscriptions<H: MessageHandler>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+    use crate::consumer::{Handle, Handled, HandlerError, Incoming};
     use crate::event::toy::{Started, Stopped, Toy};
     use crate::store::UnitOfWork;
 

@@ -26,7 +26,7 @@ pub use error::StartupError;
 pub use process::{ServiceConfig, main};
 
 use crate::amqp::broker::Broker;
-use crate::amqp::consumer::{self, MessageHandler};
+use crate::consumer::{self, MessageHandler};
 use crate::amqp::topology::Topology;
 use crate::auth::{AuthSetting, Authentication, Authenticator};
 use crate::config::CommonConfig;

@@ -19,8 +19,8 @@ const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 pub trait ServiceConfig: Sized {
     fn from_vars(
         service: Descriptor,
-        vars: &crate::config::Vars,
-    ) -> Result<Self, crate::config::ConfigError>;
+        vars: &crate::vars::Vars,
+    ) -> Result<Self, crate::vars::ConfigError>;
     fn common(&self) -> &CommonConfig;
 }
 
@@ -28,8 +28,8 @@ pub trait ServiceConfig: Sized {
 impl ServiceConfig for CommonConfig {
     fn from_vars(
         service: Descriptor,
-        vars: &crate::config::Vars,
-    ) -> Result<Self, crate::config::ConfigError> {
+        vars: &crate::vars::Vars,
+    ) -> Result<Self, crate::vars::ConfigError> {
         CommonConfig::from_vars(service, vars)
     }
 
@@ -61,7 +61,7 @@ where
             return std::process::ExitCode::from(MISCONFIGURED);
         }
     };
-    let vars = crate::config::Vars::from_env();
+    let vars = crate::vars::Vars::from_env();
     let config = match C::from_vars(service, &vars) {
         Ok(config) => config,
         Err(error) => {

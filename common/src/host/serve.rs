@@ -2,7 +2,7 @@
 //! no workers, nothing to add to `/ready` — so such a service's `startup` is one call.
 
 use super::{Host, StartupError};
-use crate::amqp::consumer::MessageHandler;
+use crate::consumer::MessageHandler;
 use crate::config::CommonConfig;
 use crate::store::Store;
 use sqlx::migrate::Migrator;

@@ -3,6 +3,7 @@
 //! endpoints.
 
 pub mod admin;
+pub mod caller;
 pub mod conditional;
 pub mod error;
 pub mod extract;

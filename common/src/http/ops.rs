@@ -99,7 +99,7 @@ async fn health() -> Json<Status> {
     (status = 200, description = "Database and broker work", body = Status),
     (status = 503, description = "Something does not work", body = NotReady)))]
 async fn ready(State(state): State<OpsState>) -> Response {
-    match readiness::check(&state).await {
+    match readiness::check(&state.store, &state.broker, state.auth.as_ref()).await {
         Ok(broker) => Json(Status {
             status: "ready".into(),
             rabbitmq_node: Some(broker.node),

@@ -5,8 +5,10 @@
 //! work into its outbox, which goes out when the alarm clears. `/ready` stays 200 and says
 //! `"broker": "blocked"`, and the outbox's wait for confirms does not count the time blocked.
 
-use super::ops::OpsState;
 use crate::amqp::alarm::Flow;
+use crate::amqp::broker::Broker as BrokerLink;
+use crate::auth::Authenticator;
+use crate::store::Store;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use utoipa::ToSchema;
@@ -32,18 +34,22 @@ pub(super) struct Broker {
 }
 
 /// `Ok` with the broker's state when ready, else every reason it is not.
-pub(super) async fn check(state: &OpsState) -> Result<Broker, Vec<String>> {
+pub(super) async fn check(
+    store: &Store,
+    broker_link: &BrokerLink,
+    auth: Option<&Authenticator>,
+) -> Result<Broker, Vec<String>> {
     let database = tokio::time::timeout(
         Duration::from_secs(2),
-        sqlx::query("SELECT 1").execute(state.store.pool()),
+        sqlx::query("SELECT 1").execute(store.pool()),
     )
     .await;
     let database = match database {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(crate::config::redact_urls(&format!("database: {error}"))),
+        Ok(Err(error)) => Err(crate::vars::redact_urls(&format!("database: {error}"))),
         Err(_) => Err("database: no answer within 2 s".to_owned()),
     };
-    let link = state.broker.current();
+    let link = broker_link.current();
     let broker = link
         .as_ref()
         .map(|link| broker_of(link.node.clone(), link.flow()))
@@ -53,15 +59,12 @@ pub(super) async fn check(state: &OpsState) -> Result<Broker, Vec<String>> {
         Flow::Open { since } => since,
         Flow::Blocked { .. } => Instant::now(),
     });
-    let relay = state
-        .store
+    let relay = store
         .relay_health()
         .problem(counted_from)
         .map_or(Ok(()), Err);
     // No token could be checked: every authenticated route would answer 503.
-    let keys = state
-        .auth
-        .as_ref()
+    let keys = auth
         .and_then(|auth| auth.keys().not_loaded_reason())
         .map_or(Ok(()), Err);
     let broker_reason = broker.as_ref().map(|_| ()).map_err(Clone::clone);

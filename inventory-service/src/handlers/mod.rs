@@ -7,7 +7,7 @@ pub mod order_cancelled;
 pub mod order_created;
 
 use crate::stock;
-use common::amqp::consumer::{HandlerError, Incoming, MessageHandler};
+use common::consumer::{HandlerError, Incoming, MessageHandler};
 use common::store::UnitOfWork;
 use contract::events::Event;
 

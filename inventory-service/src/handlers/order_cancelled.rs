@@ -4,7 +4,7 @@
 
 use super::InventoryHandler;
 use crate::stock::{self, OrderRef, Release};
-use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::store::UnitOfWork;
 use contract::Event;
 use contract::events::{InventoryReleased, OrderCancelled};

@@ -4,7 +4,7 @@
 use super::InventoryHandler;
 use crate::stock::{self, OrderRef, Reservation};
 use chrono::{SubsecRound, Utc};
-use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::event::Envelope;
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;

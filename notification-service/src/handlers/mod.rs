@@ -9,7 +9,7 @@ pub mod payment_failed;
 pub mod payment_processed;
 pub mod payment_refunded;
 
-use common::amqp::consumer::{Handled, HandlerError, MessageHandler};
+use common::consumer::{Handled, HandlerError, MessageHandler};
 use common::store::UnitOfWork;
 use contract::events::Envelope;
 use uuid::Uuid;

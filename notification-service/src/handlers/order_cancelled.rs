@@ -3,7 +3,7 @@
 //! still in flight at the cancellation is refunded too, and `PaymentRefunded` says so.
 
 use super::{NotificationHandler, notify};
-use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::store::UnitOfWork;
 use contract::Event;
 use contract::events::{CancellationReason, OrderCancelled};

@@ -1,7 +1,7 @@
 //! `OrderConfirmed` → the customer is thanked.
 
 use super::{NotificationHandler, notify};
-use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::store::UnitOfWork;
 use contract::Event;
 use contract::events::OrderConfirmed;

@@ -1,7 +1,7 @@
 //! `PaymentFailed` → the customer is told the payment failed, and why.
 
 use super::{NotificationHandler, notify};
-use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::store::UnitOfWork;
 use contract::Event;
 use contract::events::PaymentFailed;

@@ -15,7 +15,7 @@ pub mod cancel;
 use crate::domain::{OrderStatus, Outcome};
 use crate::repo::{self, OrderRow, TimelineEntry};
 use announcement::Announcement;
-use common::amqp::consumer::Incoming;
+use common::consumer::Incoming;
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
 use uuid::Uuid;

@@ -3,7 +3,7 @@
 
 use super::OrderSaga;
 use crate::repo::{self, TimelineEntry};
-use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::store::UnitOfWork;
 use contract::Event;
 use contract::events::InventoryReleased;

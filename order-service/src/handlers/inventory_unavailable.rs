@@ -2,7 +2,7 @@
 
 use super::{OrderSaga, end};
 use crate::domain::Outcome;
-use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::store::UnitOfWork;
 use contract::Event;
 use contract::events::{CancellationReason, InventoryUnavailable};

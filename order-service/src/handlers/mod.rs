@@ -10,7 +10,7 @@ pub mod payment_processed;
 
 use crate::domain::Outcome;
 use crate::ending::{self, Cause};
-use common::amqp::consumer::{Handled, HandlerError, Incoming, MessageHandler};
+use common::consumer::{Handled, HandlerError, Incoming, MessageHandler};
 use common::store::UnitOfWork;
 use contract::Event;
 

@@ -2,7 +2,7 @@
 //! published, and reading it back in the order the events happened.
 
 use chrono::{DateTime, Utc};
-use common::amqp::consumer::Incoming;
+use common::consumer::Incoming;
 use common::event::Kind;
 use contract::Event;
 use contract::Service;

@@ -4,7 +4,7 @@
 
 use super::PaymentHandler;
 use crate::payments::{self, FirstAttempt, PaymentRow, PaymentStatus, Wanted};
-use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
 use common::trace::TraceHeaders;

@@ -15,7 +15,7 @@ pub mod order_cancelled;
 
 use crate::payments::{self, InlineSimulator};
 use crate::worker::PaymentWorker;
-use common::amqp::consumer::{HandlerError, Incoming, MessageHandler};
+use common::consumer::{HandlerError, Incoming, MessageHandler};
 use common::store::UnitOfWork;
 use contract::events::Event;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 
 use super::PaymentHandler;
 use crate::payments::{self, PaymentStatus};
-use common::amqp::consumer::{Handle, Handled, HandlerError, Incoming};
+use common::consumer::{Handle, Handled, HandlerError, Incoming};
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
 use contract::Event;

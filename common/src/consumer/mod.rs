@@ -35,7 +35,7 @@ mod subscribe;
 
 pub use dispatch::{Handle, Subscriptions};
 
-use super::broker::{Broker, Link};
+use crate::amqp::broker::{Broker, Link};
 use crate::event::{Envelope, Kinds};
 use crate::store::{Store, UnitOfWork};
 use lapin::message::Delivery;
