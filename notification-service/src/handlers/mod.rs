@@ -1,5 +1,6 @@
 //! One notification per (order, event type), recorded and logged once; one file per
-//! consumed event, each with the text that event tells the customer.
+//! consumed event, each with the text that event tells the customer: a [`Notice`], or a
+//! handler of its own where the text needs the database (`order_cancelled`).
 //! [`NotificationHandler::Consumes`] names the published language's list for this service
 //! (`contract::consumes`); its queue's bindings and the dispatch derive from it.
 
@@ -9,8 +10,10 @@ pub mod payment_failed;
 pub mod payment_processed;
 pub mod payment_refunded;
 
-use common::consumer::{Handled, HandlerError, MessageHandler};
+use common::consumer::{Handle, Handled, HandlerError, Incoming, MessageHandler};
 use common::store::UnitOfWork;
+use contract::Event;
+use common::event::Kind;
 use contract::events::Envelope;
 use uuid::Uuid;
 
@@ -18,6 +21,23 @@ pub struct NotificationHandler;
 
 impl MessageHandler for NotificationHandler {
     type Consumes = contract::consumes::Notification;
+}
+
+/// An event whose notification is a text made from the event alone.
+trait Notice {
+    /// What the customer is told.
+    fn text(&self) -> String;
+}
+
+impl<E: Notice + Kind<Event = Event> + Sync> Handle<E> for NotificationHandler {
+    async fn handle(
+        &self,
+        uow: &mut UnitOfWork,
+        event: &E,
+        message: &Incoming<Event>,
+    ) -> Result<Handled, HandlerError> {
+        notify(uow, &message.envelope, event.text()).await
+    }
 }
 
 /// Records the notification `text` for `message`, unless its order was already notified of

@@ -1,22 +1,13 @@
 //! `OrderConfirmed` → the customer is thanked.
 
-use super::{NotificationHandler, notify};
-use common::consumer::{Handle, Handled, HandlerError, Incoming};
-use common::store::UnitOfWork;
-use contract::Event;
+use super::Notice;
 use contract::events::OrderConfirmed;
 
-impl Handle<OrderConfirmed> for NotificationHandler {
-    async fn handle(
-        &self,
-        uow: &mut UnitOfWork,
-        e: &OrderConfirmed,
-        message: &Incoming<Event>,
-    ) -> Result<Handled, HandlerError> {
-        let text = format!(
+impl Notice for OrderConfirmed {
+    fn text(&self) -> String {
+        format!(
             "Order {} confirmed for {}: total {}. Thank you!",
-            e.order_id, e.customer_id, e.total_amount
-        );
-        notify(uow, &message.envelope, text).await
+            self.order_id, self.customer_id, self.total_amount
+        )
     }
 }

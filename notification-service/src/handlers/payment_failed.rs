@@ -1,22 +1,13 @@
 //! `PaymentFailed` → the customer is told the payment failed, and why.
 
-use super::{NotificationHandler, notify};
-use common::consumer::{Handle, Handled, HandlerError, Incoming};
-use common::store::UnitOfWork;
-use contract::Event;
+use super::Notice;
 use contract::events::PaymentFailed;
 
-impl Handle<PaymentFailed> for NotificationHandler {
-    async fn handle(
-        &self,
-        uow: &mut UnitOfWork,
-        e: &PaymentFailed,
-        message: &Incoming<Event>,
-    ) -> Result<Handled, HandlerError> {
-        let text = format!(
+impl Notice for PaymentFailed {
+    fn text(&self) -> String {
+        format!(
             "Payment of {} for order {} failed after {} attempts: {}.",
-            e.amount, e.order_id, e.attempts, e.reason
-        );
-        notify(uow, &message.envelope, text).await
+            self.amount, self.order_id, self.attempts, self.reason
+        )
     }
 }
