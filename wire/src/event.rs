@@ -47,8 +47,12 @@ pub trait Kinds: 'static {
     const ROUTING_KEYS: &'static [&'static str];
 }
 
+/// Implements [`Kinds`] for tuples of every length up to the one given, by peeling the
+/// first kind off and recursing.
 macro_rules! kinds {
+    () => {};
     ($first:ident $(, $kind:ident)*) => {
+        kinds!($($kind),*);
         impl<$first: Kind $(, $kind: Kind<Event = $first::Event>)*> Kinds for ($first, $($kind,)*) {
             type Event = $first::Event;
             const ROUTING_KEYS: &'static [&'static str] =
@@ -57,13 +61,6 @@ macro_rules! kinds {
     };
 }
 
-kinds!(A);
-kinds!(A, B);
-kinds!(A, B, C);
-kinds!(A, B, C, D);
-kinds!(A, B, C, D, E);
-kinds!(A, B, C, D, E, F);
-kinds!(A, B, C, D, E, F, G);
 kinds!(A, B, C, D, E, F, G, H);
 
 /// An event with its identity and time: the whole message body.

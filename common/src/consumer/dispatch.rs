@@ -30,8 +30,12 @@ pub trait Subscriptions<H>: Kinds {
     ) -> impl Future<Output = Option<Result<Handled, HandlerError>>> + Send + 'a;
 }
 
+/// Implements [`Subscriptions`] for tuples of every length up to the one given, by
+/// peeling the first kind off and recursing.
 macro_rules! subscriptions {
+    () => {};
     ($first:ident $(, $kind:ident)*) => {
+        subscriptions!($($kind),*);
         impl<H, $first $(, $kind)*> Subscriptions<H> for ($first, $($kind,)*)
         where
             H: Sync + Handle<$first> $(+ Handle<$kind>)*,
@@ -61,14 +65,7 @@ macro_rules! subscriptions {
     };
 }
 
-subscriptions!(A);
-subscriptions!(A, B);
-subscriptions!(A, B, C);
-subscriptions!(A, B, C, D);
-subscriptions!(A, B, C, D, E);
-subscriptions!(A, B, C, D, E, F);
-subscriptions!(A, B, C, D, E, F, G);
-subscriptions!(A, B, C, D, E, F, G, H2);
+subscriptions!(A, B, C, D, E, F, G, K);
 
 /// Applies `message` with the handler for its kind. A message of a kind the service does
 /// not consume cannot reach its queue by a binding; one sent there by hand is acked.
