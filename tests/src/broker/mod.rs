@@ -11,14 +11,17 @@
 //! # Layout
 //! - this module: the connection, the tap, reading queues;
 //! - `publish`: duplicates, contract-shaped events, poison;
+//! - `metadata`: the §4 metadata of every message the tap saw;
 //! - `rabbitmqctl`: ready and unacked counts of every queue;
 //! - `cleanup`: [`delete_topology`] once a test ends.
 
 mod cleanup;
+mod metadata;
 mod publish;
 mod rabbitmqctl;
 
 pub use cleanup::delete_topology;
+pub use metadata::metadata_violations;
 
 use common::amqp::topology::Topology;
 use lapin::options::{
