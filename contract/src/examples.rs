@@ -7,7 +7,8 @@ use crate::quantity::Quantity;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-const ORDER: Uuid = Uuid::from_u128(0x3f0c2b4e_8a43_4c52_9d0e_6d1f2a3b4c5d);
+const ORDER: crate::OrderId =
+    crate::OrderId::from_uuid(Uuid::from_u128(0x3f0c2b4e_8a43_4c52_9d0e_6d1f2a3b4c5d));
 const PAYMENT: Uuid = Uuid::from_u128(0x7a1b2c3d_4e5f_4a6b_8c7d_9e0f1a2b3c4d);
 
 fn items() -> Vec<LineItem> {

@@ -12,7 +12,7 @@
 //!   publishes each, the [`Envelope`] around them, and [`events::KINDS`] listing them.
 //! - [`examples`]: one example body of each event.
 //! - [`money`], [`quantity`]: value types of event bodies that parse, so invalid amounts
-//!   never travel.
+//!   never travel; [`order_id`]: the id every event and read names its order by.
 //! - [`service`]: the four services by name.
 //! - [`consumes`]: who consumes what — one tuple of kinds per service, the only place a
 //!   subscription is written.
@@ -27,6 +27,7 @@ pub mod consumes;
 pub mod events;
 pub mod examples;
 pub mod money;
+pub mod order_id;
 pub mod quantity;
 pub mod queues;
 pub mod reads;
@@ -34,4 +35,5 @@ pub mod schema;
 pub mod service;
 
 pub use events::{Envelope, Event};
+pub use order_id::OrderId;
 pub use service::Service;

@@ -2,6 +2,7 @@
 //! owner answers with these types, the reader parses them. The saga never waits on such a
 //! read — services act only on events — but a view may compose its answer from them.
 
+use crate::OrderId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -12,7 +13,7 @@ use wire::timestamp::Timestamp;
 /// keep a copy of every such event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReservationView {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// `RESERVED` (held), `UNAVAILABLE` (some item was short), `RELEASED` (held, then
     /// given back) or `CANCELLED` (the cancellation came first: nothing will be held).
     pub status: String,

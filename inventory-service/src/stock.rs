@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use std::collections::BTreeMap;
-use uuid::Uuid;
+use contract::OrderId;
 
 /// How much of one product an order needs in all (its lines summed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,7 +91,7 @@ pub enum Reservation {
 /// The order a reservation is for: its id and its customer (who may read the reservation).
 #[derive(Debug, Clone, Copy)]
 pub struct OrderRef<'a> {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub customer_id: &'a str,
 }
 

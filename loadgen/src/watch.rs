@@ -84,7 +84,7 @@ impl Watcher {
                 };
                 sink.lock()
                     .expect("not poisoned")
-                    .entry(envelope.event.order_id())
+                    .entry(envelope.event.order_id().as_uuid())
                     .or_insert(Ending { at, completed });
             }
         });

@@ -1,5 +1,6 @@
 //! notification-service's HTTP API: `GET /api/notifications?order_id=&limit=`.
 
+use contract::OrderId;
 use axum::extract::State;
 use common::auth::AdminCaller;
 use common::http::responses::{BearerRequired, DatabaseDown};
@@ -31,7 +32,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
 #[derive(Debug, Serialize, FromRow, ToSchema)]
 pub struct Notification {
     pub id: Uuid,
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub event_type: String,
     pub message: String,
     pub created_at: Timestamp,
@@ -41,7 +42,7 @@ pub struct Notification {
 #[into_params(parameter_in = Query)]
 struct Params {
     /// Only this order's notifications.
-    order_id: Option<Uuid>,
+    order_id: Option<OrderId>,
     /// At most this many, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,

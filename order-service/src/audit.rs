@@ -7,6 +7,7 @@
 //! part of the saga: a body that is not an event is logged and dropped, and rows older
 //! than the retention are deleted.
 
+use contract::OrderId;
 use chrono::{DateTime, Utc};
 use common::amqp::broker::{Broker, Link, Subscription};
 use common::store::Store;
@@ -30,7 +31,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SagaEvent {
     pub event_id: Uuid,
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub event_type: String,
     pub causation_id: Option<Uuid>,
     pub publisher: String,
@@ -223,7 +224,7 @@ pub async fn prune(store: &Store, retention: Duration) -> Result<u64, sqlx::Erro
 
 /// The saga of one order, in the order its events happened.
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
-pub async fn saga_of(store: &Store, order_id: Uuid) -> Result<Vec<SagaEvent>, sqlx::Error> {
+pub async fn saga_of(store: &Store, order_id: OrderId) -> Result<Vec<SagaEvent>, sqlx::Error> {
     sqlx::query_as(
         "SELECT event_id, order_id, event_type, causation_id, publisher, occurred_at \
          FROM saga_events WHERE order_id = $1 ORDER BY occurred_at, recorded_at, event_id",

@@ -13,6 +13,7 @@ pub use timeline::{
     OwnedTimeline, Requester, TimelineEntry, created_event, owned_timeline, timeline,
 };
 
+use contract::OrderId;
 use crate::domain::{NewOrder, OrderStatus, Outcome};
 use chrono::{DateTime, Utc};
 use common::ids::CustomerId;
@@ -22,14 +23,13 @@ use contract::money::Money;
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use std::time::Duration;
-use uuid::Uuid;
 
 const COLUMNS: &str = "id, customer_id, items, total_cents, status, cancellation_reason, \
                        created_at, updated_at, idempotency_key";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct OrderRow {
-    pub id: Uuid,
+    pub id: OrderId,
     pub customer_id: String,
     pub items: Json<Vec<LineItem>>,
     pub total_cents: i64,
@@ -60,7 +60,7 @@ impl OrderRow {
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %id))]
-pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<OrderRow>, sqlx::Error> {
+pub async fn find(db: impl PgExecutor<'_>, id: OrderId) -> Result<Option<OrderRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM orders WHERE id = $1"
     )))
@@ -74,7 +74,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<OrderRow>,
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %id))]
 pub async fn find_for_update(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: OrderId,
 ) -> Result<Option<OrderRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM orders WHERE id = $1 FOR UPDATE"
@@ -134,7 +134,7 @@ pub async fn count_by_status(
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %id, status = outcome.status().as_str()))]
 pub async fn finish(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: OrderId,
     outcome: Outcome,
     timeline: &[TimelineEntry],
 ) -> Result<Option<OrderRow>, sqlx::Error> {
@@ -157,7 +157,7 @@ pub async fn finish(
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %id))]
 pub async fn cancel(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: OrderId,
     reason: CancellationReason,
     entry: &TimelineEntry,
 ) -> Result<Option<OrderRow>, sqlx::Error> {
@@ -179,7 +179,7 @@ pub async fn cancel(
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %id))]
 pub async fn note(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: OrderId,
     entry: &TimelineEntry,
 ) -> Result<Option<OrderStatus>, sqlx::Error> {
     sqlx::query_scalar("UPDATE orders SET timeline = timeline || $2 WHERE id = $1 RETURNING status")
@@ -196,7 +196,7 @@ pub async fn expired(
     conn: &mut PgConnection,
     timeout: Duration,
     limit: i64,
-) -> Result<Vec<Uuid>, sqlx::Error> {
+) -> Result<Vec<OrderId>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT id FROM orders
          WHERE status = 'PENDING' AND created_at < now() - make_interval(secs => $1)

@@ -53,7 +53,7 @@ impl Published for Event {
     }
 
     fn correlation_id(&self) -> Uuid {
-        self.order_id()
+        self.order_id().as_uuid()
     }
 }
 
@@ -121,7 +121,7 @@ macro_rules! kinds {
             }
 
             /// The order this event belongs to; it travels as the AMQP `correlation_id`.
-            pub fn order_id(&self) -> Uuid {
+            pub fn order_id(&self) -> crate::OrderId {
                 match self {
                     $(Self::$kind(event) => event.order_id,)+
                 }

@@ -1,6 +1,7 @@
 //! The payload of each event, and the value types they share.
 
 use crate::money::Money;
+use crate::order_id::OrderId;
 use crate::quantity::Quantity;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -69,7 +70,7 @@ impl CancellationReason {
 /// A customer placed an order; order-service saved it `PENDING`. Starts the saga.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderCreated {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub customer_id: String,
     pub items: Vec<LineItem>,
     pub total_amount: Money,
@@ -78,7 +79,7 @@ pub struct OrderCreated {
 /// Every item of the order is reserved, in one transaction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InventoryReserved {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub customer_id: String,
     pub items: Vec<LineItem>,
     pub total_amount: Money,
@@ -87,7 +88,7 @@ pub struct InventoryReserved {
 /// Some item is short or unknown; nothing was reserved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InventoryUnavailable {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub reason: String,
     pub items: Vec<UnavailableItem>,
 }
@@ -95,7 +96,7 @@ pub struct InventoryUnavailable {
 /// The order's amount was charged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PaymentProcessed {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub payment_id: Uuid,
     pub amount: Money,
     pub attempts: u32,
@@ -104,7 +105,7 @@ pub struct PaymentProcessed {
 /// Every payment attempt was declined.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PaymentFailed {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub amount: Money,
     pub reason: String,
     pub attempts: u32,
@@ -113,7 +114,7 @@ pub struct PaymentFailed {
 /// The order ended `COMPLETED`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderConfirmed {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub customer_id: String,
     pub total_amount: Money,
 }
@@ -121,7 +122,7 @@ pub struct OrderConfirmed {
 /// The order ended `CANCELLED`; what it reserved is to be released, what it was charged refunded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderCancelled {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub customer_id: String,
     pub reason: CancellationReason,
     pub items: Vec<LineItem>,
@@ -130,7 +131,7 @@ pub struct OrderCancelled {
 /// Stock an order held is available again (its order was cancelled, whatever the reason).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InventoryReleased {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// What was released, one line per product.
     pub items: Vec<LineItem>,
 }
@@ -138,7 +139,7 @@ pub struct InventoryReleased {
 /// A payment of an order that ended `CANCELLED` was refunded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PaymentRefunded {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub payment_id: Uuid,
     pub amount: Money,
 }

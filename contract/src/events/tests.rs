@@ -11,7 +11,7 @@ const PAYMENT: &str = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 const EVENT: &str = "0193f2a4-5b6c-7d8e-9f00-112233445566";
 const AT: &str = "2025-12-16T10:00:00.123456Z";
 
-fn order_id() -> Uuid {
+fn order_id() -> crate::OrderId {
     ORDER.parse().unwrap()
 }
 

@@ -20,7 +20,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
+use contract::OrderId;
 
 /// Most stock one product may be set to.
 const MAX_AVAILABLE: i64 = 1_000_000_000;
@@ -86,7 +86,7 @@ async fn get_product(
 /// authentication on, a customer reads only its own orders' reservations (another's
 /// answers 404, like an unknown order); `orders:admin` reads every one.
 #[utoipa::path(get, path = "/api/inventory/reservations/{order_id}", tag = "inventory",
-    params(("order_id" = Uuid, Path, description = "The order id"),
+    params(("order_id" = OrderId, Path, description = "The order id"),
         IfNoneMatch),
     responses(
         (status = 200, description = "The reservation", body = ReservationView),
@@ -99,7 +99,7 @@ async fn get_reservation(
     caller: Caller,
     condition: IfNoneMatch,
     State(state): State<AppState>,
-    Path(order_id): Path<Uuid>,
+    Path(order_id): Path<OrderId>,
 ) -> Result<Response, ApiError> {
     // Another customer's reservation reads exactly like one never seen.
     let reservation = stock::reservation(state.store.pool(), order_id)

@@ -6,6 +6,7 @@ use common::text_enum::TextEnum;
 use common::timestamp::Timestamp;
 use contract::reads::{ReservationView, ReservedEvent};
 use sqlx::{FromRow, PgExecutor};
+use contract::OrderId;
 use uuid::Uuid;
 
 /// The `reservations` row as read.
@@ -31,7 +32,7 @@ pub struct OwnedReservation {
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn reservation(
     db: impl PgExecutor<'_>,
-    order_id: Uuid,
+    order_id: OrderId,
 ) -> Result<Option<OwnedReservation>, sqlx::Error> {
     let row: Option<ReservationRow> = sqlx::query_as(
         "SELECT customer_id, status, reserved_event_id, reserved_cause, reserved_at

@@ -5,6 +5,7 @@
 //! services' part: the `OrderCancelled` committed here returns the stock and refunds a
 //! charge (or stops a payment in flight), as for every other cancellation.
 
+use contract::OrderId;
 use super::announcement::Announcement;
 use crate::domain::OrderStatus;
 use crate::operator_log;
@@ -16,7 +17,6 @@ use common::text_enum::TextEnum;
 use contract::events::CancellationReason;
 use serde_json::json;
 use std::time::Duration;
-use uuid::Uuid;
 
 /// Who asks for the cancellation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +51,7 @@ impl Canceller {
 /// A cancellation as asked.
 #[derive(Debug, Clone)]
 pub struct CancelRequest {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub by: Canceller,
     /// The reason the caller gave (at most 500 characters, checked by the API).
     pub note: Option<String>,

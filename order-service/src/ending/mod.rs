@@ -12,6 +12,7 @@
 mod announcement;
 pub mod cancel;
 
+use contract::OrderId;
 use crate::domain::{OrderStatus, Outcome};
 use crate::repo::{self, OrderRow, TimelineEntry};
 use announcement::Announcement;
@@ -54,7 +55,7 @@ impl Cause<'_> {
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn end(
     uow: &mut UnitOfWork,
-    order_id: Uuid,
+    order_id: OrderId,
     outcome: Outcome,
     cause: Cause<'_>,
 ) -> Result<Option<OrderRow>, sqlx::Error> {

@@ -1,6 +1,7 @@
 //! `POST /api/orders/{id}/cancel` (CONTRACT §15): the customer changes their mind, or an
 //! operator steps in. The body is optional: `{"reason": "…"}`, at most 500 characters.
 
+use contract::OrderId;
 use super::AppState;
 use super::orders::OrderView;
 use super::orders::read::not_found;
@@ -19,7 +20,6 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 /// Longest reason a caller may give, in characters.
 const MAX_REASON_CHARS: usize = 500;
@@ -43,7 +43,7 @@ pub struct CancelOrderRequest {
 /// `CUSTOMER_CANCELLED`, or `OPERATOR_CANCELLED` for an `orders:admin` token or the admin
 /// token.
 #[utoipa::path(post, path = "/api/orders/{id}/cancel", tag = "orders",
-    params(("id" = Uuid, Path, description = "The order id")),
+    params(("id" = OrderId, Path, description = "The order id")),
     request_body(content = Option<CancelOrderRequest>, description = "Optional: why"),
     responses(
         (status = 200, description = "The order, CANCELLED (now or before)", body = OrderView),
@@ -58,7 +58,7 @@ pub struct CancelOrderRequest {
 async fn cancel_order(
     canceller: Requester,
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<OrderView>, ApiError> {
     let body = body.map_err(|rejection| match rejection.status() {

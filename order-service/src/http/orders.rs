@@ -6,6 +6,7 @@ mod list;
 pub(super) mod read;
 mod timeline;
 
+use contract::OrderId;
 use super::AppState;
 use crate::domain::{CreateOrderRequest, NewOrder, OrderStatus};
 use crate::intake::{IntakeError, Placed};
@@ -26,7 +27,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 /// Longest accepted `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -41,7 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// An order as the API shows it (the original service's shape, `items` as an array).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderView {
-    pub id: Uuid,
+    pub id: OrderId,
     pub customer_id: String,
     pub items: Vec<LineItem>,
     pub total_amount: f64,
@@ -165,7 +165,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 /// One order; a customer sees only its own (another's is "not found").
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "orders",
-    params(("id" = Uuid, Path, description = "The order id"),
+    params(("id" = OrderId, Path, description = "The order id"),
         IfNoneMatch),
     responses(
         (status = 200, description = "The order", body = OrderView),
@@ -175,7 +175,7 @@ async fn get_order(
     caller: Caller,
     condition: IfNoneMatch,
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
 ) -> Result<Response, ApiError> {
     let found = repo::find(state.store.pool(), id).await?;
     let order = read::visible(found, &caller, |order| &order.customer_id)?;

@@ -7,12 +7,12 @@
 //! service does not answer, the view says so (the dashboard) or shows what it has (the
 //! saga view).
 
+use contract::OrderId;
 use super::AppState;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use common::auth::Caller;
 use contract::reads::ReservationView;
 use std::time::Duration;
-use uuid::Uuid;
 
 /// How long a view waits for another service.
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -60,7 +60,7 @@ pub async fn read_from<T: serde::de::DeserializeOwned>(
 /// inventory-service's reservation of `order_id`; `None` while it has not seen the order.
 pub async fn reservation(
     state: &AppState,
-    order_id: Uuid,
+    order_id: OrderId,
     authorization: Option<&HeaderValue>,
 ) -> Result<Option<ReservationView>, String> {
     let path = format!("api/inventory/reservations/{order_id}");

@@ -4,6 +4,7 @@
 //! inventory-service's reservation when asked ([`peers::reservation`]), and the rare
 //! `PaymentRefunded` reaches it through the audit queue ([`crate::audit`]).
 
+use contract::OrderId;
 use super::orders::read::{self, ReadFailures};
 use super::{AppState, peers};
 use crate::audit::{self, SagaEvent};
@@ -89,7 +90,7 @@ impl From<SagaEvent> for SagaStep {
 /// does not answer, the saga is shown without it. A `PaymentRefunded` is recorded from the
 /// exchange a moment after it is published, and kept for `SAGA_AUDIT_RETENTION_HOURS`.
 #[utoipa::path(get, path = "/api/orders/{id}/saga", tag = "orders",
-    params(("id" = Uuid, Path, description = "The order id"),
+    params(("id" = OrderId, Path, description = "The order id"),
         IfNoneMatch),
     responses(
         (status = 200, description = "The saga's events, oldest first", body = Vec<SagaStep>),
@@ -100,7 +101,7 @@ async fn order_saga(
     condition: IfNoneMatch,
     headers: HeaderMap,
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
 ) -> Result<Response, ApiError> {
     let owned = read::timeline(&state, &caller, id).await?;
     let audited = audit::saga_of(&state.store, id).await?;
@@ -117,7 +118,7 @@ async fn order_saga(
 /// reserved, or (logged) while inventory-service does not answer.
 async fn reserved_step(
     state: &AppState,
-    order_id: Uuid,
+    order_id: OrderId,
     token: Option<&HeaderValue>,
 ) -> Option<SagaStep> {
     match peers::reservation(state, order_id, token).await {

@@ -2,6 +2,7 @@
 //! the outbox, one commit — each step bounded in time, and a `COMMIT` without an answer
 //! settled by asking the database (see [`super::in_doubt`]).
 
+use contract::OrderId;
 use super::failure::Failure;
 use super::in_doubt::{Backend, in_doubt, resolve};
 use super::{Answer, COMMIT_TIMEOUT, IntakeError, Placed, Request, WRITE_TIMEOUT};
@@ -18,9 +19,9 @@ use uuid::Uuid;
 #[tracing::instrument(level = "debug", skip_all, fields(orders = batch.len()))]
 pub(super) async fn write_once(store: &Store, batch: &[Request]) -> Result<Vec<Answer>, Failure> {
     let created_at = Utc::now();
-    let planned: Vec<(Uuid, Uuid)> = batch
+    let planned: Vec<(OrderId, Uuid)> = batch
         .iter()
-        .map(|_| (Uuid::now_v7(), Uuid::now_v7()))
+        .map(|_| (OrderId::new(), Uuid::now_v7()))
         .collect();
     let insertions: Vec<Insertion> = batch
         .iter()
@@ -36,7 +37,7 @@ pub(super) async fn write_once(store: &Store, batch: &[Request]) -> Result<Vec<A
     let prepared = timeout(WRITE_TIMEOUT, async {
         let mut uow = store.begin().await?;
         let backend = Backend::of(uow.conn()).await?;
-        let written: HashMap<Uuid, OrderRow> = repo::insert_all(uow.conn(), &insertions)
+        let written: HashMap<OrderId, OrderRow> = repo::insert_all(uow.conn(), &insertions)
             .await?
             .into_iter()
             .map(|row| (row.id, row))

@@ -2,13 +2,13 @@
 //! backend that ran it, so the answer cannot change any more, and asks the database
 //! whether the orders exist: the caller is told what is true, never a guess.
 
+use contract::OrderId;
 use super::WRITE_TIMEOUT;
 use chrono::{DateTime, Utc};
 use common::store::Store;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use std::time::Duration;
 use tokio::time::timeout;
-use uuid::Uuid;
 
 /// The backend a transaction runs on and when the transaction began, to end it when its
 /// `COMMIT` is in doubt (the start time tells that transaction from a later one).
@@ -45,7 +45,7 @@ pub(super) fn in_doubt(error: &sqlx::Error) -> bool {
 /// own, outside the pool: the caller keeps the doubtful connection out of the pool until
 /// this returns (so the backend ended is never one a later transaction reuses), and a pool
 /// with no other connection free must not keep it waiting.
-pub(super) async fn resolve(store: &Store, backend: Backend, ids: Vec<Uuid>) -> bool {
+pub(super) async fn resolve(store: &Store, backend: Backend, ids: Vec<OrderId>) -> bool {
     if ids.is_empty() {
         return true;
     }
@@ -106,7 +106,7 @@ mod tests {
     async fn scratch_store() -> (Store, String) {
         let server = std::env::var("TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-        let url = format!("{server}/intake_{}", Uuid::new_v4().simple());
+        let url = format!("{server}/intake_{}", uuid::Uuid::new_v4().simple());
         let pool = common::db::prepare(
             &url,
             4,
@@ -132,7 +132,7 @@ mod tests {
         .unwrap();
     }
 
-    async fn insert_in(conn: &mut sqlx::PgConnection, id: Uuid) -> Backend {
+    async fn insert_in(conn: &mut sqlx::PgConnection, id: OrderId) -> Backend {
         let backend = Backend::of(&mut *conn).await.unwrap();
         sqlx::query(
             "INSERT INTO orders (id, customer_id, items, total_cents, status, timeline)
@@ -152,7 +152,7 @@ mod tests {
         // Never committed: the transaction is still open when it is settled.
         let mut open = store.pool().acquire().await.unwrap().detach();
         sqlx::query("BEGIN").execute(&mut open).await.unwrap();
-        let stuck = Uuid::now_v7();
+        let stuck = OrderId::new();
         let backend = insert_in(&mut open, stuck).await;
         assert!(!resolve(&store, backend, vec![stuck]).await);
         // Its backend is gone: a late COMMIT cannot write it any more.
@@ -167,7 +167,7 @@ mod tests {
         // Committed, but its answer was lost.
         let mut conn = store.pool().acquire().await.unwrap().detach();
         sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
-        let written = Uuid::now_v7();
+        let written = OrderId::new();
         let backend = insert_in(&mut conn, written).await;
         sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
         assert!(resolve(&store, backend, vec![written]).await);

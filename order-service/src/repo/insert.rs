@@ -1,17 +1,17 @@
 //! Writing new orders, many in one statement, and finding them again by the idempotency
 //! keys their customers sent.
 
+use contract::OrderId;
 use super::{COLUMNS, OrderRow, TimelineEntry};
 use crate::domain::NewOrder;
 use contract::events::LineItem;
 use sqlx::PgConnection;
 use sqlx::types::Json;
-use uuid::Uuid;
 
 /// A new order about to be written: its id and the `OrderCreated` it will publish are
 /// chosen beforehand, so its first timeline entry goes into the same insert.
 pub struct Insertion<'a> {
-    pub id: Uuid,
+    pub id: OrderId,
     pub order: &'a NewOrder,
     pub idempotency_key: Option<&'a str>,
     pub created: TimelineEntry,
@@ -35,7 +35,7 @@ pub async fn insert_all(
     conn: &mut PgConnection,
     orders: &[Insertion<'_>],
 ) -> Result<Vec<OrderRow>, sqlx::Error> {
-    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
+    let ids: Vec<OrderId> = orders.iter().map(|o| o.id).collect();
     let customers: Vec<&str> = orders
         .iter()
         .map(|o| o.order.customer_id().as_str())

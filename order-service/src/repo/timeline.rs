@@ -1,6 +1,7 @@
 //! The saga's timeline, kept in each order row: one entry per event order-service saw or
 //! published, and reading it back in the order the events happened.
 
+use contract::OrderId;
 use chrono::{DateTime, Utc};
 use common::consumer::Incoming;
 use common::event::Kind;
@@ -78,14 +79,14 @@ impl TimelineEntry {
 /// The order's timeline in the order the events happened; `None` for an unknown order.
 pub async fn timeline(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: OrderId,
 ) -> Result<Option<Vec<TimelineEntry>>, sqlx::Error> {
     Ok(owned_timeline(db, id).await?.map(|owned| owned.timeline))
 }
 
 /// The id of the `OrderCreated` that started the order's saga, if its timeline has it: what
 /// a cancellation the saga did not cause itself (a timeout, a request) names as its cause.
-pub async fn created_event(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn created_event(db: impl PgExecutor<'_>, id: OrderId) -> Result<Option<Uuid>, sqlx::Error> {
     Ok(timeline(db, id)
         .await?
         .into_iter()
@@ -105,7 +106,7 @@ pub struct OwnedTimeline {
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %id))]
 pub async fn owned_timeline(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: OrderId,
 ) -> Result<Option<OwnedTimeline>, sqlx::Error> {
     let row: Option<(String, Json<Vec<TimelineEntry>>)> =
         sqlx::query_as("SELECT customer_id, timeline FROM orders WHERE id = $1")

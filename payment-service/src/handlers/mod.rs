@@ -13,13 +13,13 @@
 pub mod inventory_reserved;
 pub mod order_cancelled;
 
+use contract::OrderId;
 use crate::payments::{self, InlineSimulator};
 use crate::worker::PaymentWorker;
 use common::consumer::{HandlerError, Incoming, MessageHandler};
 use common::store::UnitOfWork;
 use contract::events::Event;
 use std::sync::Arc;
-use uuid::Uuid;
 
 pub struct PaymentHandler {
     /// With the built-in simulator: its rules, so the first attempt is charged in the
@@ -49,7 +49,7 @@ impl MessageHandler for PaymentHandler {
         uow: &mut UnitOfWork,
         messages: &[&Incoming<Event>],
     ) -> Result<(), HandlerError> {
-        let mut orders: Vec<Uuid> = messages
+        let mut orders: Vec<OrderId> = messages
             .iter()
             .filter_map(|m| match &m.envelope.event {
                 Event::InventoryReserved(e) => Some(e.order_id),

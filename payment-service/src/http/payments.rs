@@ -1,5 +1,6 @@
 //! `GET /api/payments/{order_id}`: an order's payment.
 
+use contract::OrderId;
 use super::AppState;
 use crate::payments::{self, PaymentRow, PaymentStatus};
 use axum::extract::State;
@@ -20,7 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// An order's payment.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentView {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub payment_id: Uuid,
     pub status: PaymentStatus,
     pub amount: f64,
@@ -54,7 +55,7 @@ impl From<PaymentRow> for PaymentView {
 /// The payment of one order. With authentication on, it needs a token with scope
 /// `orders:admin`.
 #[utoipa::path(get, path = "/api/payments/{order_id}", tag = "payments",
-    params(("order_id" = Uuid, Path)),
+    params(("order_id" = OrderId, Path)),
     responses(
         (status = 200, description = "The payment", body = PaymentView),
         BearerRequired,
@@ -66,7 +67,7 @@ impl From<PaymentRow> for PaymentView {
 async fn get_payment(
     _admin: AdminCaller,
     State(state): State<AppState>,
-    Path(order_id): Path<Uuid>,
+    Path(order_id): Path<OrderId>,
 ) -> Result<axum::Json<PaymentView>, ApiError> {
     payments::find(state.store.pool(), order_id)
         .await?

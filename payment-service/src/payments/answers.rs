@@ -2,12 +2,12 @@
 //! the row locks the worker holds: processed, declined, unknown, refunded, or failed. A
 //! [`Batch`] gathers the answers of one transaction and writes each kind in one statement.
 
+use contract::OrderId;
 use sqlx::{AssertSqlSafe, PgConnection};
 use std::time::Duration;
-use uuid::Uuid;
 
 /// Ends a payment with no charge in flight: nothing more will be attempted.
-pub async fn fail(conn: &mut PgConnection, order_id: Uuid, note: &str) -> Result<(), sqlx::Error> {
+pub async fn fail(conn: &mut PgConnection, order_id: OrderId, note: &str) -> Result<(), sqlx::Error> {
     let mut batch = Batch::default();
     batch.failed(order_id, note.to_owned());
     batch.write(conn).await
@@ -16,37 +16,37 @@ pub async fn fail(conn: &mut PgConnection, order_id: Uuid, note: &str) -> Result
 /// The answers of one transaction, by kind.
 #[derive(Debug, Default)]
 pub struct Batch {
-    processed: Vec<(Uuid, String)>,
-    failed: Vec<(Uuid, String)>,
-    declined: Vec<(Uuid, String, f64)>,
-    unknown: Vec<(Uuid, String, f64)>,
-    refunded: Vec<(Uuid, String)>,
+    processed: Vec<(OrderId, String)>,
+    failed: Vec<(OrderId, String)>,
+    declined: Vec<(OrderId, String, f64)>,
+    unknown: Vec<(OrderId, String, f64)>,
+    refunded: Vec<(OrderId, String)>,
 }
 
 impl Batch {
     /// The open attempt succeeded. A cancelled order's refund is due at once.
-    pub fn processed(&mut self, order_id: Uuid, charge_id: &str) {
+    pub fn processed(&mut self, order_id: OrderId, charge_id: &str) {
         self.processed.push((order_id, charge_id.to_owned()));
     }
 
     /// The payment ends without a charge: nothing more will be attempted.
-    pub fn failed(&mut self, order_id: Uuid, note: String) {
+    pub fn failed(&mut self, order_id: OrderId, note: String) {
         self.failed.push((order_id, note));
     }
 
     /// The open attempt was declined; the next one is due after `delay`.
-    pub fn declined(&mut self, order_id: Uuid, note: String, delay: Duration) {
+    pub fn declined(&mut self, order_id: OrderId, note: String, delay: Duration) {
         self.declined.push((order_id, note, delay.as_secs_f64()));
     }
 
     /// The outcome of the open attempt (or of the refund) is unknown: ask again, with the
     /// same key, after `delay`.
-    pub fn unknown(&mut self, order_id: Uuid, note: String, delay: Duration) {
+    pub fn unknown(&mut self, order_id: OrderId, note: String, delay: Duration) {
         self.unknown.push((order_id, note, delay.as_secs_f64()));
     }
 
     /// The charge was given back.
-    pub fn refunded(&mut self, order_id: Uuid, refund_id: &str) {
+    pub fn refunded(&mut self, order_id: OrderId, refund_id: &str) {
         self.refunded.push((order_id, refund_id.to_owned()));
     }
 
@@ -78,12 +78,12 @@ async fn set_each(
     conn: &mut PgConnection,
     set: &str,
     column: &str,
-    rows: Vec<(Uuid, String)>,
+    rows: Vec<(OrderId, String)>,
 ) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
-    let (ids, texts): (Vec<Uuid>, Vec<String>) = rows.into_iter().unzip();
+    let (ids, texts): (Vec<OrderId>, Vec<String>) = rows.into_iter().unzip();
     sqlx::query(AssertSqlSafe(format!(
         "UPDATE payments p SET {set}
          FROM unnest($1::uuid[], $2::text[]) AS a(order_id, {column})
@@ -101,7 +101,7 @@ async fn set_each(
 async fn set_each_later(
     conn: &mut PgConnection,
     set: &str,
-    rows: Vec<(Uuid, String, f64)>,
+    rows: Vec<(OrderId, String, f64)>,
 ) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
@@ -120,9 +120,9 @@ async fn set_each_later(
     Ok(())
 }
 
-type Columns = (Vec<Uuid>, Vec<String>, Vec<f64>);
+type Columns = (Vec<OrderId>, Vec<String>, Vec<f64>);
 
-fn split(rows: Vec<(Uuid, String, f64)>) -> Columns {
+fn split(rows: Vec<(OrderId, String, f64)>) -> Columns {
     let mut columns: Columns = Default::default();
     for (id, note, delay) in rows {
         columns.0.push(id);

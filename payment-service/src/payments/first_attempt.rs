@@ -11,6 +11,7 @@
 //! refunds go through the worker too. With an HTTP provider every attempt goes through the
 //! worker, outside any transaction ([`super::want`]).
 
+use contract::OrderId;
 use super::{COLUMNS, PaymentRow, PaymentStatus};
 use crate::provider::charge_key;
 use crate::provider::simulator::{self, decide, new_charge_id};
@@ -48,7 +49,7 @@ pub enum FirstAttempt {
 pub async fn charge_first_attempt(
     conn: &mut PgConnection,
     simulator: &InlineSimulator,
-    order_id: Uuid,
+    order_id: OrderId,
     amount: Money,
     caused_by: Uuid,
     trace: &TraceHeaders,
@@ -95,7 +96,7 @@ pub async fn charge_first_attempt(
 
 /// The payment row about to be written.
 struct NewRow<'a> {
-    order_id: Uuid,
+    order_id: OrderId,
     payment_id: Uuid,
     amount: Money,
     key: String,
@@ -264,7 +265,7 @@ async fn record_answer(
     Ok(())
 }
 
-async fn existing(conn: &mut PgConnection, order_id: Uuid) -> Result<PaymentRow, sqlx::Error> {
+async fn existing(conn: &mut PgConnection, order_id: OrderId) -> Result<PaymentRow, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM payments WHERE order_id = $1"
     )))

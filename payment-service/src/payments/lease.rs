@@ -3,6 +3,7 @@
 //! answer only while it still holds the lease ([`lock_leased_all`]), so a worker that lost its
 //! row writes nothing.
 
+use contract::OrderId;
 use super::{COLUMNS, PaymentRow};
 use sqlx::{PgConnection, PgExecutor};
 use std::time::Duration;
@@ -58,9 +59,9 @@ pub async fn unfinished(db: impl PgExecutor<'_>) -> Result<Vec<PaymentRow>, sqlx
 #[tracing::instrument(level = "debug", skip_all, fields(payments = held.len()))]
 pub async fn lock_leased_all(
     conn: &mut PgConnection,
-    held: &[(Uuid, Uuid)],
+    held: &[(OrderId, Uuid)],
 ) -> Result<Vec<PaymentRow>, sqlx::Error> {
-    let (order_ids, leases): (Vec<Uuid>, Vec<Uuid>) = held.iter().copied().unzip();
+    let (order_ids, leases): (Vec<OrderId>, Vec<Uuid>) = held.iter().copied().unzip();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM payments
          WHERE (order_id, lease) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
@@ -77,7 +78,7 @@ pub async fn lock_leased_all(
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn hand_back(
     db: impl PgExecutor<'_>,
-    order_id: Uuid,
+    order_id: OrderId,
     lease: Uuid,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -94,7 +95,7 @@ pub async fn hand_back(
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn release(
     db: impl PgExecutor<'_>,
-    order_id: Uuid,
+    order_id: OrderId,
     lease: Uuid,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(

@@ -27,6 +27,7 @@ pub use first_attempt::{FirstAttempt, InlineSimulator, charge_first_attempt};
 pub use lease::{claim_due, hand_back, lock_leased_all, release, unfinished};
 pub use requests::{Wanted, lock_orders, request_cancel, void, want};
 
+use contract::OrderId;
 use chrono::{DateTime, Utc};
 use common::text_enum::TextEnum;
 use contract::money::Money;
@@ -73,7 +74,7 @@ common::text_enum_sqlx!(PaymentStatus);
 
 #[derive(Debug, Clone, FromRow)]
 pub struct PaymentRow {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub payment_id: Uuid,
     pub amount_cents: Option<i64>,
     pub status: PaymentStatus,
@@ -123,7 +124,7 @@ const COLUMNS: &str = "order_id, payment_id, amount_cents, status, attempts, las
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn find(
     db: impl PgExecutor<'_>,
-    order_id: Uuid,
+    order_id: OrderId,
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM payments WHERE order_id = $1 AND status <> 'VOID'"

@@ -2,6 +2,7 @@
 //! paid" ([`want`], its first attempt started when the consumer's replica can ask at once) and "this order is cancelled" ([`void`], [`request_cancel`]). A commit
 //! that makes a payment due wakes every replica's worker.
 
+use contract::OrderId;
 use super::{COLUMNS, DUE_CHANNEL, PaymentRow};
 use crate::provider::charge_key;
 use common::trace::TraceHeaders;
@@ -14,7 +15,7 @@ use uuid::Uuid;
 /// Takes a transaction-scoped lock per order, in one fixed order, so that two batches
 /// touching the same orders in opposite orders wait for each other instead of deadlocking.
 #[tracing::instrument(level = "debug", skip_all, fields(orders = order_ids.len()))]
-pub async fn lock_orders(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+pub async fn lock_orders(conn: &mut PgConnection, order_ids: &[OrderId]) -> Result<(), sqlx::Error> {
     sqlx::query(
         "SELECT count(pg_advisory_xact_lock(k)) FROM
            (SELECT DISTINCT hashtextextended(id::text, 0) AS k FROM unnest($1::uuid[]) AS id ORDER BY k) AS keys",
@@ -46,7 +47,7 @@ pub enum Wanted {
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn want(
     conn: &mut PgConnection,
-    order_id: Uuid,
+    order_id: OrderId,
     amount: Money,
     caused_by: Uuid,
     trace: &TraceHeaders,
@@ -96,7 +97,7 @@ pub async fn want(
 /// was new. The insert and the `NOTIFY` in one statement: one round trip fewer.
 async fn want_due(
     conn: &mut PgConnection,
-    order_id: Uuid,
+    order_id: OrderId,
     amount: Money,
     caused_by: Uuid,
     trace: &TraceHeaders,
@@ -121,7 +122,7 @@ async fn want_due(
 /// $1 to $6 of both inserts of a wanted payment: the order, a new payment id, the amount,
 /// the event that asked for it and that event's trace.
 fn new_payment(
-    order_id: Uuid,
+    order_id: OrderId,
     amount: Money,
     caused_by: Uuid,
     trace: &TraceHeaders,
@@ -143,7 +144,7 @@ fn new_payment(
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn void(
     conn: &mut PgConnection,
-    order_id: Uuid,
+    order_id: OrderId,
     caused_by: Uuid,
 ) -> Result<PaymentRow, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -164,7 +165,7 @@ pub async fn void(
 #[tracing::instrument(level = "debug", skip_all, fields(order_id = %order_id))]
 pub async fn request_cancel(
     conn: &mut PgConnection,
-    order_id: Uuid,
+    order_id: OrderId,
     caused_by: Uuid,
     refund_now: bool,
 ) -> Result<(), sqlx::Error> {

@@ -13,17 +13,17 @@
 pub mod http;
 pub mod simulator;
 
+use contract::OrderId;
 use crate::breaker::Permit;
 use contract::money::Money;
 use std::time::Instant;
-use uuid::Uuid;
 
 /// One try of a payment attempt. Every try of the same attempt carries the same key.
 #[derive(Debug, Clone)]
 pub struct ChargeRequest {
     /// `<order_id>:<attempt>`.
     pub key: String,
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub amount: Money,
 }
 
@@ -37,12 +37,12 @@ pub struct RefundRequest {
 }
 
 /// The key of attempt `attempt` (counted from 1) of an order's payment.
-pub fn charge_key(order_id: Uuid, attempt: u32) -> String {
+pub fn charge_key(order_id: OrderId, attempt: u32) -> String {
     format!("{order_id}:{attempt}")
 }
 
 /// The key of an order's refund: one refund per order, whatever happens.
-pub fn refund_key(order_id: Uuid) -> String {
+pub fn refund_key(order_id: OrderId) -> String {
     format!("{order_id}:refund")
 }
 

@@ -14,6 +14,7 @@ mod outcome;
 
 pub use outcome::{decide, rank};
 
+use contract::OrderId;
 use super::{ChargeAnswer, ChargeRequest, RefundAnswer, RefundRequest, Unknown};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -27,7 +28,7 @@ pub struct Simulator {
 /// A stored charge: the request it answered and the answer.
 #[derive(sqlx::FromRow)]
 struct StoredCharge {
-    order_id: Uuid,
+    order_id: OrderId,
     amount_cents: i64,
     charge_id: String,
     succeeded: bool,
@@ -39,7 +40,7 @@ struct Seen {
     tried: u64,
 }
 
-type SeenRow = (i64, Option<Uuid>, Option<i64>, Option<String>, Option<bool>);
+type SeenRow = (i64, Option<OrderId>, Option<i64>, Option<String>, Option<bool>);
 
 #[derive(sqlx::FromRow)]
 struct StoredRefund {

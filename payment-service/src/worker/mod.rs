@@ -37,6 +37,7 @@ mod wake;
 
 pub use wake::WorkerWake;
 
+use contract::OrderId;
 use crate::breaker::{Breaker, Permit};
 use crate::payments::{self, PaymentRow, PaymentStatus};
 use crate::provider::Provider;
@@ -174,7 +175,7 @@ impl PaymentWorker {
     }
 
     /// Lets go of a row with nothing left to do: it is not due again.
-    async fn release(&self, order_id: Uuid, lease: Uuid) -> StepResult {
+    async fn release(&self, order_id: OrderId, lease: Uuid) -> StepResult {
         payments::release(self.store.pool(), order_id, lease).await?;
         Ok(Left::Nothing)
     }
@@ -186,7 +187,7 @@ impl PaymentWorker {
     }
 
     /// Hands what the provider said about `order_id` to the recorder, in this step's span.
-    async fn answered(&self, order_id: Uuid, lease: Uuid, said: record::Said) -> StepResult {
+    async fn answered(&self, order_id: OrderId, lease: Uuid, said: record::Said) -> StepResult {
         let span = tracing::Span::current();
         let answer = record::Answer {
             order_id,

@@ -8,6 +8,7 @@
 //! cancellation has moved the row on. If a group cannot be written, each answer is tried
 //! on its own, so one bad answer never holds back the others.
 
+use contract::OrderId;
 use super::{Left, MAX_UNKNOWN_DELAY};
 use crate::payments::{self, PaymentRow, PaymentStatus, answers::Batch};
 use crate::provider::{ChargeAnswer, RefundAnswer, Unknown};
@@ -24,7 +25,7 @@ const MAX_GROUP: usize = 64;
 
 /// What the provider said about one claimed row.
 pub(super) struct Answer {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub lease: Uuid,
     /// The step's span: what the answer leads to is logged, and its event traced, in it.
     pub span: tracing::Span,
@@ -102,14 +103,14 @@ async fn record_loop(store: Store, rules: Rules, mut answers: mpsc::UnboundedRec
 /// One transaction for `answers`; what each row has left, in order.
 async fn write(store: &Store, rules: &Rules, answers: &[Answer]) -> Result<Vec<Left>, sqlx::Error> {
     let mut uow = store.begin().await?;
-    let held: Vec<(Uuid, Uuid)> = answers.iter().map(|a| (a.order_id, a.lease)).collect();
+    let held: Vec<(OrderId, Uuid)> = answers.iter().map(|a| (a.order_id, a.lease)).collect();
     if held.len() > 1 {
         // The consumer's batches take these locks before any row; a group that locked its
         // rows without them could hold X and wait for Y while a batch holds Y and waits for X.
-        let orders: Vec<Uuid> = held.iter().map(|(order_id, _)| *order_id).collect();
+        let orders: Vec<OrderId> = held.iter().map(|(order_id, _)| *order_id).collect();
         payments::lock_orders(uow.conn(), &orders).await?;
     }
-    let rows: HashMap<Uuid, PaymentRow> = payments::lock_leased_all(uow.conn(), &held)
+    let rows: HashMap<OrderId, PaymentRow> = payments::lock_leased_all(uow.conn(), &held)
         .await?
         .into_iter()
         .map(|row| (row.order_id, row))

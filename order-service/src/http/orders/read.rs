@@ -2,6 +2,7 @@
 //! the failures they document, and that a customer sees only its own order — another's
 //! answers as an unknown one does, so a customer cannot learn which ids exist.
 
+use contract::OrderId;
 use crate::http::AppState;
 use crate::repo::{self, OwnedTimeline};
 use common::auth::Caller;
@@ -10,7 +11,6 @@ use common::http::{ApiError, ErrorBody, ValidationErrorBody};
 use std::collections::BTreeMap;
 use utoipa::IntoResponses;
 use utoipa::openapi::{RefOr, Response};
-use uuid::Uuid;
 
 /// Every answer of a read of one order besides its 200, for `responses(…)` in its
 /// `#[utoipa::path]`: the common ones ([`common::http::responses`]) and its own.
@@ -60,7 +60,7 @@ pub(in crate::http) fn visible<T>(
 pub(in crate::http) async fn timeline(
     state: &AppState,
     caller: &Caller,
-    id: Uuid,
+    id: OrderId,
 ) -> Result<OwnedTimeline, ApiError> {
     let found = repo::owned_timeline(state.store.pool(), id).await?;
     visible(found, caller, |owned| &owned.customer_id)

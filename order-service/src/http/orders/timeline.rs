@@ -1,5 +1,6 @@
 //! `GET /api/orders/{id}/events`: the saga's timeline as order-service saw it.
 
+use contract::OrderId;
 use super::read::{self, ReadFailures};
 use crate::http::AppState;
 use crate::repo;
@@ -36,7 +37,7 @@ impl From<repo::TimelineEntry> for TimelineEntry {
 
 /// The saga's timeline: the events order-service published and consumed, in order.
 #[utoipa::path(get, path = "/api/orders/{id}/events", tag = "orders",
-    params(("id" = Uuid, Path, description = "The order id"),
+    params(("id" = OrderId, Path, description = "The order id"),
         IfNoneMatch),
     responses(
         (status = 200, description = "The events, oldest first", body = Vec<TimelineEntry>),
@@ -46,7 +47,7 @@ pub(super) async fn order_timeline(
     caller: Caller,
     condition: IfNoneMatch,
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
 ) -> Result<Response, ApiError> {
     let owned = read::timeline(&state, &caller, id).await?;
     let entries: Vec<TimelineEntry> = owned

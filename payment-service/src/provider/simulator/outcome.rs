@@ -2,9 +2,9 @@
 //! orders arrive, and a draw that with `PAYMENT_SEED` depends only on the seed, the rank
 //! and the attempt.
 
+use contract::OrderId;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use uuid::Uuid;
 
 /// The order's place among the orders the simulator was asked to charge (1 for the
 /// first), given at its first charge and read back by every later attempt and retry.
@@ -13,7 +13,7 @@ use uuid::Uuid;
 /// run 1, 2, 3 … in the order the orders first arrive, with no gap: unlike a sequence,
 /// which PostgreSQL advances even for an insert that conflicts or rolls back, a retry or a
 /// rolled-back batch moves no later order's rank.
-pub async fn rank(conn: &mut sqlx::PgConnection, order_id: Uuid) -> Result<u64, sqlx::Error> {
+pub async fn rank(conn: &mut sqlx::PgConnection, order_id: OrderId) -> Result<u64, sqlx::Error> {
     use sqlx::Connection;
     let ranked = sqlx::query_scalar("SELECT rank FROM simulator_orders WHERE order_id = $1")
         .bind(order_id)
