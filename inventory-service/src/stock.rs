@@ -14,13 +14,13 @@ pub use products::{Product, find, find_for_update, list, set_available};
 pub use reservations::{OwnedReservation, reservation};
 
 use common::text_enum::TextEnum;
+use contract::OrderId;
 use contract::events::{LineItem, UnavailableItem};
 use contract::reads::ReservedEvent;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use std::collections::BTreeMap;
-use contract::OrderId;
 
 /// How much of one product an order needs in all (its lines summed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,12 +1,12 @@
 //! notification-service's HTTP API: `GET /api/notifications?order_id=&limit=`.
 
-use contract::OrderId;
 use axum::extract::State;
 use common::auth::AdminCaller;
 use common::http::responses::{BearerRequired, DatabaseDown};
 use common::http::{ApiError, ErrorBody, Query, ValidationErrorBody};
 use common::store::Store;
 use common::timestamp::Timestamp;
+use contract::OrderId;
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use utoipa::{IntoParams, ToSchema};

@@ -7,10 +7,10 @@
 //! part of the saga: a body that is not an event is logged and dropped, and rows older
 //! than the retention are deleted.
 
-use contract::OrderId;
 use chrono::{DateTime, Utc};
 use common::amqp::broker::{Broker, Link, Subscription};
 use common::store::Store;
+use contract::OrderId;
 use contract::events::Envelope;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;

@@ -13,11 +13,11 @@ pub use timeline::{
     OwnedTimeline, Requester, TimelineEntry, created_event, owned_timeline, timeline,
 };
 
-use contract::OrderId;
 use crate::domain::{NewOrder, OrderStatus, Outcome};
 use chrono::{DateTime, Utc};
 use common::ids::CustomerId;
 use common::text_enum::TextEnum;
+use contract::OrderId;
 use contract::events::{CancellationReason, LineItem};
 use contract::money::Money;
 use sqlx::types::Json;

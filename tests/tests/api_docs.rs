@@ -193,9 +193,10 @@ fn assert_tagged_reads_documented(
     response: &reqwest::Response,
 ) {
     let operation = &document["paths"][template][method];
-    let takes_condition = operation["parameters"]
-        .as_array()
-        .is_some_and(|ps| ps.iter().any(|p| p["name"] == "If-None-Match" && p["in"] == "header"));
+    let takes_condition = operation["parameters"].as_array().is_some_and(|ps| {
+        ps.iter()
+            .any(|p| p["name"] == "If-None-Match" && p["in"] == "header")
+    });
     let tagged = response.headers().contains_key(reqwest::header::ETAG);
     assert_eq!(
         tagged, takes_condition,

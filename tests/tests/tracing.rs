@@ -66,11 +66,7 @@ async fn exporting_to(receiver: &OtlpReceiver, rust_log: &str) -> TestStack {
 async fn one_order_is_one_trace_across_four_services_continuing_the_callers_traceparent() {
     let receiver = OtlpReceiver::start().await;
     // Logs quiet where the spans are made: the log filter must not decide what is traced.
-    let stack = exporting_to(
-        &receiver,
-        "info,common::consumer=warn,common::trace=warn",
-    )
-    .await;
+    let stack = exporting_to(&receiver, "info,common::consumer=warn,common::trace=warn").await;
 
     // The caller's own trace: its span is the parent of order-service's server span.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -228,10 +224,7 @@ async fn without_an_endpoint_nothing_is_exported_but_the_context_still_travels()
     let receiver = OtlpReceiver::start().await;
     let stack = TestStack::builder()
         // Logs quiet where the spans are made: the context must travel all the same.
-        .env(
-            "RUST_LOG",
-            "info,common::consumer=warn,common::trace=warn",
-        )
+        .env("RUST_LOG", "info,common::consumer=warn,common::trace=warn")
         .start()
         .await;
     let trace_id = "0af7651916cd43dd8448eb211c80319c";

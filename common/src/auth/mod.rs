@@ -21,7 +21,7 @@ pub mod keys;
 pub mod store;
 pub mod verify;
 
+pub use caller::{AdminCaller, Authentication, Caller};
 pub use config::{AuthConfig, AuthSetting};
 pub use error::AuthError;
-pub use caller::{AdminCaller, Authentication, Caller};
 pub use verify::{ADMIN_SCOPE, Authenticator, Identity};

@@ -184,11 +184,7 @@ impl CommonConfig {
                     DelayList(DEFAULT_RETRY_DELAYS_MS.map(Duration::from_millis).to_vec()),
                 )?
                 .0,
-            prefetch: positive(
-                vars,
-                "AMQP_PREFETCH",
-                crate::consumer::DEFAULT_PREFETCH,
-            )?,
+            prefetch: positive(vars, "AMQP_PREFETCH", crate::consumer::DEFAULT_PREFETCH)?,
             db_pool_size: positive(vars, "DATABASE_POOL_SIZE", 10)?,
             otel_endpoint: vars
                 .get::<String>("OTEL_EXPORTER_OTLP_ENDPOINT")?

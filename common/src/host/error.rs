@@ -2,8 +2,8 @@
 //! does.
 
 use crate::amqp::broker::{Misconfigured, NotInLayout};
-use crate::consumer::MessageHandler;
 use crate::amqp::topology::ConsumerQueue;
+use crate::consumer::MessageHandler;
 use crate::db::DbSetupError;
 use crate::event::Kinds;
 use std::net::SocketAddr;

@@ -26,10 +26,10 @@ pub use error::StartupError;
 pub use process::{ServiceConfig, main};
 
 use crate::amqp::broker::Broker;
-use crate::consumer::{self, MessageHandler};
 use crate::amqp::topology::Topology;
 use crate::auth::{AuthSetting, Authentication, Authenticator};
 use crate::config::CommonConfig;
+use crate::consumer::{self, MessageHandler};
 use crate::db;
 use crate::http::ops;
 use crate::store::Store;

@@ -2,8 +2,8 @@
 //! no workers, nothing to add to `/ready` — so such a service's `startup` is one call.
 
 use super::{Host, StartupError};
-use crate::consumer::MessageHandler;
 use crate::config::CommonConfig;
+use crate::consumer::MessageHandler;
 use crate::store::Store;
 use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;

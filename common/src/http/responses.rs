@@ -25,7 +25,11 @@ enum NotModified {
 /// has it — its 200 carries `ETag` and `Cache-Control`, and it may answer 304 — so the
 /// document says so here, once, rather than in each route's `responses(…)`.
 pub fn document_tagged_reads(openapi: &mut OpenApi) {
-    let reads = openapi.paths.paths.values_mut().filter_map(|item| item.get.as_mut());
+    let reads = openapi
+        .paths
+        .paths
+        .values_mut()
+        .filter_map(|item| item.get.as_mut());
     for read in reads.filter(|read| {
         read.parameters.iter().flatten().any(|parameter| {
             matches!(parameter, RefOr::T(p) if p.parameter_in == ParameterIn::Header && p.name == "If-None-Match")

@@ -14,13 +14,13 @@ use common::http::{
 };
 use common::ids::ProductId;
 use common::store::Store;
+use contract::OrderId;
 use contract::reads::ReservationView;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use contract::OrderId;
 
 /// Most stock one product may be set to.
 const MAX_AVAILABLE: i64 = 1_000_000_000;

@@ -4,9 +4,9 @@
 use super::ReservationStatus;
 use common::text_enum::TextEnum;
 use common::timestamp::Timestamp;
+use contract::OrderId;
 use contract::reads::{ReservationView, ReservedEvent};
 use sqlx::{FromRow, PgExecutor};
-use contract::OrderId;
 use uuid::Uuid;
 
 /// The `reservations` row as read.

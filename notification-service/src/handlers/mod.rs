@@ -11,9 +11,9 @@ pub mod payment_processed;
 pub mod payment_refunded;
 
 use common::consumer::{Handle, Handled, HandlerError, Incoming, MessageHandler};
+use common::event::Kind;
 use common::store::UnitOfWork;
 use contract::Event;
-use common::event::Kind;
 use contract::events::Envelope;
 use uuid::Uuid;
 

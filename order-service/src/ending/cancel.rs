@@ -5,7 +5,6 @@
 //! services' part: the `OrderCancelled` committed here returns the stock and refunds a
 //! charge (or stops a payment in flight), as for every other cancellation.
 
-use contract::OrderId;
 use super::announcement::Announcement;
 use crate::domain::OrderStatus;
 use crate::operator_log;
@@ -14,6 +13,7 @@ use chrono::Utc;
 use common::http::Actor;
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
+use contract::OrderId;
 use contract::events::CancellationReason;
 use serde_json::json;
 use std::time::Duration;

@@ -12,13 +12,13 @@
 mod announcement;
 pub mod cancel;
 
-use contract::OrderId;
 use crate::domain::{OrderStatus, Outcome};
 use crate::repo::{self, OrderRow, TimelineEntry};
 use announcement::Announcement;
 use common::consumer::Incoming;
 use common::store::UnitOfWork;
 use common::text_enum::TextEnum;
+use contract::OrderId;
 use uuid::Uuid;
 
 /// What ends the order; it decides what joins the timeline and what the announcement

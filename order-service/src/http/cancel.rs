@@ -1,7 +1,6 @@
 //! `POST /api/orders/{id}/cancel` (CONTRACT §15): the customer changes their mind, or an
 //! operator steps in. The body is optional: `{"reason": "…"}`, at most 500 characters.
 
-use contract::OrderId;
 use super::AppState;
 use super::orders::OrderView;
 use super::orders::read::not_found;
@@ -16,6 +15,7 @@ use common::http::Actor;
 use common::http::extract::parse_json;
 use common::http::responses::BearerRequired;
 use common::http::{ApiError, ErrorBody, FieldError, Path, ValidationErrorBody};
+use contract::OrderId;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

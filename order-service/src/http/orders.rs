@@ -6,7 +6,6 @@ mod list;
 pub(super) mod read;
 mod timeline;
 
-use contract::OrderId;
 use super::AppState;
 use crate::domain::{CreateOrderRequest, NewOrder, OrderStatus};
 use crate::intake::{IntakeError, Placed};
@@ -21,6 +20,7 @@ use common::http::{
     ApiError, ErrorBody, IfNoneMatch, Json, Path, ValidationErrorBody, tagged_json,
 };
 use common::timestamp::Timestamp;
+use contract::OrderId;
 use contract::events::{CancellationReason, LineItem};
 use read::ReadFailures;
 use serde::Serialize;

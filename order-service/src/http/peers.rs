@@ -7,10 +7,10 @@
 //! service does not answer, the view says so (the dashboard) or shows what it has (the
 //! saga view).
 
-use contract::OrderId;
 use super::AppState;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use common::auth::Caller;
+use contract::OrderId;
 use contract::reads::ReservationView;
 use std::time::Duration;
 

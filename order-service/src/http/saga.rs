@@ -4,7 +4,6 @@
 //! inventory-service's reservation when asked ([`peers::reservation`]), and the rare
 //! `PaymentRefunded` reaches it through the audit queue ([`crate::audit`]).
 
-use contract::OrderId;
 use super::orders::read::{self, ReadFailures};
 use super::{AppState, peers};
 use crate::audit::{self, SagaEvent};
@@ -16,6 +15,7 @@ use common::auth::Caller;
 use common::event::Kind;
 use common::http::{ApiError, IfNoneMatch, Path, tagged_json};
 use common::timestamp::Timestamp;
+use contract::OrderId;
 use contract::events::{InventoryReserved, InventoryUnavailable};
 use contract::reads::ReservedEvent;
 use serde::Serialize;

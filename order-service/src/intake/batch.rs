@@ -2,7 +2,6 @@
 //! the outbox, one commit — each step bounded in time, and a `COMMIT` without an answer
 //! settled by asking the database (see [`super::in_doubt`]).
 
-use contract::OrderId;
 use super::failure::Failure;
 use super::in_doubt::{Backend, in_doubt, resolve};
 use super::{Answer, COMMIT_TIMEOUT, IntakeError, Placed, Request, WRITE_TIMEOUT};
@@ -10,6 +9,7 @@ use crate::repo::{self, CustomerKey, Insertion, OrderRow, TimelineEntry};
 use chrono::Utc;
 use common::event::Kind;
 use common::store::Store;
+use contract::OrderId;
 use contract::events::{Envelope, Event, OrderCreated};
 use std::collections::HashMap;
 use tokio::time::timeout;

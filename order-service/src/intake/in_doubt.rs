@@ -2,10 +2,10 @@
 //! backend that ran it, so the answer cannot change any more, and asks the database
 //! whether the orders exist: the caller is told what is true, never a guess.
 
-use contract::OrderId;
 use super::WRITE_TIMEOUT;
 use chrono::{DateTime, Utc};
 use common::store::Store;
+use contract::OrderId;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use std::time::Duration;
 use tokio::time::timeout;

@@ -1,9 +1,9 @@
 //! Writing new orders, many in one statement, and finding them again by the idempotency
 //! keys their customers sent.
 
-use contract::OrderId;
 use super::{COLUMNS, OrderRow, TimelineEntry};
 use crate::domain::NewOrder;
+use contract::OrderId;
 use contract::events::LineItem;
 use sqlx::PgConnection;
 use sqlx::types::Json;

@@ -1,11 +1,11 @@
 //! The saga's timeline, kept in each order row: one entry per event order-service saw or
 //! published, and reading it back in the order the events happened.
 
-use contract::OrderId;
 use chrono::{DateTime, Utc};
 use common::consumer::Incoming;
 use common::event::Kind;
 use contract::Event;
+use contract::OrderId;
 use contract::Service;
 use contract::events::OrderCreated;
 use serde::{Deserialize, Serialize};
@@ -86,7 +86,10 @@ pub async fn timeline(
 
 /// The id of the `OrderCreated` that started the order's saga, if its timeline has it: what
 /// a cancellation the saga did not cause itself (a timeout, a request) names as its cause.
-pub async fn created_event(db: impl PgExecutor<'_>, id: OrderId) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn created_event(
+    db: impl PgExecutor<'_>,
+    id: OrderId,
+) -> Result<Option<Uuid>, sqlx::Error> {
     Ok(timeline(db, id)
         .await?
         .into_iter()

@@ -13,11 +13,11 @@
 pub mod inventory_reserved;
 pub mod order_cancelled;
 
-use contract::OrderId;
 use crate::payments::{self, InlineSimulator};
 use crate::worker::PaymentWorker;
 use common::consumer::{HandlerError, Incoming, MessageHandler};
 use common::store::UnitOfWork;
+use contract::OrderId;
 use contract::events::Event;
 use std::sync::Arc;
 

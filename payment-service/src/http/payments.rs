@@ -1,6 +1,5 @@
 //! `GET /api/payments/{order_id}`: an order's payment.
 
-use contract::OrderId;
 use super::AppState;
 use crate::payments::{self, PaymentRow, PaymentStatus};
 use axum::extract::State;
@@ -8,6 +7,7 @@ use common::auth::AdminCaller;
 use common::http::responses::{BearerRequired, DatabaseDown};
 use common::http::{ApiError, ErrorBody, Path, ValidationErrorBody};
 use common::timestamp::Timestamp;
+use contract::OrderId;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

@@ -7,7 +7,11 @@ use sqlx::{AssertSqlSafe, PgConnection};
 use std::time::Duration;
 
 /// Ends a payment with no charge in flight: nothing more will be attempted.
-pub async fn fail(conn: &mut PgConnection, order_id: OrderId, note: &str) -> Result<(), sqlx::Error> {
+pub async fn fail(
+    conn: &mut PgConnection,
+    order_id: OrderId,
+    note: &str,
+) -> Result<(), sqlx::Error> {
     let mut batch = Batch::default();
     batch.failed(order_id, note.to_owned());
     batch.write(conn).await

@@ -11,13 +11,13 @@
 //! refunds go through the worker too. With an HTTP provider every attempt goes through the
 //! worker, outside any transaction ([`super::want`]).
 
-use contract::OrderId;
 use super::{COLUMNS, PaymentRow, PaymentStatus};
 use crate::provider::charge_key;
 use crate::provider::simulator::{self, decide, new_charge_id};
 use common::retry::Backoff;
 use common::text_enum::TextEnum;
 use common::trace::TraceHeaders;
+use contract::OrderId;
 use contract::money::Money;
 use sqlx::PgConnection;
 use std::time::Duration;

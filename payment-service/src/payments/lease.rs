@@ -3,8 +3,8 @@
 //! answer only while it still holds the lease ([`lock_leased_all`]), so a worker that lost its
 //! row writes nothing.
 
-use contract::OrderId;
 use super::{COLUMNS, PaymentRow};
+use contract::OrderId;
 use sqlx::{PgConnection, PgExecutor};
 use std::time::Duration;
 use uuid::Uuid;

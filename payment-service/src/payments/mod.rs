@@ -27,9 +27,9 @@ pub use first_attempt::{FirstAttempt, InlineSimulator, charge_first_attempt};
 pub use lease::{claim_due, hand_back, lock_leased_all, release, unfinished};
 pub use requests::{Wanted, lock_orders, request_cancel, void, want};
 
-use contract::OrderId;
 use chrono::{DateTime, Utc};
 use common::text_enum::TextEnum;
+use contract::OrderId;
 use contract::money::Money;
 use serde::Serialize;
 use sqlx::{FromRow, PgExecutor};

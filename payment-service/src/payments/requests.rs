@@ -2,10 +2,10 @@
 //! paid" ([`want`], its first attempt started when the consumer's replica can ask at once) and "this order is cancelled" ([`void`], [`request_cancel`]). A commit
 //! that makes a payment due wakes every replica's worker.
 
-use contract::OrderId;
 use super::{COLUMNS, DUE_CHANNEL, PaymentRow};
 use crate::provider::charge_key;
 use common::trace::TraceHeaders;
+use contract::OrderId;
 use contract::money::Money;
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgConnection};
@@ -15,7 +15,10 @@ use uuid::Uuid;
 /// Takes a transaction-scoped lock per order, in one fixed order, so that two batches
 /// touching the same orders in opposite orders wait for each other instead of deadlocking.
 #[tracing::instrument(level = "debug", skip_all, fields(orders = order_ids.len()))]
-pub async fn lock_orders(conn: &mut PgConnection, order_ids: &[OrderId]) -> Result<(), sqlx::Error> {
+pub async fn lock_orders(
+    conn: &mut PgConnection,
+    order_ids: &[OrderId],
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "SELECT count(pg_advisory_xact_lock(k)) FROM
            (SELECT DISTINCT hashtextextended(id::text, 0) AS k FROM unnest($1::uuid[]) AS id ORDER BY k) AS keys",

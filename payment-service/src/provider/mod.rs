@@ -13,8 +13,8 @@
 pub mod http;
 pub mod simulator;
 
-use contract::OrderId;
 use crate::breaker::Permit;
+use contract::OrderId;
 use contract::money::Money;
 use std::time::Instant;
 

@@ -14,8 +14,8 @@ mod outcome;
 
 pub use outcome::{decide, rank};
 
-use contract::OrderId;
 use super::{ChargeAnswer, ChargeRequest, RefundAnswer, RefundRequest, Unknown};
+use contract::OrderId;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -40,7 +40,13 @@ struct Seen {
     tried: u64,
 }
 
-type SeenRow = (i64, Option<OrderId>, Option<i64>, Option<String>, Option<bool>);
+type SeenRow = (
+    i64,
+    Option<OrderId>,
+    Option<i64>,
+    Option<String>,
+    Option<bool>,
+);
 
 #[derive(sqlx::FromRow)]
 struct StoredRefund {

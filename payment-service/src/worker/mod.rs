@@ -37,12 +37,12 @@ mod wake;
 
 pub use wake::WorkerWake;
 
-use contract::OrderId;
 use crate::breaker::{Breaker, Permit};
 use crate::payments::{self, PaymentRow, PaymentStatus};
 use crate::provider::Provider;
 use common::store::Store;
 use common::text_enum::TextEnum;
+use contract::OrderId;
 use record::{Recorder, Rules};
 use std::sync::Arc;
 use std::time::Duration;

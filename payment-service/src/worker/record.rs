@@ -8,12 +8,12 @@
 //! cancellation has moved the row on. If a group cannot be written, each answer is tried
 //! on its own, so one bad answer never holds back the others.
 
-use contract::OrderId;
 use super::{Left, MAX_UNKNOWN_DELAY};
 use crate::payments::{self, PaymentRow, PaymentStatus, answers::Batch};
 use crate::provider::{ChargeAnswer, RefundAnswer, Unknown};
 use common::retry::Backoff;
 use common::store::{Store, UnitOfWork};
+use contract::OrderId;
 use contract::events::{Event, PaymentFailed, PaymentProcessed, PaymentRefunded};
 use std::collections::HashMap;
 use std::time::Duration;

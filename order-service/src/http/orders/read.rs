@@ -2,12 +2,12 @@
 //! the failures they document, and that a customer sees only its own order — another's
 //! answers as an unknown one does, so a customer cannot learn which ids exist.
 
-use contract::OrderId;
 use crate::http::AppState;
 use crate::repo::{self, OwnedTimeline};
 use common::auth::Caller;
 use common::http::responses::{BearerRequired, DatabaseDown};
 use common::http::{ApiError, ErrorBody, ValidationErrorBody};
+use contract::OrderId;
 use std::collections::BTreeMap;
 use utoipa::IntoResponses;
 use utoipa::openapi::{RefOr, Response};

@@ -1,6 +1,5 @@
 //! `GET /api/orders/{id}/events`: the saga's timeline as order-service saw it.
 
-use contract::OrderId;
 use super::read::{self, ReadFailures};
 use crate::http::AppState;
 use crate::repo;
@@ -9,6 +8,7 @@ use axum::response::Response;
 use common::auth::Caller;
 use common::http::{ApiError, IfNoneMatch, Path, tagged_json};
 use common::timestamp::Timestamp;
+use contract::OrderId;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
