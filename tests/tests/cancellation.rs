@@ -268,6 +268,29 @@ async fn a_cancel_before_inventory_reserves_reserves_and_charges_nothing() {
     stack.await_queued(Service::Inventory, 1).await;
     let done = cancelled(&stack, &id, None).await;
     assert_eq!(done["cancellation_reason"], "CUSTOMER_CANCELLED");
+    // The race this test is about: payment-service has the cancellation (its VOID
+    // tombstone) before any reservation. order-service publishes OrderCancelled through its
+    // outbox after the 200, so inventory is resumed only once the tombstone is there —
+    // resumed at once, a slow relay lets the reservation reach payment-service first, and
+    // the order is charged and refunded (also correct, but another test's race).
+    let payments = stack.db(Service::Payment).await;
+    eventually(
+        "payment-service's VOID tombstone for the cancelled order",
+        Duration::from_secs(30),
+        || async {
+            let status: Option<String> =
+                sqlx::query_scalar("SELECT status FROM payments WHERE order_id = $1::uuid")
+                    .bind(&id)
+                    .fetch_optional(&payments)
+                    .await
+                    .map_err(|error| error.to_string())?;
+            match status.as_deref() {
+                Some("VOID") => Ok(()),
+                other => Err(format!("payment row {other:?}")),
+            }
+        },
+    )
+    .await;
     stack.resume(Service::Inventory);
 
     stack.assert_invariants().await;
