@@ -41,18 +41,6 @@ impl Default for OrderId {
     }
 }
 
-impl From<Uuid> for OrderId {
-    fn from(id: Uuid) -> Self {
-        Self(id)
-    }
-}
-
-impl From<OrderId> for Uuid {
-    fn from(id: OrderId) -> Self {
-        id.0
-    }
-}
-
 impl fmt::Display for OrderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
